@@ -1,0 +1,201 @@
+"""`koji-admin`: the operator CLI (projects, API keys, studies, interviews).
+
+It talks to the same SQLite database as the server (KOJI_DATABASE_URL or
+--database-url). Secrets are printed once, on creation, and never again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+
+from google.protobuf import json_format
+
+from koji_server.api import translate
+from koji_server.config import Settings
+from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService, parse_permissions
+from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
+from koji_server.domain.model import CompletionReason
+from koji_server.domain.services import InterviewService
+from koji_server.storage.database import Database
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+Command = Callable[[argparse.Namespace, AdminService, InterviewService], Awaitable[None]]
+
+
+def _json(message: object) -> str:
+    return json_format.MessageToJson(
+        message,  # type: ignore[arg-type]
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+        indent=2,
+    )
+
+
+async def projects_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+    print(await admin.create_project(args.name))
+
+
+async def keys_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+    created = await admin.create_key(
+        args.project, args.name, parse_permissions(args.permissions), args.rate_limit
+    )
+    print(created.api_key)
+    print(f"key id {created.key_id}; store the key now, it is not shown again", file=sys.stderr)
+
+
+async def keys_list(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+    for key in await admin.list_keys(args.project):
+        state = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+        print(
+            f"{key.key_id}  {key.display_prefix}...  project={key.project_id}  "
+            f"name={key.name!r}  permissions={','.join(key.permissions)}  "
+            f"rate_limit={key.rate_limit_per_minute}/min  {state}"
+        )
+
+
+async def keys_revoke(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+    await admin.revoke_key(args.key_id)
+    print(f"revoked {args.key_id}")
+
+
+async def studies_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+    print(await admin.create_study(args.project, args.title, args.question))
+
+
+async def interviews_complete(
+    args: argparse.Namespace, _: AdminService, interviews: InterviewService
+) -> None:
+    reason = CompletionReason(args.reason)
+    try:
+        summary = await interviews.complete_as_operator(args.interview_id, reason)
+    except AlreadyCompleted as done:
+        print(_json(translate.completion(done.summary)))
+        print("already completed: nothing changed", file=sys.stderr)
+        return
+    print(_json(translate.completion(summary)))
+
+
+async def interviews_show(
+    args: argparse.Namespace, _: AdminService, interviews: InterviewService
+) -> None:
+    print(_json(translate.interview(await interviews.get_interview(None, args.interview_id))))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="koji-admin",
+        description="Operate a Koji interview database: projects, API keys, studies and "
+        "interviews. Uses the server's database (env KOJI_DATABASE_URL).",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL of the SQLite file (env KOJI_DATABASE_URL, "
+        "default sqlite+aiosqlite:///koji.db)",
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+
+    def command(group: argparse._SubParsersAction, name: str, run: Command, text: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        sub: argparse.ArgumentParser = group.add_parser(name, help=text, description=text)
+        sub.set_defaults(run=run)
+        return sub
+
+    projects = groups.add_parser("projects", help="manage projects").add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    sub = command(projects, "create", projects_create, "Create a project; prints its id.")
+    sub.add_argument("--name", required=True, help="the project's name")
+
+    keys = groups.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    sub = command(keys, "create", keys_create, "Create an API key; prints the key once.")
+    sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+    sub.add_argument("--name", required=True, help="a label for the key")
+    sub.add_argument(
+        "--permissions",
+        required=True,
+        metavar="P1,P2",
+        help="comma-separated: interview:start, interview:chat, interview:complete, "
+        "interview:read",
+    )
+    sub.add_argument(
+        "--rate-limit",
+        type=int,
+        default=DEFAULT_RATE_LIMIT_PER_MINUTE,
+        metavar="PER_MINUTE",
+        help="requests per minute for this key (default %(default)s)",
+    )
+    sub = command(keys, "list", keys_list, "List API keys (never the keys themselves).")
+    sub.add_argument("--project", default=None, metavar="PROJECT_ID", help="only this project")
+    sub = command(keys, "revoke", keys_revoke, "Revoke an API key at once.")
+    sub.add_argument("key_id", metavar="KEY_ID")
+
+    studies = groups.add_parser("studies", help="manage studies").add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    sub = command(
+        studies, "create", studies_create, "Create a study with its interview guide; prints its id."
+    )
+    sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+    sub.add_argument("--title", required=True)
+    sub.add_argument(
+        "--question",
+        required=True,
+        action="append",
+        metavar="QUESTION",
+        help="a guide question; repeat for each, in order",
+    )
+
+    interviews = groups.add_parser("interviews", help="operate on interviews").add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    sub = command(
+        interviews,
+        "complete",
+        interviews_complete,
+        "Complete an interview without its session token (the dashboard path); prints the "
+        "completion summary.",
+    )
+    sub.add_argument("interview_id", metavar="INTERVIEW_ID")
+    sub.add_argument(
+        "--reason",
+        default=CompletionReason.MANUAL.value,
+        choices=[r.value for r in CompletionReason],
+        help="why it ended (default %(default)s)",
+    )
+    sub = command(interviews, "show", interviews_show, "Print an interview as JSON.")
+    sub.add_argument("interview_id", metavar="INTERVIEW_ID")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    url = args.database_url or Settings().database_url
+    database = Database(url)
+    try:
+        await database.create_schema()
+        units = UnitOfWorkFactory(database)
+        await args.run(args, AdminService(units), InterviewService(units))
+    finally:
+        await database.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(_run(args))
+    except InvalidRequest as error:
+        sys.exit(f"koji-admin: invalid input: {error.message}")
+    except DomainError as error:
+        sys.exit(f"koji-admin: {error.code}: {error.message}")
+    except ValueError as error:
+        sys.exit(f"koji-admin: {error}")
+
+
+if __name__ == "__main__":
+    main()

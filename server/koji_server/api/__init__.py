@@ -1,0 +1,1 @@
+"""The gRPC surface: servicer, proto translation and the one error mapping."""

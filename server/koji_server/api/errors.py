@@ -1,0 +1,80 @@
+"""The one place where failures become `google.rpc.Status`.
+
+Each status has its canonical gRPC code and exactly one ErrorInfo whose
+reason is the upper-case documented code; invalid input adds BadRequest,
+rate limiting adds RetryInfo, and already-completed adds the
+CompleteInterviewResponse of the first completion so gRPC clients can read it.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from koji_server.api import translate
+from koji_server.domain.errors import (
+    AlreadyCompleted,
+    DomainError,
+    InvalidRequest,
+    RateLimited,
+)
+
+ERROR_DOMAIN = "koji.v1"
+
+GRPC_CODES: dict[str, int] = {
+    "invalid_request": code_pb2.INVALID_ARGUMENT,
+    "payload_too_large": code_pb2.INVALID_ARGUMENT,
+    "unauthorized": code_pb2.UNAUTHENTICATED,
+    "invalid_session_token": code_pb2.UNAUTHENTICATED,
+    "forbidden": code_pb2.PERMISSION_DENIED,
+    "not_found": code_pb2.NOT_FOUND,
+    "already_completed": code_pb2.ALREADY_EXISTS,
+    "interview_completed": code_pb2.FAILED_PRECONDITION,
+    "rate_limited": code_pb2.RESOURCE_EXHAUSTED,
+    "internal": code_pb2.INTERNAL,
+}
+
+
+def _packed(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: DomainError) -> grpc.Status:
+    details = [
+        _packed(error_details_pb2.ErrorInfo(reason=error.code.upper(), domain=ERROR_DOMAIN))
+    ]
+    if isinstance(error, InvalidRequest):
+        details.append(
+            _packed(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if isinstance(error, RateLimited):
+        details.append(
+            _packed(
+                error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)
+                )
+            )
+        )
+    if isinstance(error, AlreadyCompleted):
+        details.append(_packed(translate.completion(error.summary)))
+    return rpc_status.to_status(
+        status_pb2.Status(code=GRPC_CODES[error.code], message=error.message, details=details)
+    )
+
+
+def internal_status() -> grpc.Status:
+    """For unexpected failures: no internals leak to the caller."""
+    return to_status(DomainError("Internal error; it has been logged."))

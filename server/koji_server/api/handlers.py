@@ -1,0 +1,69 @@
+"""Registers the servicer with request parsing that cannot crash.
+
+The generated `add_InterviewServiceServicer_to_server` parses requests with
+`FromString`; undecodable bytes then end in a bare INTERNAL raised by grpc
+itself. Here a request that does not parse reaches our error mapping as
+INVALID_ARGUMENT (INVALID_REQUEST) like any other bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import message, message_factory
+from koji.v1 import interview_service_pb2 as pb
+
+from koji_server.api import errors
+from koji_server.domain.errors import FieldViolation, InvalidRequest
+
+SERVICE = pb.DESCRIPTOR.services_by_name["InterviewService"]
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+
+def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except (message.DecodeError, RecursionError, ValueError):
+            return _Undecodable()
+
+    return deserialize
+
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _guarded(behavior: Behavior) -> Behavior:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, _Undecodable):
+            await context.abort_with_status(
+                errors.to_status(
+                    InvalidRequest(
+                        [FieldViolation("request", "is not a valid protobuf message")]
+                    )
+                )
+            )
+        return await behavior(request, context)
+
+    return handle
+
+
+def add_interview_service(servicer: object, server: grpc.aio.Server) -> None:
+    handlers = {}
+    for method in SERVICE.methods:
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _guarded(getattr(servicer, method.name)),
+            request_deserializer=_lenient(request_class.FromString),
+            response_serializer=response_class.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)

@@ -1,0 +1,140 @@
+"""InterviewService servicer: metadata -> principal, proto -> domain -> proto.
+
+Every RPC runs inside `_rpc`, which authenticates, applies the key's rate
+limit, sends the rate-limit metadata and turns domain errors into statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import grpc
+from koji.v1 import interview_service_pb2 as pb
+
+from koji_server.api import errors, translate
+from koji_server.domain.errors import DomainError
+from koji_server.domain.model import Principal
+from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
+from koji_server.domain.services import InterviewService
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION = "authorization"
+SESSION_TOKEN = "x-session-token"
+
+
+@dataclass
+class _Call:
+    """Per-RPC state: the caller's credentials and the metadata to send back."""
+
+    context: grpc.aio.ServicerContext
+    service: InterviewService
+    limiter: KeyRateLimiter
+    response_metadata: list[tuple[str, str]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.context.invocation_metadata() or ():
+            if key == name and isinstance(value, str):
+                return value
+        return None
+
+    @property
+    def session_token(self) -> str | None:
+        return self.header(SESSION_TOKEN)
+
+    async def principal(self) -> Principal:
+        principal = await self.service.authenticate(_bearer(self.header(AUTHORIZATION)))
+        try:
+            self._report(await self.limiter.hit(principal))
+        except RateLimitExceeded as exceeded:
+            self._report(exceeded.state)
+            self.response_metadata.append(("retry-after", str(exceeded.retry_after_seconds)))
+            raise
+        return principal
+
+    def _report(self, state: RateLimitState) -> None:
+        self.response_metadata += [
+            ("x-ratelimit-limit", str(state.limit)),
+            ("x-ratelimit-remaining", str(state.remaining)),
+            ("x-ratelimit-reset", str(state.reset_at)),
+        ]
+
+
+def _bearer(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, _, credential = value.strip().partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else None
+
+
+class InterviewServicer:
+    def __init__(self, service: InterviewService, limiter: KeyRateLimiter) -> None:
+        self._service = service
+        self._limiter = limiter
+
+    @asynccontextmanager
+    async def _rpc(self, context: grpc.aio.ServicerContext) -> AsyncIterator[_Call]:
+        call = _Call(context, self._service, self._limiter)
+        try:
+            yield call
+        except DomainError as error:
+            status = errors.to_status(error)
+        except Exception:
+            log.exception("unexpected failure in %s", type(self).__name__)
+            status = errors.internal_status()
+        else:
+            if call.response_metadata:
+                await context.send_initial_metadata(call.response_metadata)
+            return
+        if call.response_metadata:
+            await context.send_initial_metadata(call.response_metadata)
+        await context.abort_with_status(status)
+
+    async def StartInterview(
+        self, request: pb.StartInterviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartInterviewResponse:
+        async with self._rpc(context) as call:
+            started = await self._service.start_interview(
+                await call.principal(),
+                request.study_id,
+                translate.respondent_from_proto(request),
+                translate.mode_from_proto(request.mode),
+                request.locale,
+            )
+            return translate.started(started)
+        raise AssertionError("unreachable")  # _rpc aborts on every failure
+
+    async def SendMessage(
+        self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendMessageResponse:
+        async with self._rpc(context) as call:
+            exchange = await self._service.send_message(
+                await call.principal(), request.interview_id, call.session_token, request.content
+            )
+            return translate.exchange(exchange)
+        raise AssertionError("unreachable")
+
+    async def CompleteInterview(
+        self, request: pb.CompleteInterviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteInterviewResponse:
+        async with self._rpc(context) as call:
+            summary = await self._service.complete_interview(
+                await call.principal(),
+                request.interview_id,
+                call.session_token,
+                translate.reason_from_proto(request.reason),
+                translate.struct_to_dict(request, "feedback"),
+            )
+            return translate.completion(summary)
+        raise AssertionError("unreachable")
+
+    async def GetInterview(
+        self, request: pb.GetInterviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetInterviewResponse:
+        async with self._rpc(context) as call:
+            detail = await self._service.get_interview(await call.principal(), request.interview_id)
+            return translate.interview(detail)
+        raise AssertionError("unreachable")

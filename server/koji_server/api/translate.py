@@ -1,0 +1,173 @@
+"""Proto <-> domain translation. Domain enum values are the proto value names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from koji.v1 import interview_service_pb2 as pb
+
+from koji_server.domain import validation
+from koji_server.domain.model import (
+    Analysis,
+    CompletionReason,
+    CompletionSummary,
+    InterviewDetail,
+    InterviewMode,
+    Message,
+    MessageExchange,
+    Respondent,
+    StartedInterview,
+    Stats,
+)
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    result = struct_pb2.Struct()
+    result.update(value)
+    return result
+
+
+def struct_to_dict(message: Any, field: str) -> dict[str, Any] | None:
+    if not message.HasField(field):
+        return None
+    value: dict[str, Any] = json_format.MessageToDict(getattr(message, field))
+    return value
+
+
+def reason_from_proto(value: int) -> CompletionReason | None:
+    if value == pb.COMPLETION_REASON_UNSPECIFIED:
+        return None
+    try:
+        return CompletionReason(pb.CompletionReason.Name(value))
+    except ValueError:
+        raise validation.invalid(
+            "reason", "must be one of " + ", ".join(r.value for r in CompletionReason)
+        ) from None
+
+
+def mode_from_proto(value: int) -> InterviewMode:
+    if value == pb.INTERVIEW_MODE_UNSPECIFIED:
+        return InterviewMode.TEXT
+    try:
+        return InterviewMode(pb.InterviewMode.Name(value))
+    except ValueError:
+        raise validation.invalid("mode", "must be text or voice") from None
+
+
+def respondent_from_proto(request: pb.StartInterviewRequest) -> Respondent:
+    given = request.respondent
+    return Respondent(
+        external_id=given.external_id,
+        display_name=given.display_name,
+        metadata=struct_to_dict(given, "metadata"),
+    )
+
+
+def stats(value: Stats) -> pb.InterviewStats:
+    return pb.InterviewStats(
+        duration_seconds=value.duration_seconds,
+        respondent_messages=value.respondent_messages,
+        interviewer_messages=value.interviewer_messages,
+        total_messages=value.total_messages,
+    )
+
+
+def interviewer_message(value: Message) -> pb.InterviewerMessage:
+    return pb.InterviewerMessage(
+        message_id=value.message_id, role=pb.Role.Value(value.role), content=value.content
+    )
+
+
+def started(value: StartedInterview) -> pb.StartInterviewResponse:
+    return pb.StartInterviewResponse(
+        interview_id=value.interview_id,
+        session_token=value.session_token,
+        status=pb.InterviewStatus.Value(value.status),
+        started_at=timestamp(value.started_at),
+        initial_message=interviewer_message(value.initial_message),
+    )
+
+
+def exchange(value: MessageExchange) -> pb.SendMessageResponse:
+    return pb.SendMessageResponse(
+        message_id=value.message_id,
+        interviewer_response=interviewer_message(value.interviewer_response),
+        interview_status=pb.InterviewStatus.Value(value.interview_status),
+        messages_count=value.messages_count,
+    )
+
+
+def completion(value: CompletionSummary) -> pb.CompleteInterviewResponse:
+    return pb.CompleteInterviewResponse(
+        interview_id=value.interview_id,
+        status=pb.InterviewStatus.Value(value.status),
+        completed_at=timestamp(value.completed_at),
+        analysis_status=pb.Analysis.Status.Value(value.analysis_status),
+        stats=stats(value.stats),
+    )
+
+
+def analysis(value: Analysis) -> pb.Analysis:
+    return pb.Analysis(
+        quality_score=value.quality_score,
+        themes=[
+            pb.Theme(label=t.label, message_ids=list(t.message_ids), weight=t.weight)
+            for t in value.themes
+        ],
+        insights=[
+            pb.Insight(
+                type=i.type,
+                summary=i.summary,
+                message_id=i.message_id,
+                quote=i.quote,
+                sentiment=i.sentiment,
+            )
+            for i in value.insights
+        ],
+    )
+
+
+def interview(value: InterviewDetail) -> pb.GetInterviewResponse:
+    response = pb.GetInterviewResponse(
+        interview_id=value.interview_id,
+        study_id=value.study_id,
+        status=pb.InterviewStatus.Value(value.status),
+        started_at=timestamp(value.started_at),
+        transcript=[
+            pb.TranscriptMessage(
+                message_id=m.message_id,
+                role=pb.Role.Value(m.role),
+                content=m.content,
+                created_at=timestamp(m.created_at),
+            )
+            for m in value.transcript
+        ],
+        stats=stats(value.stats),
+        respondent=pb.Respondent(
+            external_id=value.respondent.external_id,
+            display_name=value.respondent.display_name,
+            metadata=struct(value.respondent.metadata),
+        ),
+        mode=pb.InterviewMode.Value(value.mode),
+        locale=value.locale,
+        feedback=struct(value.feedback),
+    )
+    if value.analysis_status is not None:
+        response.analysis_status = pb.Analysis.Status.Value(value.analysis_status)
+    if value.reason is not None:
+        response.reason = pb.CompletionReason.Value(value.reason)
+    if value.completed_at is not None:
+        response.completed_at.CopyFrom(timestamp(value.completed_at))
+    if value.analysis is not None:
+        response.analysis.CopyFrom(analysis(value.analysis))
+    return response

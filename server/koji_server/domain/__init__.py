@@ -1,0 +1,1 @@
+"""Domain logic of the interview service; it knows nothing about gRPC."""

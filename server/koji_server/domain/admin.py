@@ -1,0 +1,149 @@
+"""Operator use cases behind `koji-admin`: projects, API keys and studies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from koji_server.domain import credentials, validation
+from koji_server.domain.clock import utc_now
+from koji_server.domain.errors import FieldViolation, InvalidRequest, NotFound
+from koji_server.domain.model import Permission
+from koji_server.domain.services import new_id
+from koji_server.storage.schema import ApiKeyRow, ProjectRow, StudyRow
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+DEFAULT_RATE_LIMIT_PER_MINUTE = 60
+MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key_id: str
+    api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    key_id: str
+    project_id: str
+    name: str
+    display_prefix: str
+    permissions: tuple[str, ...]
+    rate_limit_per_minute: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def parse_permissions(text: str) -> frozenset[Permission]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    known = {p.value for p in Permission}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise InvalidRequest(
+            [
+                FieldViolation(
+                    "permissions",
+                    f"unknown or missing permission {', '.join(unknown) or '(none)'}; "
+                    f"choose from {', '.join(sorted(known))}",
+                )
+            ]
+        )
+    return frozenset(Permission(n) for n in names)
+
+
+class AdminService:
+    def __init__(self, units: UnitOfWorkFactory) -> None:
+        self._units = units
+
+    async def create_project(self, name: str) -> str:
+        name = _required_name("name", name)
+        async with self._units.writing() as uow:
+            project = ProjectRow(id=new_id(), name=name, created_at=utc_now())
+            uow.projects.add(project)
+            await uow.commit()
+        return project.id
+
+    async def create_key(
+        self,
+        project_id: str,
+        name: str,
+        permissions: frozenset[Permission],
+        rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+    ) -> CreatedKey:
+        name = _required_name("name", name)
+        if not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT_PER_MINUTE:
+            raise validation.invalid(
+                "rate_limit", f"must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE} per minute"
+            )
+        api_key = credentials.new_api_key()
+        async with self._units.writing() as uow:
+            if await uow.projects.get(project_id) is None:
+                raise NotFound("project", project_id)
+            key = ApiKeyRow(
+                id=new_id(),
+                project_id=project_id,
+                name=name,
+                key_hash=credentials.hash_secret(api_key),
+                display_prefix=credentials.display_prefix(api_key),
+                permissions=",".join(sorted(p.value for p in permissions)),
+                rate_limit_per_minute=rate_limit_per_minute,
+                created_at=utc_now(),
+                revoked_at=None,
+            )
+            uow.keys.add(key)
+            await uow.commit()
+        return CreatedKey(key.id, api_key)
+
+    async def list_keys(self, project_id: str | None = None) -> Sequence[KeyListing]:
+        async with self._units.reading() as uow:
+            keys = await uow.keys.list(project_id)
+        return [
+            KeyListing(
+                key_id=k.id,
+                project_id=k.project_id,
+                name=k.name,
+                display_prefix=k.display_prefix,
+                permissions=tuple(k.permissions.split(",")),
+                rate_limit_per_minute=k.rate_limit_per_minute,
+                created_at=k.created_at,
+                revoked_at=k.revoked_at,
+            )
+            for k in keys
+        ]
+
+    async def revoke_key(self, key_id: str) -> None:
+        async with self._units.writing() as uow:
+            key = await uow.keys.get(key_id)
+            if key is None:
+                raise NotFound("API key", key_id)
+            if key.revoked_at is None:
+                key.revoked_at = utc_now()
+                await uow.commit()
+
+    async def create_study(self, project_id: str, title: str, questions: list[str]) -> str:
+        title = _required_name("title", title)
+        questions = [q.strip() for q in questions if q.strip()]
+        if not questions:
+            raise validation.invalid("questions", "a study needs at least one question")
+        async with self._units.writing() as uow:
+            if await uow.projects.get(project_id) is None:
+                raise NotFound("project", project_id)
+            study = StudyRow(
+                id=new_id(),
+                project_id=project_id,
+                title=title,
+                questions=questions,
+                created_at=utc_now(),
+            )
+            uow.studies.add(study)
+            await uow.commit()
+        return study.id
+
+
+def _required_name(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise validation.invalid(field, "is required")
+    return validation.short_text(field, value)

@@ -1,0 +1,95 @@
+"""Domain errors: each carries the documented lowercase error code.
+
+The API layer maps them to gRPC codes in one place (koji_server.api.errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from koji_server.domain.model import CompletionSummary
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every expected failure; `code` is the documented error code."""
+
+    code = "internal"
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidRequest(DomainError):
+    code = "invalid_request"
+    default_message = "The request is invalid."
+
+    def __init__(self, violations: list[FieldViolation], message: str | None = None) -> None:
+        if message is None:
+            message = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        super().__init__(message)
+        self.violations = violations
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    default_message = "Missing, invalid or revoked API key."
+
+
+class InvalidSessionToken(DomainError):
+    code = "invalid_session_token"
+    default_message = "Missing or invalid session token for this interview."
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"The API key lacks the {permission} permission.")
+        self.permission = permission
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"{kind.capitalize()} {identifier} does not exist.")
+
+
+class AlreadyCompleted(DomainError):
+    """Not a failure for the caller: it carries the first completion's data."""
+
+    code = "already_completed"
+
+    def __init__(self, summary: CompletionSummary) -> None:
+        super().__init__(f"Interview {summary.interview_id} was already completed.")
+        self.summary = summary
+
+
+class InterviewCompleted(DomainError):
+    code = "interview_completed"
+
+    def __init__(self, interview_id: str) -> None:
+        super().__init__(f"Interview {interview_id} is completed and accepts no more messages.")
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"Too many requests; retry in {retry_after_seconds} s.")
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,147 @@
+"""Domain values: lifecycle enums, permissions and the read models services return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class InterviewStatus(StrEnum):
+    ACTIVE = "active"
+    CONCLUDED = "concluded"
+    COMPLETED = "completed"
+
+
+class AnalysisStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CompletionReason(StrEnum):
+    NATURAL = "natural"
+    RESPONDENT_LEFT = "respondent_left"
+    TIMEOUT = "timeout"
+    MANUAL = "manual"
+
+
+class Role(StrEnum):
+    INTERVIEWER = "interviewer"
+    RESPONDENT = "respondent"
+
+
+class InterviewMode(StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+
+
+class Permission(StrEnum):
+    START = "interview:start"
+    CHAT = "interview:chat"
+    COMPLETE = "interview:complete"
+    READ = "interview:read"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: one API key of one project."""
+
+    key_id: str
+    project_id: str
+    permissions: frozenset[Permission]
+    rate_limit_per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class Respondent:
+    external_id: str = ""
+    display_name: str = ""
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    duration_seconds: int
+    respondent_messages: int
+    interviewer_messages: int
+
+    @property
+    def total_messages(self) -> int:
+        return self.respondent_messages + self.interviewer_messages
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    message_id: str
+    role: Role
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartedInterview:
+    interview_id: str
+    session_token: str
+    status: InterviewStatus
+    started_at: datetime
+    initial_message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageExchange:
+    message_id: str
+    interviewer_response: Message
+    interview_status: InterviewStatus
+    messages_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionSummary:
+    interview_id: str
+    completed_at: datetime
+    analysis_status: AnalysisStatus
+    stats: Stats
+    status: InterviewStatus = InterviewStatus.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    label: str
+    message_ids: tuple[str, ...]
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Insight:
+    type: str
+    summary: str
+    message_id: str
+    quote: str
+    sentiment: float
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    quality_score: float
+    themes: tuple[Theme, ...] = ()
+    insights: tuple[Insight, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewDetail:
+    interview_id: str
+    study_id: str
+    status: InterviewStatus
+    mode: InterviewMode
+    locale: str
+    respondent: Respondent
+    started_at: datetime
+    stats: Stats
+    transcript: tuple[Message, ...]
+    completed_at: datetime | None = None
+    reason: CompletionReason | None = None
+    feedback: dict[str, Any] | None = None
+    analysis_status: AnalysisStatus | None = None
+    analysis: Analysis | None = None

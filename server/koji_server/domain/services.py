@@ -1,0 +1,345 @@
+"""The interview use cases. Each runs in one unit of work and raises domain errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from koji_server.domain import credentials, interviewer, validation
+from koji_server.domain.clock import utc_now
+from koji_server.domain.errors import (
+    AlreadyCompleted,
+    Forbidden,
+    InterviewCompleted,
+    InvalidSessionToken,
+    NotFound,
+    Unauthorized,
+)
+from koji_server.domain.model import (
+    Analysis,
+    AnalysisStatus,
+    CompletionReason,
+    CompletionSummary,
+    Insight,
+    InterviewDetail,
+    InterviewMode,
+    InterviewStatus,
+    Message,
+    MessageExchange,
+    Permission,
+    Principal,
+    Respondent,
+    Role,
+    StartedInterview,
+    Stats,
+    Theme,
+)
+from koji_server.storage.schema import AnalysisRow, InterviewRow, JobRow, MessageRow
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+ANALYSIS_JOB = "analyze_interview"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    if permission not in principal.permissions:
+        raise Forbidden(permission.value)
+
+
+def _stats(interview: InterviewRow, now: datetime) -> Stats:
+    end = interview.completed_at or now
+    return Stats(
+        duration_seconds=max(0, int((end - interview.started_at).total_seconds())),
+        respondent_messages=interview.respondent_messages,
+        interviewer_messages=interview.interviewer_messages,
+    )
+
+
+def _summary(interview: InterviewRow) -> CompletionSummary:
+    assert interview.completed_at is not None and interview.analysis_status is not None
+    return CompletionSummary(
+        interview_id=interview.id,
+        completed_at=interview.completed_at,
+        analysis_status=AnalysisStatus(interview.analysis_status),
+        stats=_stats(interview, interview.completed_at),
+    )
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(row.id, Role(row.role), row.content, row.created_at)
+
+
+def _analysis(row: AnalysisRow | None) -> Analysis | None:
+    if row is None:
+        return None
+    return Analysis(
+        quality_score=row.quality_score,
+        themes=tuple(
+            Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes
+        ),
+        insights=tuple(
+            Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
+            for i in row.insights
+        ),
+    )
+
+
+class InterviewService:
+    """Start, converse, complete and read interviews on behalf of an API key."""
+
+    def __init__(self, units: UnitOfWorkFactory) -> None:
+        self._units = units
+
+    async def authenticate(self, api_key: str | None) -> Principal:
+        if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
+            raise Unauthorized()
+        assert api_key is not None
+        key_hash = credentials.hash_secret(api_key)
+        async with self._units.reading() as uow:
+            key = await uow.keys.by_hash(key_hash)
+        if key is None or not credentials.secret_matches(api_key, key.key_hash):
+            raise Unauthorized()
+        if key.revoked_at is not None:
+            raise Unauthorized()
+        return Principal(
+            key_id=key.id,
+            project_id=key.project_id,
+            permissions=frozenset(Permission(p) for p in key.permissions.split(",") if p),
+            rate_limit_per_minute=key.rate_limit_per_minute,
+        )
+
+    async def start_interview(
+        self,
+        principal: Principal,
+        study_id: str,
+        respondent: Respondent,
+        mode: InterviewMode,
+        locale: str,
+    ) -> StartedInterview:
+        require(principal, Permission.START)
+        study_id = validation.uuid_field("study_id", study_id)
+        respondent = Respondent(
+            external_id=validation.short_text("respondent.external_id", respondent.external_id),
+            display_name=validation.short_text("respondent.display_name", respondent.display_name),
+            metadata=validation.json_object("respondent.metadata", respondent.metadata),
+        )
+        locale = validation.locale(locale)
+        token = credentials.new_session_token()
+        now = utc_now()
+        async with self._units.writing() as uow:
+            study = await uow.studies.get(study_id, principal.project_id)
+            if study is None:
+                raise NotFound("study", study_id)
+            opening = interviewer.opening(study.title, study.questions, respondent.display_name)
+            interview = InterviewRow(
+                id=new_id(),
+                project_id=principal.project_id,
+                study_id=study.id,
+                session_token_hash=credentials.hash_secret(token),
+                status=InterviewStatus.ACTIVE.value,
+                mode=mode.value,
+                locale=locale,
+                respondent_external_id=respondent.external_id,
+                respondent_display_name=respondent.display_name,
+                respondent_metadata=respondent.metadata,
+                question_index=opening.position.question_index,
+                follow_up_asked=opening.position.follow_up_asked,
+                respondent_messages=0,
+                interviewer_messages=1,
+                started_at=now,
+            )
+            uow.interviews.add(interview)
+            first = MessageRow(
+                id=new_id(),
+                interview_id=interview.id,
+                seq=1,
+                role=Role.INTERVIEWER.value,
+                content=opening.content,
+                created_at=now,
+            )
+            uow.interviews.add_message(first)
+            await uow.commit()
+        return StartedInterview(
+            interview_id=interview.id,
+            session_token=token,
+            status=InterviewStatus.ACTIVE,
+            started_at=now,
+            initial_message=_message(first),
+        )
+
+    async def send_message(
+        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+    ) -> MessageExchange:
+        require(principal, Permission.CHAT)
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        _require_token_shape(session_token)
+        content = validation.message_content(content)
+        now = utc_now()
+        async with self._units.writing() as uow:
+            interview = await self._interview_for_token(uow, principal, interview_id, session_token)
+            if interview.status == InterviewStatus.COMPLETED:
+                raise InterviewCompleted(interview_id)
+            study = await uow.studies.get(interview.study_id)
+            assert study is not None  # foreign key
+            position = interviewer.GuidePosition(
+                interview.question_index,
+                interview.follow_up_asked,
+                InterviewStatus(interview.status),
+            )
+            answer = interviewer.reply(study.questions, position, content)
+            count = interview.respondent_messages + interview.interviewer_messages
+            said = MessageRow(
+                id=new_id(),
+                interview_id=interview.id,
+                seq=count + 1,
+                role=Role.RESPONDENT.value,
+                content=content,
+                created_at=now,
+            )
+            reply = MessageRow(
+                id=new_id(),
+                interview_id=interview.id,
+                seq=count + 2,
+                role=Role.INTERVIEWER.value,
+                content=answer.content,
+                created_at=now,
+            )
+            uow.interviews.add_message(said)
+            uow.interviews.add_message(reply)
+            interview.respondent_messages += 1
+            interview.interviewer_messages += 1
+            interview.question_index = answer.position.question_index
+            interview.follow_up_asked = answer.position.follow_up_asked
+            interview.status = answer.position.status.value
+            await uow.commit()
+        return MessageExchange(
+            message_id=said.id,
+            interviewer_response=_message(reply),
+            interview_status=answer.position.status,
+            messages_count=count + 2,
+        )
+
+    async def complete_interview(
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        reason: CompletionReason | None,
+        feedback: dict[str, Any] | None,
+    ) -> CompletionSummary:
+        require(principal, Permission.COMPLETE)
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        _require_token_shape(session_token)
+        feedback = validation.json_object("feedback", feedback)
+        async with self._units.writing() as uow:
+            interview = await self._interview_for_token(uow, principal, interview_id, session_token)
+            return await _complete(uow, interview, reason, feedback)
+
+    async def complete_as_operator(
+        self, interview_id: str, reason: CompletionReason | None
+    ) -> CompletionSummary:
+        """The dashboard path: a local operator completes without a session token."""
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        async with self._units.writing() as uow:
+            interview = await uow.interviews.get(interview_id)
+            if interview is None:
+                raise NotFound("interview", interview_id)
+            return await _complete(uow, interview, reason, None)
+
+    async def get_interview(
+        self, principal: Principal | None, interview_id: str
+    ) -> InterviewDetail:
+        """Read an interview; a principal of None is the local operator (any project)."""
+        if principal is not None:
+            require(principal, Permission.READ)
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        project_id = principal.project_id if principal is not None else None
+        async with self._units.reading() as uow:
+            interview = await uow.interviews.get(interview_id, project_id)
+            if interview is None:
+                raise NotFound("interview", interview_id)
+            transcript = await uow.interviews.transcript(interview_id)
+            analysis = await uow.interviews.analysis(interview_id)
+        return _detail(interview, transcript, analysis, utc_now())
+
+    async def _interview_for_token(
+        self, uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
+    ) -> InterviewRow:
+        interview = await uow.interviews.get(interview_id, principal.project_id)
+        if interview is None:
+            raise NotFound("interview", interview_id)
+        assert token is not None
+        if not credentials.secret_matches(token, interview.session_token_hash):
+            raise InvalidSessionToken()
+        return interview
+
+
+def _require_token_shape(token: str | None) -> None:
+    if not credentials.looks_like(token, credentials.SESSION_TOKEN_PREFIX):
+        raise InvalidSessionToken()
+
+
+async def _complete(
+    uow: UnitOfWork,
+    interview: InterviewRow,
+    reason: CompletionReason | None,
+    feedback: dict[str, Any] | None,
+) -> CompletionSummary:
+    """Complete once: the state change and the analysis job commit together."""
+    if interview.status == InterviewStatus.COMPLETED:
+        raise AlreadyCompleted(_summary(interview))
+    now = utc_now()
+    interview.status = InterviewStatus.COMPLETED.value
+    interview.completed_at = now
+    interview.reason = (reason or CompletionReason.MANUAL).value
+    interview.feedback = feedback
+    interview.analysis_status = AnalysisStatus.PROCESSING.value
+    uow.jobs.add(
+        JobRow(
+            id=new_id(),
+            kind=ANALYSIS_JOB,
+            interview_id=interview.id,
+            status="pending",
+            attempts=0,
+            run_after=now,
+            created_at=now,
+        )
+    )
+    await uow.commit()
+    return _summary(interview)
+
+
+def _detail(
+    interview: InterviewRow,
+    transcript: Sequence[MessageRow],
+    analysis: AnalysisRow | None,
+    now: datetime,
+) -> InterviewDetail:
+    return InterviewDetail(
+        interview_id=interview.id,
+        study_id=interview.study_id,
+        status=InterviewStatus(interview.status),
+        mode=InterviewMode(interview.mode),
+        locale=interview.locale,
+        respondent=Respondent(
+            interview.respondent_external_id,
+            interview.respondent_display_name,
+            interview.respondent_metadata,
+        ),
+        started_at=interview.started_at,
+        stats=_stats(interview, now),
+        transcript=tuple(_message(m) for m in transcript),
+        completed_at=interview.completed_at,
+        reason=CompletionReason(interview.reason) if interview.reason else None,
+        feedback=interview.feedback,
+        analysis_status=(
+            AnalysisStatus(interview.analysis_status) if interview.analysis_status else None
+        ),
+        analysis=_analysis(analysis) if interview.analysis_status == "completed" else None,
+    )
+

@@ -1,0 +1,83 @@
+"""`koji-server`: run the koji.v1 gRPC service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from koji_server.app import start_server
+from koji_server.config import Settings
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="koji-server",
+        description=(
+            "Serve the koji.v1 InterviewService over gRPC (with server reflection and "
+            "grpc.health.v1) on an embedded SQLite database. Every flag can also be set "
+            "in the environment as KOJI_<NAME>; flags win."
+        ),
+    )
+    parser.add_argument(
+        "--listen",
+        default=defaults.listen,
+        metavar="HOST:PORT",
+        help="address to serve on; port 0 picks a free one (env KOJI_LISTEN, "
+        "default %(default)s)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=defaults.database_url,
+        metavar="URL",
+        help="SQLAlchemy URL of the SQLite file, created if missing "
+        "(env KOJI_DATABASE_URL, default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=defaults.log_level,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (env KOJI_LOG_LEVEL, default %(default)s)",
+    )
+    parser.add_argument(
+        "--shutdown-grace-seconds",
+        type=float,
+        default=defaults.shutdown_grace_seconds,
+        metavar="SECONDS",
+        help="how long in-flight RPCs may finish on SIGTERM/SIGINT "
+        "(env KOJI_SHUTDOWN_GRACE_SECONDS, default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    return Settings(
+        listen=args.listen,
+        database_url=args.database_url,
+        log_level=args.log_level,
+        shutdown_grace_seconds=args.shutdown_grace_seconds,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    running = await start_server(settings)
+    # Machine-readable line for supervisors and tests that asked for port 0.
+    print(f"koji-server listening on port {running.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger(__name__).info("shutting down")
+    await running.stop(settings.shutdown_grace_seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

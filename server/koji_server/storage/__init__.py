@@ -1,0 +1,1 @@
+"""SQLite storage: schema, engines, repositories and the unit of work."""

@@ -1,0 +1,135 @@
+"""Tables, as SQLAlchemy 2 declarative models.
+
+SCHEMA_VERSION is stored in SQLite's `user_version`; start-up creates the
+schema on a new database and refuses one written by a newer version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC and gives them back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(16))
+    permissions: Mapped[str] = mapped_column(String(200))
+    rate_limit_per_minute: Mapped[int]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class StudyRow(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    questions: Mapped[list[str]]
+    created_at: Mapped[datetime]
+
+
+class InterviewRow(Base):
+    __tablename__ = "interviews"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    session_token_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(35))
+    respondent_external_id: Mapped[str] = mapped_column(String(200), default="")
+    respondent_display_name: Mapped[str] = mapped_column(String(200), default="")
+    respondent_metadata: Mapped[dict[str, Any] | None]
+    question_index: Mapped[int] = mapped_column(Integer, default=0)
+    follow_up_asked: Mapped[bool] = mapped_column(default=False)
+    respondent_messages: Mapped[int] = mapped_column(Integer, default=0)
+    interviewer_messages: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    feedback: Mapped[dict[str, Any] | None]
+    analysis_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("interview_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"))
+    seq: Mapped[int]
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class JobRow(Base):
+    """Durable work for the post-completion pipeline; one row per (kind, interview)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "interview_id"),
+        Index("ix_jobs_ready", "status", "run_after"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AnalysisRow(Base):
+    __tablename__ = "analyses"
+
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"), primary_key=True)
+    quality_score: Mapped[float]
+    themes: Mapped[list[Any]] = mapped_column(JSON)
+    insights: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
