@@ -37,10 +37,14 @@ def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
     return result
 
 
-def struct_to_dict(message: Any, field: str) -> dict[str, Any] | None:
+def struct_to_dict(message: Any, field: str, path: str | None = None) -> dict[str, Any] | None:
+    """The Struct field as a dict; `path` names the field in errors."""
     if not message.HasField(field):
         return None
-    value: dict[str, Any] = json_format.MessageToDict(getattr(message, field))
+    try:
+        value: dict[str, Any] = json_format.MessageToDict(getattr(message, field))
+    except ValueError:  # NaN or Infinity, which JSON cannot carry
+        raise validation.invalid(path or field, validation.NOT_JSON) from None
     return value
 
 
@@ -69,7 +73,7 @@ def respondent_from_proto(request: pb.StartInterviewRequest) -> Respondent:
     return Respondent(
         external_id=given.external_id,
         display_name=given.display_name,
-        metadata=struct_to_dict(given, "metadata"),
+        metadata=struct_to_dict(given, "metadata", "respondent.metadata"),
     )
 
 

@@ -11,6 +11,7 @@ from koji_server.domain.errors import FieldViolation, InvalidRequest, PayloadToo
 MAX_CONTENT_CHARS = 10_000
 MAX_JSON_BYTES = 16 * 1024
 MAX_NAME_CHARS = 200
+NOT_JSON = "must be JSON: NaN and Infinity are not allowed"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # BCP 47 shape only (language, then up to 8-character subtags).
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,6}")
@@ -60,7 +61,7 @@ def json_object(field: str, value: dict[str, Any] | None) -> dict[str, Any] | No
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:
-        raise invalid(field, "must be JSON: NaN and Infinity are not allowed") from None
+        raise invalid(field, NOT_JSON) from None
     if len(encoded.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
         raise PayloadTooLarge(
             [FieldViolation(field, f"must be at most {MAX_JSON_BYTES} bytes once encoded")]

@@ -1,0 +1,124 @@
+"""Shared fixtures: a real grpc.aio server on an ephemeral port over a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
+
+from koji_server.app import RunningServer, start_server
+from koji_server.config import Settings
+from koji_server.domain.admin import AdminService
+from koji_server.domain.model import Permission
+from koji_server.storage.database import Database
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+ALL_PERMISSIONS = frozenset(Permission)
+QUESTIONS = [
+    "How did you first hear about us?",
+    "What was the hardest part of getting started?",
+    "What would you change first?",
+]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A project with a full-permission key and a study."""
+
+    project_id: str
+    api_key: str
+    key_id: str
+    study_id: str
+
+
+async def make_tenant(
+    database_url: str,
+    permissions: frozenset[Permission] = ALL_PERMISSIONS,
+    rate_limit: int = 100_000,
+) -> Tenant:
+    database = Database(database_url)
+    try:
+        await database.create_schema()
+        admin = AdminService(UnitOfWorkFactory(database))
+        project_id = await admin.create_project("Test project")
+        key = await admin.create_key(project_id, "test key", permissions, rate_limit)
+        study_id = await admin.create_study(project_id, "our onboarding", QUESTIONS)
+    finally:
+        await database.dispose()
+    return Tenant(project_id, key.api_key, key.key_id, study_id)
+
+
+async def add_key(
+    database_url: str, project_id: str, permissions: frozenset[Permission], rate_limit: int = 60
+) -> str:
+    database = Database(database_url)
+    try:
+        admin = AdminService(UnitOfWorkFactory(database))
+        return (await admin.create_key(project_id, "extra", permissions, rate_limit)).api_key
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[RunningServer]:
+    running = await start_server(Settings(listen="127.0.0.1:0", database_url=database_url))
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture
+async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: grpc.aio.Channel) -> pb_grpc.InterviewServiceStub:
+    return pb_grpc.InterviewServiceStub(channel)
+
+
+@pytest.fixture
+async def tenant(server: RunningServer, database_url: str) -> Tenant:
+    return await make_tenant(database_url)
+
+
+class ThreadedServer:
+    """The real server on its own event loop in a thread, for synchronous tests
+    (hypothesis drives a blocking client)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.running: RunningServer = self.run(
+            start_server(Settings(listen="127.0.0.1:0", database_url=database_url))
+        )
+
+    def run(self, coroutine):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.run(self.running.stop(0))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def threaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+    path = tmp_path_factory.mktemp("threaded") / "koji.db"
+    threaded = ThreadedServer(f"sqlite+aiosqlite:///{path}")
+    yield threaded
+    threaded.close()

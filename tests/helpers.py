@@ -1,0 +1,76 @@
+"""Test helpers: metadata builders and readers for rich gRPC error details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from koji.v1 import interview_service_pb2 as pb
+
+DETAILS_KEY = "grpc-status-details-bin"
+
+
+def auth(api_key: str, session_token: str | None = None) -> tuple[tuple[str, str], ...]:
+    metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),)
+    if session_token is not None:
+        metadata += (("x-session-token", session_token),)
+    return metadata
+
+
+def rich_status(error: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():  # type: ignore[union-attr]
+        if key == DETAILS_KEY:
+            return status_pb2.Status.FromString(value)
+    raise AssertionError(f"no {DETAILS_KEY} in the error's trailers")
+
+
+def details_of(status: status_pb2.Status) -> dict[str, Any]:
+    """The status details by message type name; fails on a repeated type."""
+    unpacked: dict[str, Any] = {}
+    for packed in status.details:
+        assert isinstance(packed, any_pb2.Any)
+        for cls in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.BadRequest,
+            error_details_pb2.RetryInfo,
+            pb.CompleteInterviewResponse,
+        ):
+            if packed.Is(cls.DESCRIPTOR):
+                message = cls()
+                packed.Unpack(message)
+                name = cls.DESCRIPTOR.name
+                assert name not in unpacked, f"two {name} details"
+                unpacked[name] = message
+                break
+        else:
+            raise AssertionError(f"unexpected detail {packed.type_url}")
+    return unpacked
+
+
+def assert_error(
+    error: grpc.aio.AioRpcError | grpc.RpcError,
+    code: grpc.StatusCode,
+    reason: str,
+    fields: set[str] | None = None,
+) -> dict[str, Any]:
+    """Check code, the single ErrorInfo reason and BadRequest fields; return details."""
+    assert error.code() == code, (error.code(), error.details())  # type: ignore[union-attr]
+    status = rich_status(error)
+    assert status.code == code.value[0]
+    details = details_of(status)
+    info = details["ErrorInfo"]
+    assert info.reason == reason
+    assert info.domain == "koji.v1"
+    if fields is not None:
+        violations = details["BadRequest"].field_violations
+        assert {v.field for v in violations} == fields
+        assert all(v.description for v in violations)
+    else:
+        assert "BadRequest" not in details
+    return details
+
+
+def metadata_dict(metadata: Any) -> dict[str, str]:
+    return {key: value for key, value in (metadata or ())}
