@@ -1,0 +1,130 @@
+"""koji-admin as an operator runs it: a real process on a real database file."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import grpc
+import pytest
+from koji.v1 import interview_service_pb2 as pb
+
+from tests.helpers import assert_error, auth
+from tests.processes import admin
+from tests.test_lifecycle import send, start
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def setup_project(database_url: str) -> tuple[str, str, str]:
+    project = admin(database_url, "projects", "create", "--name", "Acme").stdout.strip()
+    assert re.fullmatch(UUID, project)
+    created = admin(
+        database_url,
+        "keys", "create", "--project", project, "--name", "backend",
+        "--permissions", "interview:start,interview:chat,interview:complete,interview:read",
+    )  # fmt: skip
+    key = created.stdout.strip()
+    assert re.fullmatch(r"koji_sk_[A-Za-z0-9_-]{32,}", key)
+    assert "not shown again" in created.stderr
+    study = admin(
+        database_url,
+        "studies", "create", "--project", project, "--title", "Onboarding",
+        "--question", "How did you hear about us?", "--question", "What was hard?",
+    ).stdout.strip()  # fmt: skip
+    assert re.fullmatch(UUID, study)
+    return project, key, study
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["projects"],
+        ["projects", "create"],
+        ["keys", "create"],
+        ["keys", "list"],
+        ["keys", "revoke"],
+        ["studies", "create"],
+        ["interviews", "complete"],
+        ["interviews", "show"],
+    ],
+)
+def test_every_command_has_help(database_url, command) -> None:
+    result = admin(database_url, *command, "--help")
+    assert result.stdout.startswith("usage: koji-admin")
+    assert len(result.stdout.splitlines()) > 3
+
+
+def test_keys_are_listed_without_secrets_and_revocable(database_url) -> None:
+    project, key, _ = setup_project(database_url)
+    listing = admin(database_url, "keys", "list").stdout
+    assert key not in listing
+    assert key[:12] in listing
+    assert "rate_limit=60/min" in listing
+    assert "active" in listing
+    key_id = listing.split()[0]
+    assert admin(database_url, "keys", "revoke", key_id).stdout.strip() == f"revoked {key_id}"
+    assert "revoked" in admin(database_url, "keys", "list", "--project", project).stdout
+
+
+def test_custom_rate_limit_and_bad_input(database_url) -> None:
+    project, _, _ = setup_project(database_url)
+    admin(
+        database_url,
+        "keys", "create", "--project", project, "--name", "bench",
+        "--permissions", "interview:read", "--rate-limit", "5000",
+    )  # fmt: skip
+    assert "rate_limit=5000/min" in admin(database_url, "keys", "list").stdout
+    bad = admin(
+        database_url,
+        "keys", "create", "--project", project, "--name", "x", "--permissions", "interview:fly",
+        check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "interview:fly" in bad.stderr
+    missing = admin(
+        database_url,
+        "studies", "create", "--project", "nope", "--title", "t", "--question", "q",
+        check=False,
+    )  # fmt: skip
+    assert missing.returncode != 0
+    assert "not_found" in missing.stderr
+    assert "Traceback" not in missing.stderr + bad.stderr
+
+
+async def test_operator_completes_without_a_session_token_and_shows_it(
+    database_url, stub, server
+) -> None:
+    from tests.conftest import Tenant
+
+    project, key, study = setup_project(database_url)
+    tenant = Tenant(project, key, "", study)
+    started = await start(stub, tenant)
+    await send(stub, tenant, started, "A friend told me about it over lunch")
+    done = json.loads(
+        admin(
+            database_url, "interviews", "complete", started.interview_id, "--reason", "timeout"
+        ).stdout
+    )
+    assert done["interview_id"] == started.interview_id
+    assert done["status"] == "completed"
+    assert done["analysis_status"] == "processing"
+    assert done["stats"] == {
+        "duration_seconds": done["stats"]["duration_seconds"],
+        "respondent_messages": 1,
+        "interviewer_messages": 2,
+        "total_messages": 3,
+    }
+    again = admin(database_url, "interviews", "complete", started.interview_id)
+    assert json.loads(again.stdout) == done
+    assert "already completed" in again.stderr
+    shown = json.loads(admin(database_url, "interviews", "show", started.interview_id).stdout)
+    assert shown["reason"] == "timeout"
+    assert len(shown["transcript"]) == 3
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CompleteInterview(
+            pb.CompleteInterviewRequest(interview_id=started.interview_id),
+            metadata=auth(key, started.session_token),
+        )
+    assert_error(caught.value, grpc.StatusCode.ALREADY_EXISTS, "ALREADY_COMPLETED")

@@ -1,0 +1,120 @@
+"""koji-server as a process: --help, environment settings, graceful shutdown, durability."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
+
+from tests.helpers import auth
+from tests.processes import BIN, admin, free_port
+
+
+def launch(database_url: str, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [str(BIN / "koji-server")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KOJI_DATABASE_URL": database_url, "KOJI_LISTEN": f"127.0.0.1:{port}"},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.strip() == f"koji-server listening on port {port}", process.stderr.read()  # type: ignore[union-attr]
+    return process
+
+
+def test_help_explains_the_settings() -> None:
+    out = subprocess.run(
+        [str(BIN / "koji-server"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for text in ("--listen", "KOJI_LISTEN", "127.0.0.1:50051", "KOJI_DATABASE_URL", "sqlite+aiosqlite:///koji.db"):
+        assert text in out
+
+
+def test_bad_database_url_fails_clearly() -> None:
+    result = subprocess.run(
+        [str(BIN / "koji-server"), "--database-url", "sqlite+aiosqlite:///:memory:"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "must name a SQLite file" in result.stderr
+
+
+def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
+    key = admin(
+        database_url, "keys", "create", "--project", project, "--name", "k",
+        "--permissions", "interview:start,interview:read",
+    ).stdout.strip()  # fmt: skip
+    study = admin(
+        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
+    ).stdout.strip()
+    port = free_port()
+    process = launch(database_url, port)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        started = stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth(key))
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    _, err = process.communicate()
+    assert "shutting down" in err
+    assert key not in err
+    assert started.session_token not in err
+
+    port = free_port()
+    process = launch(database_url, port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.InterviewServiceStub(channel)
+            got = stub.GetInterview(
+                pb.GetInterviewRequest(interview_id=started.interview_id), metadata=auth(key)
+            )
+        assert got.transcript[0].content == started.initial_message.content
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        process.communicate()
+
+
+def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
+    key = admin(
+        database_url, "keys", "create", "--project", project, "--name", "k",
+        "--permissions", "interview:start,interview:complete,interview:read",
+    ).stdout.strip()  # fmt: skip
+    study = admin(
+        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
+    ).stdout.strip()
+    port = free_port()
+    process = launch(database_url, port)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        started = [
+            stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth(key))
+            for _ in range(5)
+        ]
+        done = [
+            stub.CompleteInterview(
+                pb.CompleteInterviewRequest(interview_id=s.interview_id),
+                metadata=auth(key, s.session_token),
+            )
+            for s in started
+        ]
+    process.kill()
+    process.wait(timeout=10)
+    process.communicate()
+    time.sleep(0.1)
+    for summary in done:
+        shown = admin(database_url, "interviews", "show", summary.interview_id).stdout
+        assert '"status": "completed"' in shown

@@ -1,0 +1,67 @@
+"""SQLite set-up: WAL, foreign keys, schema versioning, serialised writers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from koji_server.domain.admin import AdminService
+from koji_server.domain.clock import utc_now
+from koji_server.storage.database import Database, SchemaTooNew
+from koji_server.storage.schema import SCHEMA_VERSION, StudyRow
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+
+async def test_wal_foreign_keys_and_schema_version(database_url) -> None:
+    database = Database(database_url)
+    await database.create_schema()
+    async with database.read_engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
+        assert (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one() == SCHEMA_VERSION
+    await database.create_schema()  # idempotent on restart
+    await database.dispose()
+
+
+async def test_foreign_keys_are_enforced(database_url) -> None:
+    database = Database(database_url)
+    await database.create_schema()
+    units = UnitOfWorkFactory(database)
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        async with units.writing() as uow:
+            uow.studies.add(
+                StudyRow(id="s", project_id="missing", title="t", questions=["q"], created_at=utc_now())
+            )
+            await uow.commit()
+    await database.dispose()
+
+
+async def test_a_newer_schema_is_refused(database_url) -> None:
+    path = database_url.split("///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    database = Database(database_url)
+    with pytest.raises(SchemaTooNew):
+        await database.create_schema()
+    await database.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://", "postgresql://x/y"])
+def test_only_sqlite_files_are_accepted(url) -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        Database(url)
+
+
+async def test_concurrent_writers_in_two_databases_objects_never_fail(database_url) -> None:
+    # Two Database objects on one file act like two processes: writes from
+    # both interleave without "database is locked" errors.
+    first, second = Database(database_url), Database(database_url)
+    await first.create_schema()
+    admins = [AdminService(UnitOfWorkFactory(db)) for db in (first, second)]
+    ids = await asyncio.gather(*(admins[i % 2].create_project(f"p{i}") for i in range(60)))
+    assert len(set(ids)) == 60
+    await first.dispose()
+    await second.dispose()
