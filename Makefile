@@ -41,8 +41,9 @@ test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code ch
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools
 	$(VENV)/bin/ruff format --check server tests tools
-	$(PY) tools/gen.py --descriptor-for-lint /tmp/koji-lint.binpb
-	$(VENV)/bin/buf lint /tmp/koji-lint.binpb --path koji --config buf.yaml
+	mkdir -p build
+	$(PY) tools/gen.py --descriptor-for-lint build/koji-lint.binpb
+	$(VENV)/bin/buf lint build/koji-lint.binpb --path koji --config buf.yaml
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from koji.v1 import interview_service_pb2_grpc as pb_grpc
 
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
 from koji_server.domain.admin import AdminService

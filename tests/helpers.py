@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
 from koji.v1 import interview_service_pb2 as pb
 
 DETAILS_KEY = "grpc-status-details-bin"

@@ -7,8 +7,8 @@ import re
 
 import grpc
 import pytest
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from tests.helpers import assert_error, auth
 from tests.processes import admin
 from tests.test_lifecycle import send, start

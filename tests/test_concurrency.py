@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from koji.v1 import interview_service_pb2 as pb
 from sqlalchemy import select
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.storage.schema import JobRow
 from tests.helpers import assert_error, auth
 from tests.test_lifecycle import send, start

@@ -7,8 +7,8 @@ import time
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
 from tests.conftest import add_key, make_tenant
@@ -41,8 +41,12 @@ async def expect_error(awaitable, code, reason, fields=None):  # type: ignore[no
 async def test_bad_api_key_is_unauthorized_on_every_rpc(stub, tenant, metadata) -> None:
     calls = [
         stub.StartInterview(pb.StartInterviewRequest(study_id=tenant.study_id), metadata=metadata),
-        stub.SendMessage(pb.SendMessageRequest(interview_id=MISSING_ID, content="x"), metadata=metadata),
-        stub.CompleteInterview(pb.CompleteInterviewRequest(interview_id=MISSING_ID), metadata=metadata),
+        stub.SendMessage(
+            pb.SendMessageRequest(interview_id=MISSING_ID, content="x"), metadata=metadata
+        ),
+        stub.CompleteInterview(
+            pb.CompleteInterviewRequest(interview_id=MISSING_ID), metadata=metadata
+        ),
         stub.GetInterview(pb.GetInterviewRequest(interview_id=MISSING_ID), metadata=metadata),
     ]
     for call in calls:
@@ -85,7 +89,9 @@ async def test_revoked_key_is_unauthorized(stub, tenant, database_url) -> None:
         (Permission.READ, "get"),
     ],
 )
-async def test_key_without_the_permission_is_forbidden(stub, tenant, database_url, missing, rpc) -> None:
+async def test_key_without_the_permission_is_forbidden(
+    stub, tenant, database_url, missing, rpc
+) -> None:
     started = await start(stub, tenant)
     limited = await add_key(database_url, tenant.project_id, frozenset(Permission) - {missing})
     token = started.session_token
@@ -148,7 +154,9 @@ async def test_session_token_of_another_interview_is_refused(stub, tenant) -> No
     )
 
 
-async def test_another_projects_interview_and_study_are_not_found(stub, tenant, database_url) -> None:
+async def test_another_projects_interview_and_study_are_not_found(
+    stub, tenant, database_url
+) -> None:
     other = await make_tenant(database_url)
     started = await start(stub, tenant)
     await expect_error(
@@ -177,7 +185,9 @@ async def test_another_projects_interview_and_study_are_not_found(stub, tenant, 
 
 async def test_unknown_interview_is_not_found(stub, tenant) -> None:
     for call in (
-        stub.GetInterview(pb.GetInterviewRequest(interview_id=MISSING_ID), metadata=auth(tenant.api_key)),
+        stub.GetInterview(
+            pb.GetInterviewRequest(interview_id=MISSING_ID), metadata=auth(tenant.api_key)
+        ),
         stub.SendMessage(
             pb.SendMessageRequest(interview_id=MISSING_ID, content="hi"),
             metadata=auth(tenant.api_key, "st_live_" + "x" * 43),
@@ -190,11 +200,15 @@ async def test_unknown_interview_is_not_found(stub, tenant) -> None:
         await expect_error(call, grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
 
 
-@pytest.mark.parametrize("bad_id", ["", "abc", "f8e7d6c5b4a321098765432109876543", "../etc/passwd", MISSING_ID + "0"])
+@pytest.mark.parametrize(
+    "bad_id", ["", "abc", "f8e7d6c5b4a321098765432109876543", "../etc/passwd", MISSING_ID + "0"]
+)
 async def test_malformed_ids_are_invalid_with_a_field_violation(stub, tenant, bad_id) -> None:
     token = "st_live_" + "x" * 43
     await expect_error(
-        stub.GetInterview(pb.GetInterviewRequest(interview_id=bad_id), metadata=auth(tenant.api_key)),
+        stub.GetInterview(
+            pb.GetInterviewRequest(interview_id=bad_id), metadata=auth(tenant.api_key)
+        ),
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",
         {"interview_id"},
@@ -209,7 +223,9 @@ async def test_malformed_ids_are_invalid_with_a_field_violation(stub, tenant, ba
         {"interview_id"},
     )
     await expect_error(
-        stub.StartInterview(pb.StartInterviewRequest(study_id=bad_id), metadata=auth(tenant.api_key)),
+        stub.StartInterview(
+            pb.StartInterviewRequest(study_id=bad_id), metadata=auth(tenant.api_key)
+        ),
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",
         {"study_id"},
@@ -239,7 +255,9 @@ async def test_oversize_content_is_payload_too_large(stub, tenant) -> None:
     )
 
 
-async def test_oversize_feedback_is_payload_too_large_and_leaves_the_interview_open(stub, tenant) -> None:
+async def test_oversize_feedback_is_payload_too_large_and_leaves_the_interview_open(
+    stub, tenant
+) -> None:
     started = await start(stub, tenant)
     feedback = struct_pb2.Struct()
     feedback.update({"comment": "z" * MAX_JSON_BYTES})
@@ -275,7 +293,8 @@ async def test_unknown_enum_numbers_are_invalid(stub, tenant) -> None:
     )
     await expect_error(
         stub.StartInterview(
-            pb.StartInterviewRequest(study_id=tenant.study_id, mode=7), metadata=auth(tenant.api_key)
+            pb.StartInterviewRequest(study_id=tenant.study_id, mode=7),
+            metadata=auth(tenant.api_key),
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_REQUEST",
@@ -294,7 +313,9 @@ async def test_unknown_enum_numbers_are_invalid(stub, tenant) -> None:
 async def test_invalid_start_fields(stub, tenant, respondent, locale, field) -> None:
     await expect_error(
         stub.StartInterview(
-            pb.StartInterviewRequest(study_id=tenant.study_id, respondent=respondent, locale=locale),
+            pb.StartInterviewRequest(
+                study_id=tenant.study_id, respondent=respondent, locale=locale
+            ),
             metadata=auth(tenant.api_key),
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -317,7 +338,9 @@ async def test_undecodable_request_bytes_are_invalid_not_internal(channel, tenan
     )
 
 
-async def test_rate_limit_exhausted_with_retry_info_and_metadata(stub, tenant, database_url) -> None:
+async def test_rate_limit_exhausted_with_retry_info_and_metadata(
+    stub, tenant, database_url
+) -> None:
     limited = await add_key(database_url, tenant.project_id, frozenset(Permission), rate_limit=3)
     request = pb.GetInterviewRequest(interview_id=MISSING_ID)
     remaining = []
@@ -351,7 +374,5 @@ async def test_internal_errors_never_leak_details(stub, tenant, server) -> None:
     # with the generic message and the documented ErrorInfo, nothing else.
     async with server.database.write_engine.begin() as conn:
         await conn.exec_driver_sql("DROP TABLE messages")
-    started_error = await expect_error(
-        start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL"
-    )
+    started_error = await expect_error(start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL")
     assert started_error.keys() == {"ErrorInfo"}

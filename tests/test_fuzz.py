@@ -12,9 +12,9 @@ import pytest
 from google.protobuf import struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-
 from tests.conftest import Tenant, ThreadedServer, make_tenant
 from tests.helpers import auth, details_of, rich_status
 
@@ -102,7 +102,9 @@ def to_struct(value: dict[str, Any]) -> struct_pb2.Struct:
 
 @FUZZ
 @given(interview_id=id_like, content=text)
-def test_send_message_with_arbitrary_ids_and_content(session: Session, interview_id: str, content: str) -> None:
+def test_send_message_with_arbitrary_ids_and_content(
+    session: Session, interview_id: str, content: str
+) -> None:
     started = session.start()
     outcome(
         lambda: session.stub.SendMessage(
@@ -184,7 +186,9 @@ def test_start_with_arbitrary_fields(
     payload=st.binary(max_size=512),
     key=st.one_of(st.none(), text.filter(lambda t: t.isprintable() and t.isascii())),
 )
-def test_arbitrary_bytes_and_keys(session: Session, method: str, payload: bytes, key: str | None) -> None:
+def test_arbitrary_bytes_and_keys(
+    session: Session, method: str, payload: bytes, key: str | None
+) -> None:
     call = session.channel.unary_unary(
         f"/koji.v1.InterviewService/{method}",
         request_serializer=lambda b: b,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-
 from koji_server.domain import interviewer
 from tests.conftest import QUESTIONS, Tenant
 from tests.helpers import assert_error, auth, metadata_dict
@@ -145,9 +145,8 @@ async def test_complete_records_each_documented_reason(stub, tenant, reason) -> 
 
 async def test_feedback_round_trips(stub, tenant) -> None:
     feedback = struct_pb2.Struct()
-    feedback.update(
-        {"satisfaction": 4, "comment": "Great – très bien ✓", "tags": ["fast", None, True]}
-    )
+    comment = "Great \u2013 très bien \u2713"
+    feedback.update({"satisfaction": 4, "comment": comment, "tags": ["fast", None, True]})
     feedback.get_or_create_struct("nested").update({"deep": {"deeper": [1.5, "x"]}})
     started = await start(stub, tenant)
     await complete(stub, tenant, started, reason=pb.natural, feedback=feedback)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import grpc
+
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-
 from tests.helpers import auth
 from tests.processes import BIN, admin, free_port
 
@@ -34,7 +34,13 @@ def test_help_explains_the_settings() -> None:
     out = subprocess.run(
         [str(BIN / "koji-server"), "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for text in ("--listen", "KOJI_LISTEN", "127.0.0.1:50051", "KOJI_DATABASE_URL", "sqlite+aiosqlite:///koji.db"):
+    for text in (
+        "--listen",
+        "KOJI_LISTEN",
+        "127.0.0.1:50051",
+        "KOJI_DATABASE_URL",
+        "sqlite+aiosqlite:///koji.db",
+    ):
         assert text in out
 
 

@@ -33,7 +33,9 @@ async def test_foreign_keys_are_enforced(database_url) -> None:
     with pytest.raises(IntegrityError, match="FOREIGN KEY"):
         async with units.writing() as uow:
             uow.studies.add(
-                StudyRow(id="s", project_id="missing", title="t", questions=["q"], created_at=utc_now())
+                StudyRow(
+                    id="s", project_id="missing", title="t", questions=["q"], created_at=utc_now()
+                )
             )
             await uow.commit()
     await database.dispose()
@@ -49,7 +51,9 @@ async def test_a_newer_schema_is_refused(database_url) -> None:
     await database.dispose()
 
 
-@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://", "postgresql://x/y"])
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://", "postgresql://x/y"]
+)
 def test_only_sqlite_files_are_accepted(url) -> None:
     with pytest.raises(ValueError, match="SQLite file"):
         Database(url)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, add_interview_service
 from koji_server.api.servicer import InterviewServicer
 from koji_server.config import Settings

@@ -25,8 +25,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "--listen",
         default=defaults.listen,
         metavar="HOST:PORT",
-        help="address to serve on; port 0 picks a free one (env KOJI_LISTEN, "
-        "default %(default)s)",
+        help="address to serve on; port 0 picks a free one (env KOJI_LISTEN, default %(default)s)",
     )
     parser.add_argument(
         "--database-url",

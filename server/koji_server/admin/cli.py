@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -35,7 +34,9 @@ def _json(message: object) -> str:
     )
 
 
-async def projects_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+async def projects_create(
+    args: argparse.Namespace, admin: AdminService, _: InterviewService
+) -> None:
     print(await admin.create_project(args.name))
 
 
@@ -62,7 +63,9 @@ async def keys_revoke(args: argparse.Namespace, admin: AdminService, _: Intervie
     print(f"revoked {args.key_id}")
 
 
-async def studies_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
+async def studies_create(
+    args: argparse.Namespace, admin: AdminService, _: InterviewService
+) -> None:
     print(await admin.create_study(args.project, args.title, args.question))
 
 
@@ -100,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
 
-    def command(group: argparse._SubParsersAction, name: str, run: Command, text: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    def command(
+        group: argparse._SubParsersAction, name: str, run: Command, text: str
+    ) -> argparse.ArgumentParser:  # type: ignore[type-arg]
         sub: argparse.ArgumentParser = group.add_parser(name, help=text, description=text)
         sub.set_defaults(run=run)
         return sub
@@ -121,8 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--permissions",
         required=True,
         metavar="P1,P2",
-        help="comma-separated: interview:start, interview:chat, interview:complete, "
-        "interview:read",
+        help="comma-separated: interview:start, interview:chat, interview:complete, interview:read",
     )
     sub.add_argument(
         "--rate-limit",

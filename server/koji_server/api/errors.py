@@ -44,9 +44,7 @@ def _packed(message: object) -> any_pb2.Any:
 
 
 def to_status(error: DomainError) -> grpc.Status:
-    details = [
-        _packed(error_details_pb2.ErrorInfo(reason=error.code.upper(), domain=ERROR_DOMAIN))
-    ]
+    details = [_packed(error_details_pb2.ErrorInfo(reason=error.code.upper(), domain=ERROR_DOMAIN))]
     if isinstance(error, InvalidRequest):
         details.append(
             _packed(

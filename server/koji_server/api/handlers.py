@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import message, message_factory
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
@@ -43,9 +43,7 @@ def _guarded(behavior: Behavior) -> Behavior:
         if isinstance(request, _Undecodable):
             await context.abort_with_status(
                 errors.to_status(
-                    InvalidRequest(
-                        [FieldViolation("request", "is not a valid protobuf message")]
-                    )
+                    InvalidRequest([FieldViolation("request", "is not a valid protobuf message")])
                 )
             )
         return await behavior(request, context)

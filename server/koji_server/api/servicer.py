@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
 from koji_server.domain.errors import DomainError
 from koji_server.domain.model import Principal

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from koji.v1 import interview_service_pb2 as pb
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.domain import validation
 from koji_server.domain.model import (
     Analysis,

@@ -39,9 +39,7 @@ class Reply:
 
 def opening(title: str, questions: list[str], display_name: str) -> Reply:
     greeting = f"Hi {display_name}!" if display_name else "Hi!"
-    content = (
-        f"{greeting} Thanks for taking the time to talk with us about {title}. {questions[0]}"
-    )
+    content = f"{greeting} Thanks for taking the time to talk with us about {title}. {questions[0]}"
     return Reply(content, GuidePosition(0, False, InterviewStatus.ACTIVE))
 
 

@@ -79,9 +79,7 @@ def _analysis(row: AnalysisRow | None) -> Analysis | None:
         return None
     return Analysis(
         quality_score=row.quality_score,
-        themes=tuple(
-            Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes
-        ),
+        themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
         insights=tuple(
             Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
             for i in row.insights
@@ -342,4 +340,3 @@ def _detail(
         ),
         analysis=_analysis(analysis) if interview.analysis_status == "completed" else None,
     )
-

@@ -54,7 +54,9 @@ class Database:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-            raise ValueError("KOJI_DATABASE_URL must name a SQLite file, e.g. sqlite+aiosqlite:///koji.db")
+            raise ValueError(
+                "KOJI_DATABASE_URL must name a SQLite file, e.g. sqlite+aiosqlite:///koji.db"
+            )
         self.url = url
         self.path = Path(parsed.database)
         self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0)

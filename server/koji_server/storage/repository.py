@@ -40,7 +40,9 @@ class ApiKeyRepository:
         return await self._session.get(ApiKeyRow, key_id)
 
     async def by_hash(self, key_hash: str) -> ApiKeyRow | None:
-        result = await self._session.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        result = await self._session.execute(
+            select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)
+        )
         return result.scalar_one_or_none()
 
     async def list(self, project_id: str | None = None) -> Sequence[ApiKeyRow]:
@@ -83,7 +85,9 @@ class InterviewRepository:
 
     async def transcript(self, interview_id: str) -> Sequence[MessageRow]:
         query = (
-            select(MessageRow).where(MessageRow.interview_id == interview_id).order_by(MessageRow.seq)
+            select(MessageRow)
+            .where(MessageRow.interview_id == interview_id)
+            .order_by(MessageRow.seq)
         )
         return (await self._session.execute(query)).scalars().all()
 
@@ -101,4 +105,3 @@ class JobRepository:
     async def for_interview(self, interview_id: str) -> Sequence[JobRow]:
         query = select(JobRow).where(JobRow.interview_id == interview_id)
         return (await self._session.execute(query)).scalars().all()
-

@@ -1,0 +1,86 @@
+"""`make run`: seed a demo project, key and study, then run the service.
+
+Prints the demo API key (once) and study id, and starts koji-server, plus
+Envoy's REST listener when the Envoy config is present. Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from koji_server.config import Settings
+from koji_server.domain.admin import AdminService
+from koji_server.domain.model import Permission
+from koji_server.storage.database import Database
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+DEMO_QUESTIONS = [
+    "How did you first hear about our product?",
+    "What were you hoping it would help you with?",
+    "What was the hardest part of getting started?",
+    "If you could change one thing, what would it be?",
+]
+
+
+async def seed(database_url: str) -> tuple[str, str]:
+    database = Database(database_url)
+    try:
+        await database.create_schema()
+        admin = AdminService(UnitOfWorkFactory(database))
+        project = await admin.create_project("Demo project")
+        key = await admin.create_key(project, "demo key", frozenset(Permission))
+        study = await admin.create_study(
+            project, "getting started with our product", DEMO_QUESTIONS
+        )
+    finally:
+        await database.dispose()
+    return key.api_key, study
+
+
+def main() -> None:
+    settings = Settings()
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__)
+    parser.add_argument("--listen", default=settings.listen, help="gRPC address (%(default)s)")
+    parser.add_argument("--database-url", default=settings.database_url, help="(%(default)s)")
+    args = parser.parse_args()
+
+    api_key, study_id = asyncio.run(seed(args.database_url))
+    grpc_address = args.listen
+    print(
+        f"""
+Demo project seeded in {args.database_url}
+  API key  : {api_key}   (shown once; stored as a hash)
+  study id : {study_id}
+  gRPC     : {grpc_address}   (reflection on: grpcurl -plaintext {grpc_address} list)
+
+Start an interview:
+  .venv/bin/grpcurl -plaintext -H 'authorization: Bearer {api_key}' \\
+    -d '{{"study_id": "{study_id}"}}' {grpc_address} koji.v1.InterviewService/StartInterview
+""",
+        flush=True,
+    )
+    env = {**os.environ, "KOJI_DATABASE_URL": args.database_url, "KOJI_LISTEN": grpc_address}
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen([str(bin_dir / "koji-server")], env=env)
+    children = [server]
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGTERM))
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=15)
+    sys.exit(server.returncode or 0)
+
+
+if __name__ == "__main__":
+    main()
