@@ -8,6 +8,8 @@ CompleteInterviewResponse of the first completion so gRPC clients can read it.
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -35,6 +37,45 @@ GRPC_CODES: dict[str, int] = {
     "rate_limited": code_pb2.RESOURCE_EXHAUSTED,
     "internal": code_pb2.INTERNAL,
 }
+
+
+# The documented REST status of each code. Envoy's transcoder derives a status
+# from the gRPC code, which is wrong for some documented codes (413, and 409
+# for interview_completed), so the server states it; envoy/rest_shaping.lua
+# applies it and builds the documented {"error", "message"} envelope.
+HTTP_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "payload_too_large": 413,
+    "unauthorized": 401,
+    "invalid_session_token": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "already_completed": 409,
+    "interview_completed": 409,
+    "rate_limited": 429,
+    "internal": 500,
+}
+
+# Response metadata read (and removed) by envoy/rest_shaping.lua.
+REST_STATUS_HEADER = "x-koji-http-status"
+REST_ERROR_HEADER = "x-koji-error"
+REST_MESSAGE_HEADER = "x-koji-error-message"
+# Set when the response message (the body) is sent before the error status,
+# so the envelope fields are merged into it instead of replacing it.
+REST_WITH_BODY_HEADER = "x-koji-error-with-body"
+
+
+def rest_hints(error: DomainError, with_body: bool) -> list[tuple[str, str]]:
+    """Metadata that lets the REST edge answer with the documented status and
+    envelope. The message is a JSON string literal (ASCII-only, header-safe)."""
+    hints = [
+        (REST_STATUS_HEADER, str(HTTP_STATUS[error.code])),
+        (REST_ERROR_HEADER, error.code),
+        (REST_MESSAGE_HEADER, json.dumps(error.message, ensure_ascii=True)),
+    ]
+    if with_body:
+        hints.append((REST_WITH_BODY_HEADER, "1"))
+    return hints
 
 
 def _packed(message: object) -> any_pb2.Any:
@@ -73,6 +114,6 @@ def to_status(error: DomainError) -> grpc.Status:
     )
 
 
-def internal_status() -> grpc.Status:
-    """For unexpected failures: no internals leak to the caller."""
-    return to_status(DomainError("Internal error; it has been logged."))
+def internal_error() -> DomainError:
+    """Stands for any unexpected failure: no internals leak to the caller."""
+    return DomainError("Internal error; it has been logged.")

@@ -19,6 +19,10 @@ from koji_server.api import errors
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InterviewService"]
+# Unary in the proto, but served with a streaming-style handler so that a
+# response message can precede an error status (see
+# InterviewServicer.CompleteInterview). On the wire the two are identical.
+STREAMED_RESPONSE_METHODS = frozenset({"CompleteInterview"})
 
 
 class _Undecodable:
@@ -56,7 +60,12 @@ def add_interview_service(servicer: object, server: grpc.aio.Server) -> None:
     for method in SERVICE.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        make_handler = (
+            grpc.unary_stream_rpc_method_handler
+            if method.name in STREAMED_RESPONSE_METHODS
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make_handler(
             _guarded(getattr(servicer, method.name)),
             request_deserializer=_lenient(request_class.FromString),
             response_serializer=response_class.SerializeToString,

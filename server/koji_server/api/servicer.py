@@ -15,7 +15,7 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
-from koji_server.domain.errors import DomainError
+from koji_server.domain.errors import AlreadyCompleted, DomainError
 from koji_server.domain.model import Principal
 from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.services import InterviewService
@@ -34,6 +34,8 @@ class _Call:
     service: InterviewService
     limiter: KeyRateLimiter
     response_metadata: list[tuple[str, str]] = field(default_factory=list)
+    # A response message to send ahead of an error status (already-completed).
+    error_body: Message | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.context.invocation_metadata() or ():
@@ -81,22 +83,27 @@ class InterviewServicer:
         try:
             yield call
         except DomainError as error:
-            status = errors.to_status(error)
+            failure = error
         except Exception:
             log.exception("unexpected failure in %s", type(self).__name__)
-            status = errors.internal_status()
+            failure = errors.internal_error()
         else:
             if call.response_metadata:
                 await context.send_initial_metadata(call.response_metadata)
             return
-        if call.response_metadata:
-            await context.send_initial_metadata(call.response_metadata)
-        await context.abort_with_status(status)
+        with_body = call.error_body is not None
+        await context.send_initial_metadata(
+            call.response_metadata + errors.rest_hints(failure, with_body)
+        )
+        if call.error_body is not None:
+            await context.write(call.error_body)
+        await context.abort_with_status(errors.to_status(failure))
 
     async def StartInterview(
         self, request: pb.StartInterviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartInterviewResponse:
         async with self._rpc(context) as call:
+            call.response_metadata.append((errors.REST_STATUS_HEADER, "201"))
             started = await self._service.start_interview(
                 await call.principal(),
                 request.study_id,
@@ -119,17 +126,26 @@ class InterviewServicer:
 
     async def CompleteInterview(
         self, request: pb.CompleteInterviewRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CompleteInterviewResponse:
+    ) -> None:
+        """Registered with a streaming-style response (see api.handlers): on a
+        repeat completion it sends the first completion's data as the response
+        message and then ALREADY_EXISTS, so the REST 409 body carries every
+        field of the 200 (grpc.aio drops the message of a unary handler that
+        ends with a non-OK status). Unary clients still read a unary answer,
+        and get the same data in the status details."""
         async with self._rpc(context) as call:
-            summary = await self._service.complete_interview(
-                await call.principal(),
-                request.interview_id,
-                call.session_token,
-                translate.reason_from_proto(request.reason),
-                translate.struct_to_dict(request, "feedback"),
-            )
-            return translate.completion(summary)
-        raise AssertionError("unreachable")
+            try:
+                summary = await self._service.complete_interview(
+                    await call.principal(),
+                    request.interview_id,
+                    call.session_token,
+                    translate.reason_from_proto(request.reason),
+                    translate.struct_to_dict(request, "feedback"),
+                )
+            except AlreadyCompleted as done:
+                call.error_body = translate.completion(done.summary)
+                raise
+        await context.write(translate.completion(summary))
 
     async def GetInterview(
         self, request: pb.GetInterviewRequest, context: grpc.aio.ServicerContext

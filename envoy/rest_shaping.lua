@@ -1,0 +1,98 @@
+-- Shapes the REST edge of the koji.v1 API to the documented contract.
+--
+-- Request:  drops headers a client must not control (x-envoy-*, grpc-timeout,
+--           the server's own x-koji-* hints); refuses query strings on the
+--           API (the transcoder would let `?interview_id=...` override the id
+--           in the path, and no documented endpoint takes a query parameter)
+--           and preflights the CORS filter did not answer.
+-- Response: applies the status the server asked for (201 on start; 409/413
+--           where the gRPC code maps differently), turns every error into the
+--           documented {"error": "<code>", "message": "..."} envelope, and
+--           removes gRPC internals (grpc-status, grpc-message, ...).
+
+local REQUEST_DROP_EXACT = { ["grpc-timeout"] = true }
+local REQUEST_DROP_PREFIXES = { "x-envoy-", "x-koji-" }
+local RESPONSE_DROP = {
+  "grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-accept-encoding",
+  "grpc-encoding", "x-envoy-upstream-healthchecked-cluster",
+  "x-koji-http-status", "x-koji-error", "x-koji-error-message", "x-koji-error-with-body",
+}
+-- For errors that reach us without the server's hints (e.g. raised by the
+-- gRPC runtime itself): the documented code for the HTTP status.
+local CODE_FOR_STATUS = {
+  ["400"] = "invalid_request", ["401"] = "unauthorized", ["403"] = "forbidden",
+  ["404"] = "not_found", ["409"] = "already_completed", ["413"] = "payload_too_large",
+  ["429"] = "rate_limited", ["500"] = "internal",
+}
+
+local function starts_with(text, prefix)
+  return text:sub(1, #prefix) == prefix
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local drop = {}
+  for name, _ in pairs(headers) do
+    if REQUEST_DROP_EXACT[name] then
+      drop[#drop + 1] = name
+    else
+      for _, prefix in ipairs(REQUEST_DROP_PREFIXES) do
+        if starts_with(name, prefix) then
+          drop[#drop + 1] = name
+        end
+      end
+    end
+  end
+  for _, name in ipairs(drop) do
+    headers:remove(name)
+  end
+  local path = headers:get(":path") or ""
+  if headers:get(":method") == "OPTIONS" then
+    -- Preflights from allowed origins were answered by the CORS filter.
+    handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) then
+    -- Plain text: local_reply_config wraps it in the documented envelope.
+    handle:respond({ [":status"] = "400" }, "Query parameters are not accepted by this API.")
+  end
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local status = headers:get("x-koji-http-status")
+  local code = headers:get("x-koji-error")
+  local message = headers:get("x-koji-error-message")
+  local with_body = headers:get("x-koji-error-with-body")
+  local grpc_status = headers:get("grpc-status")
+  for _, name in ipairs(RESPONSE_DROP) do
+    headers:remove(name)
+  end
+  if status ~= nil then
+    headers:replace(":status", status)
+  end
+  local http_status = headers:get(":status")
+  if code == nil and grpc_status ~= nil and grpc_status ~= "0" then
+    -- An error the server did not describe: envelope from the status alone.
+    code = CODE_FOR_STATUS[http_status] or "internal"
+    message = '"The request failed."'
+  end
+  if code == nil then
+    return
+  end
+  local envelope = '{"error":"' .. code .. '","message":' .. (message or '""')
+  -- Headers must be changed before the body is read: reading it ends their scope.
+  headers:replace("content-type", "application/json")
+  local body = handle:body()
+  if body == nil then
+    return
+  end
+  local text = ""
+  if with_body ~= nil then
+    text = body:getBytes(0, body:length())
+  end
+  if starts_with(text, "{") and text ~= "{}" then
+    -- Keep the response's own fields after the envelope's.
+    body:setBytes(envelope .. "," .. text:sub(2))
+  else
+    body:setBytes(envelope .. "}")
+  end
+end

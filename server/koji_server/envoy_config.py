@@ -1,0 +1,56 @@
+"""Renders envoy/envoy.yaml.tmpl for given ports and paths.
+
+Used by `make run` and the tests (which put Envoy on free ports).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVOY_DIR = ROOT / "envoy"
+TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
+LUA = ENVOY_DIR / "rest_shaping.lua"
+DESCRIPTOR = ROOT / "gen" / "koji_v1_descriptor.binpb"
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EnvoySettings:
+    grpc_port: int
+    listen_port: int = 8080
+    admin_port: int = 9901
+    grpc_host: str = "127.0.0.1"
+    listen_host: str = "127.0.0.1"
+    admin_host: str = "127.0.0.1"
+    # Exact origins allowed by CORS; empty allows none.
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    health_interval_seconds: float = 1.0
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def render(settings: EnvoySettings) -> str:
+    origins = [{"exact": origin} for origin in settings.cors_origins] or [
+        {"exact": "null-origin-not-allowed.invalid"}
+    ]
+    return Template(TEMPLATE.read_text()).substitute(
+        admin_host=settings.admin_host,
+        admin_port=settings.admin_port,
+        listen_host=settings.listen_host,
+        listen_port=settings.listen_port,
+        grpc_host=settings.grpc_host,
+        grpc_port=settings.grpc_port,
+        cors_origins=json.dumps(origins),
+        lua_path=json.dumps(str(LUA)),
+        descriptor_path=json.dumps(str(DESCRIPTOR)),
+        health_interval=json.dumps(f"{settings.health_interval_seconds}s"),
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def write(settings: EnvoySettings, path: Path) -> Path:
+    path.write_text(render(settings))
+    return path
