@@ -31,8 +31,10 @@ gen: $(VENV)/.installed ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor
 check-gen: $(VENV)/.installed ## Fail if gen/ differs from what proto/ generates
 	$(PY) tools/gen.py --check gen
 
+ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
-	$(PY) -m koji_server.devrun
+	$(MAKE) --no-print-directory check-gen
+	$(PY) -m koji_server.devrun $(ARGS)
 
 test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code checks included)
 	$(MAKE) --no-print-directory check-gen lint

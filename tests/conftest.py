@@ -7,8 +7,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
@@ -18,6 +20,7 @@ from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tests.envoy_process import EnvoyProcess
 
 ALL_PERMISSIONS = frozenset(Permission)
 QUESTIONS = [
@@ -122,3 +125,66 @@ def threaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Thread
     threaded = ThreadedServer(f"sqlite+aiosqlite:///{path}")
     yield threaded
     threaded.close()
+
+
+@dataclass
+class Rest:
+    """A real server and a real Envoy in front of it, plus a tenant and a client."""
+
+    threaded: ThreadedServer
+    envoy: EnvoyProcess
+    tenant: Tenant
+    client: httpx.Client
+
+    def headers(self, session_token: str | None = None, key: str | None = None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {key or self.tenant.api_key}",
+            "Content-Type": "application/json",
+        }
+        if session_token is not None:
+            headers["X-Session-Token"] = session_token
+        return headers
+
+    def start(self) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/interviews/start",
+            json={"study_id": self.tenant.study_id},
+            headers=self.headers(),
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def send(self, started: dict[str, Any], content: str) -> httpx.Response:
+        return self.client.post(
+            f"/api/v1/interviews/{started['interview_id']}/messages",
+            json={"content": content},
+            headers=self.headers(started["session_token"]),
+        )
+
+    def complete(self, started: dict[str, Any], body: object = None) -> httpx.Response:
+        return self.client.post(
+            f"/api/v1/interviews/{started['interview_id']}/complete",
+            json=body,
+            headers=self.headers(started["session_token"]),
+        )
+
+    def get(self, interview_id: str, key: str | None = None) -> httpx.Response:
+        return self.client.get(f"/api/v1/interviews/{interview_id}", headers=self.headers(key=key))
+
+
+@pytest.fixture(scope="module")
+def rest(
+    threaded_server: ThreadedServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Rest]:
+    envoy = EnvoyProcess(
+        threaded_server.running.port,
+        tmp_path_factory.mktemp("envoy"),
+        cors_origins=("https://app.example.com",),
+    )
+    try:
+        envoy.wait_ready()
+        tenant = threaded_server.run(make_tenant(threaded_server.database_url))
+        with httpx.Client(base_url=envoy.base_url, timeout=10) as client:
+            yield Rest(threaded_server, envoy, tenant, client)
+    finally:
+        envoy.stop()

@@ -1,7 +1,7 @@
 """`make run`: seed a demo project, key and study, then run the service.
 
-Prints the demo API key (once) and study id, and starts koji-server, plus
-Envoy's REST listener when the Envoy config is present. Ctrl-C stops both.
+Prints the demo API key (once) and study id, starts koji-server and Envoy's
+REST listener in front of it, and stops both on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from koji_server.config import Settings
 from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.envoy_config import EnvoySettings, write
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -48,18 +49,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("--listen", default=settings.listen, help="gRPC address (%(default)s)")
     parser.add_argument("--database-url", default=settings.database_url, help="(%(default)s)")
+    parser.add_argument("--rest-port", type=int, default=8080, help="Envoy listener (%(default)s)")
+    parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin (%(default)s)")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser calls from this exact origin (repeatable)",
+    )
     args = parser.parse_args()
 
     api_key, study_id = asyncio.run(seed(args.database_url))
     grpc_address = args.listen
+    grpc_host, _, grpc_port = grpc_address.rpartition(":")
+    rest = f"http://127.0.0.1:{args.rest_port}"
+    run_dir = Path(".run")
+    run_dir.mkdir(exist_ok=True)
+    envoy_config = write(
+        EnvoySettings(
+            grpc_port=int(grpc_port),
+            grpc_host=grpc_host,
+            listen_port=args.rest_port,
+            admin_port=args.admin_port,
+            cors_origins=tuple(args.cors_origin),
+        ),
+        run_dir / "envoy.yaml",
+    )
     print(
         f"""
 Demo project seeded in {args.database_url}
   API key  : {api_key}   (shown once; stored as a hash)
   study id : {study_id}
   gRPC     : {grpc_address}   (reflection on: grpcurl -plaintext {grpc_address} list)
+  REST     : {rest}   (Envoy; health at {rest}/healthz)
 
-Start an interview:
+Start an interview over REST:
+  curl -X POST {rest}/api/v1/interviews/start \\
+    -H "Authorization: Bearer {api_key}" -H "Content-Type: application/json" \\
+    -d '{{"study_id": "{study_id}"}}'
+or over gRPC:
   .venv/bin/grpcurl -plaintext -H 'authorization: Bearer {api_key}' \\
     -d '{{"study_id": "{study_id}"}}' {grpc_address} koji.v1.InterviewService/StartInterview
 """,
@@ -68,10 +97,18 @@ Start an interview:
     env = {**os.environ, "KOJI_DATABASE_URL": args.database_url, "KOJI_LISTEN": grpc_address}
     bin_dir = Path(sys.executable).parent
     server = subprocess.Popen([str(bin_dir / "koji-server")], env=env)
-    children = [server]
+    envoy = subprocess.Popen(
+        [str(bin_dir / "envoy"), "-c", str(envoy_config), "--disable-hot-restart",
+         "--log-level", "warn"]
+    )  # fmt: skip
+    children = [server, envoy]
+    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGTERM))
     try:
-        signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGTERM))
-        server.wait()
+        while all(child.poll() is None for child in children):
+            try:
+                server.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
     except KeyboardInterrupt:
         pass
     finally:

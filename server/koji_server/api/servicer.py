@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import Message
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
