@@ -33,7 +33,7 @@ check-gen: $(VENV)/.installed ## Fail if gen/ differs from what proto/ generates
 
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
-	$(MAKE) --no-print-directory check-gen
+	$(MAKE) --no-print-directory gen
 	$(PY) -m koji_server.devrun $(ARGS)
 
 test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code checks included)

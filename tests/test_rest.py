@@ -501,3 +501,32 @@ def test_interviewer_goodbye_over_rest(rest: Rest) -> None:
         last = rest.send(started, f"My detailed answer about: {answer}").json()
     assert last["interview_status"] == "concluded"
     assert last["interviewer_response"]["content"] == interviewer.GOODBYE
+
+
+def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
+    from tests.conftest import ThreadedServer
+    from tests.envoy_process import EnvoyProcess
+
+    threaded = ThreadedServer(f"sqlite+aiosqlite:///{tmp_path / 'broken.db'}")
+    envoy = EnvoyProcess(threaded.running.port, tmp_path)
+    try:
+        tenant = threaded.run(make_tenant(threaded.database_url))
+        envoy.wait_ready()
+
+        async def break_database() -> None:
+            async with threaded.running.database.write_engine.begin() as conn:
+                await conn.exec_driver_sql("DROP TABLE messages")
+
+        threaded.run(break_database())
+        response = httpx.post(
+            f"{envoy.base_url}/api/v1/interviews/start",
+            json={"study_id": tenant.study_id},
+            headers={"Authorization": f"Bearer {tenant.api_key}"},
+        )
+        body = assert_envelope(response, 500, "internal")
+        assert "messages" not in body["message"].lower()
+        assert "sql" not in body["message"].lower()
+        assert set(body) == {"error", "message"}
+    finally:
+        envoy.stop()
+        threaded.close()

@@ -35,6 +35,8 @@ class _Call:
     service: InterviewService
     limiter: KeyRateLimiter
     response_metadata: list[tuple[str, str]] = field(default_factory=list)
+    # The REST status of a success when it is not 200 (201 for a start).
+    rest_success_status: int | None = None
     # A response message to send ahead of an error status (already-completed).
     error_body: Message | None = None
 
@@ -89,8 +91,11 @@ class InterviewServicer:
             log.exception("unexpected failure in %s", type(self).__name__)
             failure = errors.internal_error()
         else:
-            if call.response_metadata:
-                await context.send_initial_metadata(call.response_metadata)
+            metadata = call.response_metadata
+            if call.rest_success_status is not None:
+                metadata = [*metadata, (errors.REST_STATUS_HEADER, str(call.rest_success_status))]
+            if metadata:
+                await context.send_initial_metadata(metadata)
             return
         with_body = call.error_body is not None
         await context.send_initial_metadata(
@@ -104,7 +109,7 @@ class InterviewServicer:
         self, request: pb.StartInterviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartInterviewResponse:
         async with self._rpc(context) as call:
-            call.response_metadata.append((errors.REST_STATUS_HEADER, "201"))
+            call.rest_success_status = 201
             started = await self._service.start_interview(
                 await call.principal(),
                 request.study_id,
