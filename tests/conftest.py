@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from hypothesis import settings
 
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
@@ -21,6 +23,12 @@ from koji_server.domain.model import Permission
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.envoy_process import EnvoyProcess
+
+# CI replays a fixed set of examples so that a run is reproducible; locally
+# every run explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ALL_PERMISSIONS = frozenset(Permission)
 QUESTIONS = [

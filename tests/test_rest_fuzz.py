@@ -91,7 +91,9 @@ def test_rest_surface_answers_documented_errors(
         headers["X-Session-Token"] = session_token
     if content_type:
         headers["Content-Type"] = content_type
-    response = rest.client.request(method, path, content=body, headers=headers)
+    # Absolute URL: httpx refuses a relative one whose path starts with //.
+    url = rest.envoy.base_url + path
+    response = rest.client.request(method, url, content=body, headers=headers)
     if method == "HEAD":
         assert response.status_code < 500
     else:
