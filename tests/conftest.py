@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
 from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.envoy_process import EnvoyProcess
@@ -76,14 +78,25 @@ async def add_key(
         await database.dispose()
 
 
+@pytest.fixture(scope="session")
+def analysis_executor() -> Iterator[Executor]:
+    """One analysis process pool for the whole run (spawning one per server
+    would cost a second each)."""
+    executor = make_analysis_executor()
+    yield executor
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
 
 
 @pytest.fixture
-async def server(database_url: str) -> AsyncIterator[RunningServer]:
-    running = await start_server(Settings(listen="127.0.0.1:0", database_url=database_url))
+async def server(database_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
+    running = await start_server(
+        Settings(listen="127.0.0.1:0", database_url=database_url), analysis_executor
+    )
     yield running
     await running.stop(0)
 
@@ -108,13 +121,13 @@ class ThreadedServer:
     """The real server on its own event loop in a thread, for synchronous tests
     (hypothesis drives a blocking client)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, executor: Executor | None = None) -> None:
         self.database_url = database_url
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.running: RunningServer = self.run(
-            start_server(Settings(listen="127.0.0.1:0", database_url=database_url))
+            start_server(Settings(listen="127.0.0.1:0", database_url=database_url), executor)
         )
 
     def run(self, coroutine):  # type: ignore[no-untyped-def]
@@ -128,9 +141,11 @@ class ThreadedServer:
 
 
 @pytest.fixture(scope="module")
-def threaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+def threaded_server(
+    tmp_path_factory: pytest.TempPathFactory, analysis_executor: Executor
+) -> Iterator[ThreadedServer]:
     path = tmp_path_factory.mktemp("threaded") / "koji.db"
-    threaded = ThreadedServer(f"sqlite+aiosqlite:///{path}")
+    threaded = ThreadedServer(f"sqlite+aiosqlite:///{path}", analysis_executor)
     yield threaded
     threaded.close()
 

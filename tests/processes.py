@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -28,3 +29,17 @@ def admin(database_url: str, *args: str, check: bool = True) -> subprocess.Compl
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+async def admin_async(database_url: str, *args: str) -> tuple[str, str]:
+    """koji-admin without blocking the event loop (a server may share the loop)."""
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "koji-admin"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "KOJI_DATABASE_URL": database_url},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode(), err.decode()

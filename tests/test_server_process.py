@@ -72,7 +72,7 @@ def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) ->
         started = stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth(key))
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
-    _, err = process.communicate()
+    _, err = process.communicate(timeout=30)
     assert "shutting down" in err
     assert key not in err
     assert started.session_token not in err
@@ -89,7 +89,7 @@ def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) ->
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
-        process.communicate()
+        process.communicate(timeout=30)
 
 
 def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
         ]
     process.kill()
     process.wait(timeout=10)
-    process.communicate()
+    process.communicate(timeout=30)  # pipes close once the analysis worker follows
     time.sleep(0.1)
     for summary in done:
         shown = admin(database_url, "interviews", "show", summary.interview_id).stdout

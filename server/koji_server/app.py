@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import grpc
@@ -15,6 +19,9 @@ from koji_server.api.servicer import InterviewServicer
 from koji_server.config import Settings
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import InterviewService
+from koji_server.pipeline.executor import make_analysis_executor
+from koji_server.pipeline.jobs import JobQueue, QueueSettings
+from koji_server.pipeline.worker import PipelineWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -27,21 +34,56 @@ class RunningServer:
     port: int
     database: Database
     health: health.aio.HealthServicer
+    worker: PipelineWorker | None
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.worker is not None:
+            await self.worker.stop(grace)
         await self.database.dispose()
 
 
-async def start_server(settings: Settings) -> RunningServer:
-    """Open the database (creating the schema), then serve on settings.listen."""
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def build_worker(
+    settings: Settings, units: UnitOfWorkFactory, executor: Executor | None
+) -> PipelineWorker:
+    queue = JobQueue(
+        units,
+        QueueSettings(
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            retry_base_seconds=settings.job_retry_base_seconds,
+        ),
+        worker_id(),
+    )
+    return PipelineWorker(
+        queue,
+        lambda: make_analysis_executor(settings.analysis_workers),
+        executor,
+        concurrency=settings.pipeline_concurrency,
+        poll_interval=settings.pipeline_poll_seconds,
+    )
+
+
+async def start_server(
+    settings: Settings, analysis_executor: Executor | None = None
+) -> RunningServer:
+    """Open the database (creating the schema), start the pipeline worker, then
+    serve on settings.listen. `analysis_executor` lets a caller share one
+    process pool between servers (the tests do); by default each server
+    spawns its own."""
     database = Database(settings.database_url)
     await database.create_schema()
     units = UnitOfWorkFactory(database)
+    worker = build_worker(settings, units, analysis_executor) if settings.pipeline_enabled else None
 
     server = grpc.aio.server()
-    add_interview_service(InterviewServicer(InterviewService(units), KeyRateLimiter()), server)
+    service = InterviewService(units, on_completed=worker.wake if worker else None)
+    add_interview_service(InterviewServicer(service, KeyRateLimiter()), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -52,7 +94,9 @@ async def start_server(settings: Settings) -> RunningServer:
         await database.dispose()
         raise OSError(f"cannot listen on {settings.listen}")
     await server.start()
+    if worker is not None:
+        worker.start()
     for name in ("", SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (database %s)", pb.DESCRIPTOR.package, port, database.path)
-    return RunningServer(server, port, database, health_servicer)
+    return RunningServer(server, port, database, health_servicer, worker)

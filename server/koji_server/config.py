@@ -14,3 +14,12 @@ class Settings(BaseSettings):
     listen: str = "127.0.0.1:50051"
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 5.0
+    # The post-completion pipeline (analysis worker inside the server).
+    pipeline_enabled: bool = True
+    pipeline_concurrency: int = 2
+    pipeline_poll_seconds: float = 0.5
+    analysis_workers: int = 1
+    # A claimed job whose runner is silent this long is claimed again.
+    job_lease_seconds: float = 30.0
+    job_max_attempts: int = 5
+    job_retry_base_seconds: float = 1.0

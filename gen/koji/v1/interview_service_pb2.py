@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fkoji/v1/interview_service.proto\x12\x07koji.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n\nRespondent\x12\x19\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\"\x9d\x01\n\x11TranscriptMessage\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x04role\x18\x02 \x01(\x0e\x32\r.koji.v1.RoleB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"h\n\x12InterviewerMessage\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x04role\x18\x02 \x01(\x0e\x32\r.koji.v1.RoleB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"\x95\x01\n\x0eInterviewStats\x12\x1e\n\x10\x64uration_seconds\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13respondent_messages\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\"\n\x14interviewer_messages\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0etotal_messages\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"\xc4\x01\n\x08\x41nalysis\x12$\n\x06themes\x18\x01 \x03(\x0b\x32\x0e.koji.v1.ThemeB\x04\xe2\x41\x01\x03\x12(\n\x08insights\x18\x02 \x03(\x0b\x32\x10.koji.v1.InsightB\x04\xe2\x41\x01\x03\x12\x1b\n\rquality_score\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x03\"K\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nprocessing\x10\x01\x12\r\n\tcompleted\x10\x02\x12\n\n\x06\x66\x61iled\x10\x03\"M\n\x05Theme\x12\x13\n\x05label\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bmessage_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06weight\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x03\"|\n\x07Insight\x12\x12\n\x04type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07summary\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x03\"\xa0\x01\n\x15StartInterviewRequest\x12\x16\n\x08study_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\nrespondent\x18\x02 \x01(\x0b\x32\x13.koji.v1.RespondentB\x04\xe2\x41\x01\x01\x12*\n\x04mode\x18\x03 \x01(\x0e\x32\x16.koji.v1.InterviewModeB\x04\xe2\x41\x01\x01\x12\x14\n\x06locale\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\xf3\x01\n\x16StartInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rsession_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12:\n\x0finitial_message\x18\x05 \x01(\x0b\x32\x1b.koji.v1.InterviewerMessageB\x04\xe2\x41\x01\x03\"G\n\x12SendMessageRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xc8\x01\n\x13SendMessageResponse\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12?\n\x14interviewer_response\x18\x02 \x01(\x0b\x32\x1b.koji.v1.InterviewerMessageB\x04\xe2\x41\x01\x03\x12\x38\n\x10interview_status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x1c\n\x0emessages_count\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"\x98\x01\n\x18\x43ompleteInterviewRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x06reason\x18\x02 \x01(\x0e\x32\x19.koji.v1.CompletionReasonB\x04\xe2\x41\x01\x01\x12/\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\"\x86\x02\n\x19\x43ompleteInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\x0f\x61nalysis_status\x18\x04 \x01(\x0e\x32\x18.koji.v1.Analysis.StatusB\x04\xe2\x41\x01\x03\x12,\n\x05stats\x18\x05 \x01(\x0b\x32\x17.koji.v1.InterviewStatsB\x04\xe2\x41\x01\x03\"1\n\x13GetInterviewRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xac\x05\n\x14GetInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08study_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12<\n\x0f\x61nalysis_status\x18\x04 \x01(\x0e\x32\x18.koji.v1.Analysis.StatusB\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x34\n\x06reason\x18\x05 \x01(\x0e\x32\x19.koji.v1.CompletionReasonB\x04\xe2\x41\x01\x03H\x01\x88\x01\x01\x12/\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ntranscript\x18\t \x03(\x0b\x32\x1a.koji.v1.TranscriptMessageB\x04\xe2\x41\x01\x03\x12)\n\x08\x61nalysis\x18\n \x01(\x0b\x32\x11.koji.v1.AnalysisB\x04\xe2\x41\x01\x03\x12,\n\x05stats\x18\x0b \x01(\x0b\x32\x17.koji.v1.InterviewStatsB\x04\xe2\x41\x01\x03\x12-\n\nrespondent\x18\x0c \x01(\x0b\x32\x13.koji.v1.RespondentB\x04\xe2\x41\x01\x03\x12*\n\x04mode\x18\r \x01(\x0e\x32\x16.koji.v1.InterviewModeB\x04\xe2\x41\x01\x03\x12\x14\n\x06locale\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x42\x12\n\x10_analysis_statusB\t\n\x07_reason*]\n\x0fInterviewStatus\x12 \n\x1cINTERVIEW_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x61\x63tive\x10\x01\x12\r\n\tconcluded\x10\x02\x12\r\n\tcompleted\x10\x03*p\n\x10\x43ompletionReason\x12!\n\x1d\x43OMPLETION_REASON_UNSPECIFIED\x10\x00\x12\x0b\n\x07natural\x10\x01\x12\x13\n\x0frespondent_left\x10\x02\x12\x0b\n\x07timeout\x10\x03\x12\n\n\x06manual\x10\x04*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0binterviewer\x10\x01\x12\x0e\n\nrespondent\x10\x02*D\n\rInterviewMode\x12\x1e\n\x1aINTERVIEW_MODE_UNSPECIFIED\x10\x00\x12\x08\n\x04text\x10\x01\x12\t\n\x05voice\x10\x02\x32\x97\x04\n\x10InterviewService\x12v\n\x0eStartInterview\x12\x1e.koji.v1.StartInterviewRequest\x1a\x1f.koji.v1.StartInterviewResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/interviews/start:\x01*\x12\x7f\n\x0bSendMessage\x12\x1b.koji.v1.SendMessageRequest\x1a\x1c.koji.v1.SendMessageResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/v1/interviews/{interview_id}/messages:\x01*\x12\x91\x01\n\x11\x43ompleteInterview\x12!.koji.v1.CompleteInterviewRequest\x1a\".koji.v1.CompleteInterviewResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/v1/interviews/{interview_id}/complete:\x01*\x12v\n\x0cGetInterview\x12\x1c.koji.v1.GetInterviewRequest\x1a\x1d.koji.v1.GetInterviewResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/interviews/{interview_id}B&\n\x0b\x63om.koji.v1B\x15InterviewServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fkoji/v1/interview_service.proto\x12\x07koji.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n\nRespondent\x12\x19\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\"\x9d\x01\n\x11TranscriptMessage\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x04role\x18\x02 \x01(\x0e\x32\r.koji.v1.RoleB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"h\n\x12InterviewerMessage\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x04role\x18\x02 \x01(\x0e\x32\r.koji.v1.RoleB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"\x95\x01\n\x0eInterviewStats\x12\x1e\n\x10\x64uration_seconds\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13respondent_messages\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\"\n\x14interviewer_messages\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0etotal_messages\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"\x99\x02\n\x08\x41nalysis\x12$\n\x06themes\x18\x01 \x03(\x0b\x32\x0e.koji.v1.ThemeB\x04\xe2\x41\x01\x03\x12(\n\x08insights\x18\x02 \x03(\x0b\x32\x10.koji.v1.InsightB\x04\xe2\x41\x01\x03\x12\x1b\n\rquality_score\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x30\n\x07quality\x18\x04 \x01(\x0b\x32\x19.koji.v1.QualityBreakdownB\x04\xe2\x41\x01\x03\x12!\n\x13\x63ounts_toward_usage\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\"K\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nprocessing\x10\x01\x12\r\n\tcompleted\x10\x02\x12\n\n\x06\x66\x61iled\x10\x03\"\x87\x01\n\x10QualityBreakdown\x12\x13\n\x05\x64\x65pth\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63overage\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x18\n\nengagement\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07penalty\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07reasons\x18\x05 \x03(\tB\x04\xe2\x41\x01\x03\"M\n\x05Theme\x12\x13\n\x05label\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bmessage_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06weight\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x03\"|\n\x07Insight\x12\x12\n\x04type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07summary\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x03\"\xa0\x01\n\x15StartInterviewRequest\x12\x16\n\x08study_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12-\n\nrespondent\x18\x02 \x01(\x0b\x32\x13.koji.v1.RespondentB\x04\xe2\x41\x01\x01\x12*\n\x04mode\x18\x03 \x01(\x0e\x32\x16.koji.v1.InterviewModeB\x04\xe2\x41\x01\x01\x12\x14\n\x06locale\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\xf3\x01\n\x16StartInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rsession_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12:\n\x0finitial_message\x18\x05 \x01(\x0b\x32\x1b.koji.v1.InterviewerMessageB\x04\xe2\x41\x01\x03\"G\n\x12SendMessageRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xc8\x01\n\x13SendMessageResponse\x12\x18\n\nmessage_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12?\n\x14interviewer_response\x18\x02 \x01(\x0b\x32\x1b.koji.v1.InterviewerMessageB\x04\xe2\x41\x01\x03\x12\x38\n\x10interview_status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x1c\n\x0emessages_count\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"\x98\x01\n\x18\x43ompleteInterviewRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x06reason\x18\x02 \x01(\x0e\x32\x19.koji.v1.CompletionReasonB\x04\xe2\x41\x01\x01\x12/\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x01\"\x86\x02\n\x19\x43ompleteInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\x0f\x61nalysis_status\x18\x04 \x01(\x0e\x32\x18.koji.v1.Analysis.StatusB\x04\xe2\x41\x01\x03\x12,\n\x05stats\x18\x05 \x01(\x0b\x32\x17.koji.v1.InterviewStatsB\x04\xe2\x41\x01\x03\"1\n\x13GetInterviewRequest\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xac\x05\n\x14GetInterviewResponse\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08study_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x18.koji.v1.InterviewStatusB\x04\xe2\x41\x01\x03\x12<\n\x0f\x61nalysis_status\x18\x04 \x01(\x0e\x32\x18.koji.v1.Analysis.StatusB\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x34\n\x06reason\x18\x05 \x01(\x0e\x32\x19.koji.v1.CompletionReasonB\x04\xe2\x41\x01\x03H\x01\x88\x01\x01\x12/\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ntranscript\x18\t \x03(\x0b\x32\x1a.koji.v1.TranscriptMessageB\x04\xe2\x41\x01\x03\x12)\n\x08\x61nalysis\x18\n \x01(\x0b\x32\x11.koji.v1.AnalysisB\x04\xe2\x41\x01\x03\x12,\n\x05stats\x18\x0b \x01(\x0b\x32\x17.koji.v1.InterviewStatsB\x04\xe2\x41\x01\x03\x12-\n\nrespondent\x18\x0c \x01(\x0b\x32\x13.koji.v1.RespondentB\x04\xe2\x41\x01\x03\x12*\n\x04mode\x18\r \x01(\x0e\x32\x16.koji.v1.InterviewModeB\x04\xe2\x41\x01\x03\x12\x14\n\x06locale\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x42\x12\n\x10_analysis_statusB\t\n\x07_reason\"\x11\n\x0fGetUsageRequest\"\xb7\x01\n\x10GetUsageResponse\x12\x18\n\nproject_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12 \n\x12\x63ounted_interviews\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13\x65xcluded_interviews\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12#\n\x15processing_interviews\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11\x66\x61iled_interviews\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03*]\n\x0fInterviewStatus\x12 \n\x1cINTERVIEW_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06\x61\x63tive\x10\x01\x12\r\n\tconcluded\x10\x02\x12\r\n\tcompleted\x10\x03*p\n\x10\x43ompletionReason\x12!\n\x1d\x43OMPLETION_REASON_UNSPECIFIED\x10\x00\x12\x0b\n\x07natural\x10\x01\x12\x13\n\x0frespondent_left\x10\x02\x12\x0b\n\x07timeout\x10\x03\x12\n\n\x06manual\x10\x04*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0binterviewer\x10\x01\x12\x0e\n\nrespondent\x10\x02*D\n\rInterviewMode\x12\x1e\n\x1aINTERVIEW_MODE_UNSPECIFIED\x10\x00\x12\x08\n\x04text\x10\x01\x12\t\n\x05voice\x10\x02\x32\xef\x04\n\x10InterviewService\x12v\n\x0eStartInterview\x12\x1e.koji.v1.StartInterviewRequest\x1a\x1f.koji.v1.StartInterviewResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/interviews/start:\x01*\x12\x7f\n\x0bSendMessage\x12\x1b.koji.v1.SendMessageRequest\x1a\x1c.koji.v1.SendMessageResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/v1/interviews/{interview_id}/messages:\x01*\x12\x91\x01\n\x11\x43ompleteInterview\x12!.koji.v1.CompleteInterviewRequest\x1a\".koji.v1.CompleteInterviewResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/v1/interviews/{interview_id}/complete:\x01*\x12v\n\x0cGetInterview\x12\x1c.koji.v1.GetInterviewRequest\x1a\x1d.koji.v1.GetInterviewResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/interviews/{interview_id}\x12V\n\x08GetUsage\x12\x18.koji.v1.GetUsageRequest\x1a\x19.koji.v1.GetUsageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/usageB&\n\x0b\x63om.koji.v1B\x15InterviewServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -70,6 +70,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYSIS'].fields_by_name['insights']._serialized_options = b'\342A\001\003'
   _globals['_ANALYSIS'].fields_by_name['quality_score']._loaded_options = None
   _globals['_ANALYSIS'].fields_by_name['quality_score']._serialized_options = b'\342A\001\003'
+  _globals['_ANALYSIS'].fields_by_name['quality']._loaded_options = None
+  _globals['_ANALYSIS'].fields_by_name['quality']._serialized_options = b'\342A\001\003'
+  _globals['_ANALYSIS'].fields_by_name['counts_toward_usage']._loaded_options = None
+  _globals['_ANALYSIS'].fields_by_name['counts_toward_usage']._serialized_options = b'\342A\001\003'
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['depth']._loaded_options = None
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['depth']._serialized_options = b'\342A\001\003'
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['coverage']._loaded_options = None
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['coverage']._serialized_options = b'\342A\001\003'
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['engagement']._loaded_options = None
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['engagement']._serialized_options = b'\342A\001\003'
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['penalty']._loaded_options = None
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['penalty']._serialized_options = b'\342A\001\003'
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['reasons']._loaded_options = None
+  _globals['_QUALITYBREAKDOWN'].fields_by_name['reasons']._serialized_options = b'\342A\001\003'
   _globals['_THEME'].fields_by_name['label']._loaded_options = None
   _globals['_THEME'].fields_by_name['label']._serialized_options = b'\342A\001\003'
   _globals['_THEME'].fields_by_name['message_ids']._loaded_options = None
@@ -162,6 +176,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINTERVIEWRESPONSE'].fields_by_name['mode']._serialized_options = b'\342A\001\003'
   _globals['_GETINTERVIEWRESPONSE'].fields_by_name['locale']._loaded_options = None
   _globals['_GETINTERVIEWRESPONSE'].fields_by_name['locale']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSAGERESPONSE'].fields_by_name['project_id']._loaded_options = None
+  _globals['_GETUSAGERESPONSE'].fields_by_name['project_id']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSAGERESPONSE'].fields_by_name['counted_interviews']._loaded_options = None
+  _globals['_GETUSAGERESPONSE'].fields_by_name['counted_interviews']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSAGERESPONSE'].fields_by_name['excluded_interviews']._loaded_options = None
+  _globals['_GETUSAGERESPONSE'].fields_by_name['excluded_interviews']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSAGERESPONSE'].fields_by_name['processing_interviews']._loaded_options = None
+  _globals['_GETUSAGERESPONSE'].fields_by_name['processing_interviews']._serialized_options = b'\342A\001\003'
+  _globals['_GETUSAGERESPONSE'].fields_by_name['failed_interviews']._loaded_options = None
+  _globals['_GETUSAGERESPONSE'].fields_by_name['failed_interviews']._serialized_options = b'\342A\001\003'
   _globals['_INTERVIEWSERVICE'].methods_by_name['StartInterview']._loaded_options = None
   _globals['_INTERVIEWSERVICE'].methods_by_name['StartInterview']._serialized_options = b'\202\323\344\223\002\035\"\030/api/v1/interviews/start:\001*'
   _globals['_INTERVIEWSERVICE'].methods_by_name['SendMessage']._loaded_options = None
@@ -170,14 +194,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INTERVIEWSERVICE'].methods_by_name['CompleteInterview']._serialized_options = b'\202\323\344\223\002/\"*/api/v1/interviews/{interview_id}/complete:\001*'
   _globals['_INTERVIEWSERVICE'].methods_by_name['GetInterview']._loaded_options = None
   _globals['_INTERVIEWSERVICE'].methods_by_name['GetInterview']._serialized_options = b'\202\323\344\223\002#\022!/api/v1/interviews/{interview_id}'
-  _globals['_INTERVIEWSTATUS']._serialized_start=2953
-  _globals['_INTERVIEWSTATUS']._serialized_end=3046
-  _globals['_COMPLETIONREASON']._serialized_start=3048
-  _globals['_COMPLETIONREASON']._serialized_end=3160
-  _globals['_ROLE']._serialized_start=3162
-  _globals['_ROLE']._serialized_end=3223
-  _globals['_INTERVIEWMODE']._serialized_start=3225
-  _globals['_INTERVIEWMODE']._serialized_end=3293
+  _globals['_INTERVIEWSERVICE'].methods_by_name['GetUsage']._loaded_options = None
+  _globals['_INTERVIEWSERVICE'].methods_by_name['GetUsage']._serialized_options = b'\202\323\344\223\002\017\022\r/api/v1/usage'
+  _globals['_INTERVIEWSTATUS']._serialized_start=3381
+  _globals['_INTERVIEWSTATUS']._serialized_end=3474
+  _globals['_COMPLETIONREASON']._serialized_start=3476
+  _globals['_COMPLETIONREASON']._serialized_end=3588
+  _globals['_ROLE']._serialized_start=3590
+  _globals['_ROLE']._serialized_end=3651
+  _globals['_INTERVIEWMODE']._serialized_start=3653
+  _globals['_INTERVIEWMODE']._serialized_end=3721
   _globals['_RESPONDENT']._serialized_start=170
   _globals['_RESPONDENT']._serialized_end=286
   _globals['_TRANSCRIPTMESSAGE']._serialized_start=289
@@ -187,29 +213,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INTERVIEWSTATS']._serialized_start=555
   _globals['_INTERVIEWSTATS']._serialized_end=704
   _globals['_ANALYSIS']._serialized_start=707
-  _globals['_ANALYSIS']._serialized_end=903
-  _globals['_ANALYSIS_STATUS']._serialized_start=828
-  _globals['_ANALYSIS_STATUS']._serialized_end=903
-  _globals['_THEME']._serialized_start=905
-  _globals['_THEME']._serialized_end=982
-  _globals['_INSIGHT']._serialized_start=984
-  _globals['_INSIGHT']._serialized_end=1108
-  _globals['_STARTINTERVIEWREQUEST']._serialized_start=1111
-  _globals['_STARTINTERVIEWREQUEST']._serialized_end=1271
-  _globals['_STARTINTERVIEWRESPONSE']._serialized_start=1274
-  _globals['_STARTINTERVIEWRESPONSE']._serialized_end=1517
-  _globals['_SENDMESSAGEREQUEST']._serialized_start=1519
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=1590
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=1593
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=1793
-  _globals['_COMPLETEINTERVIEWREQUEST']._serialized_start=1796
-  _globals['_COMPLETEINTERVIEWREQUEST']._serialized_end=1948
-  _globals['_COMPLETEINTERVIEWRESPONSE']._serialized_start=1951
-  _globals['_COMPLETEINTERVIEWRESPONSE']._serialized_end=2213
-  _globals['_GETINTERVIEWREQUEST']._serialized_start=2215
-  _globals['_GETINTERVIEWREQUEST']._serialized_end=2264
-  _globals['_GETINTERVIEWRESPONSE']._serialized_start=2267
-  _globals['_GETINTERVIEWRESPONSE']._serialized_end=2951
-  _globals['_INTERVIEWSERVICE']._serialized_start=3296
-  _globals['_INTERVIEWSERVICE']._serialized_end=3831
+  _globals['_ANALYSIS']._serialized_end=988
+  _globals['_ANALYSIS_STATUS']._serialized_start=913
+  _globals['_ANALYSIS_STATUS']._serialized_end=988
+  _globals['_QUALITYBREAKDOWN']._serialized_start=991
+  _globals['_QUALITYBREAKDOWN']._serialized_end=1126
+  _globals['_THEME']._serialized_start=1128
+  _globals['_THEME']._serialized_end=1205
+  _globals['_INSIGHT']._serialized_start=1207
+  _globals['_INSIGHT']._serialized_end=1331
+  _globals['_STARTINTERVIEWREQUEST']._serialized_start=1334
+  _globals['_STARTINTERVIEWREQUEST']._serialized_end=1494
+  _globals['_STARTINTERVIEWRESPONSE']._serialized_start=1497
+  _globals['_STARTINTERVIEWRESPONSE']._serialized_end=1740
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=1742
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=1813
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=1816
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=2016
+  _globals['_COMPLETEINTERVIEWREQUEST']._serialized_start=2019
+  _globals['_COMPLETEINTERVIEWREQUEST']._serialized_end=2171
+  _globals['_COMPLETEINTERVIEWRESPONSE']._serialized_start=2174
+  _globals['_COMPLETEINTERVIEWRESPONSE']._serialized_end=2436
+  _globals['_GETINTERVIEWREQUEST']._serialized_start=2438
+  _globals['_GETINTERVIEWREQUEST']._serialized_end=2487
+  _globals['_GETINTERVIEWRESPONSE']._serialized_start=2490
+  _globals['_GETINTERVIEWRESPONSE']._serialized_end=3174
+  _globals['_GETUSAGEREQUEST']._serialized_start=3176
+  _globals['_GETUSAGEREQUEST']._serialized_end=3193
+  _globals['_GETUSAGERESPONSE']._serialized_start=3196
+  _globals['_GETUSAGERESPONSE']._serialized_end=3379
+  _globals['_INTERVIEWSERVICE']._serialized_start=3724
+  _globals['_INTERVIEWSERVICE']._serialized_end=4347
 # @@protoc_insertion_point(module_scope)

@@ -100,7 +100,7 @@ class InterviewStats(_message.Message):
     def __init__(self, duration_seconds: _Optional[int] = ..., respondent_messages: _Optional[int] = ..., interviewer_messages: _Optional[int] = ..., total_messages: _Optional[int] = ...) -> None: ...
 
 class Analysis(_message.Message):
-    __slots__ = ("themes", "insights", "quality_score")
+    __slots__ = ("themes", "insights", "quality_score", "quality", "counts_toward_usage")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Analysis.Status]
@@ -114,10 +114,28 @@ class Analysis(_message.Message):
     THEMES_FIELD_NUMBER: _ClassVar[int]
     INSIGHTS_FIELD_NUMBER: _ClassVar[int]
     QUALITY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_TOWARD_USAGE_FIELD_NUMBER: _ClassVar[int]
     themes: _containers.RepeatedCompositeFieldContainer[Theme]
     insights: _containers.RepeatedCompositeFieldContainer[Insight]
     quality_score: float
-    def __init__(self, themes: _Optional[_Iterable[_Union[Theme, _Mapping]]] = ..., insights: _Optional[_Iterable[_Union[Insight, _Mapping]]] = ..., quality_score: _Optional[float] = ...) -> None: ...
+    quality: QualityBreakdown
+    counts_toward_usage: bool
+    def __init__(self, themes: _Optional[_Iterable[_Union[Theme, _Mapping]]] = ..., insights: _Optional[_Iterable[_Union[Insight, _Mapping]]] = ..., quality_score: _Optional[float] = ..., quality: _Optional[_Union[QualityBreakdown, _Mapping]] = ..., counts_toward_usage: _Optional[bool] = ...) -> None: ...
+
+class QualityBreakdown(_message.Message):
+    __slots__ = ("depth", "coverage", "engagement", "penalty", "reasons")
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
+    PENALTY_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    depth: float
+    coverage: float
+    engagement: float
+    penalty: float
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, depth: _Optional[float] = ..., coverage: _Optional[float] = ..., engagement: _Optional[float] = ..., penalty: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Theme(_message.Message):
     __slots__ = ("label", "message_ids", "weight")
@@ -250,3 +268,21 @@ class GetInterviewResponse(_message.Message):
     mode: InterviewMode
     locale: str
     def __init__(self, interview_id: _Optional[str] = ..., study_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., analysis_status: _Optional[_Union[Analysis.Status, str]] = ..., reason: _Optional[_Union[CompletionReason, str]] = ..., feedback: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptMessage, _Mapping]]] = ..., analysis: _Optional[_Union[Analysis, _Mapping]] = ..., stats: _Optional[_Union[InterviewStats, _Mapping]] = ..., respondent: _Optional[_Union[Respondent, _Mapping]] = ..., mode: _Optional[_Union[InterviewMode, str]] = ..., locale: _Optional[str] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("project_id", "counted_interviews", "excluded_interviews", "processing_interviews", "failed_interviews")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_INTERVIEWS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_INTERVIEWS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_INTERVIEWS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_INTERVIEWS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    counted_interviews: int
+    excluded_interviews: int
+    processing_interviews: int
+    failed_interviews: int
+    def __init__(self, project_id: _Optional[str] = ..., counted_interviews: _Optional[int] = ..., excluded_interviews: _Optional[int] = ..., processing_interviews: _Optional[int] = ..., failed_interviews: _Optional[int] = ...) -> None: ...

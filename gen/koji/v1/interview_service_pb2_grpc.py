@@ -68,6 +68,11 @@ class InterviewServiceStub:
                 request_serializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.SerializeToString,
                 response_deserializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/koji.v1.InterviewService/GetUsage',
+                request_serializer=koji_dot_v1_dot_interview__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_interview__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class InterviewServiceServicer:
@@ -145,6 +150,18 @@ class InterviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """Returns how many of the key's project's completed interviews count
+        toward usage: those that passed the quality gate (score 3.0 or more).
+
+        Requires the `interview:read` permission. Returns UNAUTHENTICATED
+        (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN), RESOURCE_EXHAUSTED
+        (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InterviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +184,11 @@ def add_InterviewServiceServicer_to_server(servicer, server):
                     servicer.GetInterview,
                     request_deserializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.FromString,
                     response_serializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=koji_dot_v1_dot_interview__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_interview__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -291,6 +313,33 @@ class InterviewService:
             '/koji.v1.InterviewService/GetInterview',
             koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.SerializeToString,
             koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.InterviewService/GetUsage',
+            koji_dot_v1_dot_interview__service__pb2.GetUsageRequest.SerializeToString,
+            koji_dot_v1_dot_interview__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

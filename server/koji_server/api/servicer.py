@@ -160,3 +160,10 @@ class InterviewServicer:
             detail = await self._service.get_interview(await call.principal(), request.interview_id)
             return translate.interview(detail)
         raise AssertionError("unreachable")
+
+    async def GetUsage(
+        self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUsageResponse:
+        async with self._rpc(context) as call:
+            return translate.usage(await self._service.usage(await call.principal()))
+        raise AssertionError("unreachable")

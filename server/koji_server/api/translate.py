@@ -20,6 +20,7 @@ from koji_server.domain.model import (
     Respondent,
     StartedInterview,
     Stats,
+    Usage,
 )
 
 
@@ -121,9 +122,30 @@ def completion(value: CompletionSummary) -> pb.CompleteInterviewResponse:
     )
 
 
+def usage(value: Usage) -> pb.GetUsageResponse:
+    return pb.GetUsageResponse(
+        project_id=value.project_id,
+        counted_interviews=value.counted,
+        excluded_interviews=value.excluded,
+        processing_interviews=value.processing,
+        failed_interviews=value.failed,
+    )
+
+
 def analysis(value: Analysis) -> pb.Analysis:
+    quality = value.quality
     return pb.Analysis(
         quality_score=value.quality_score,
+        quality=None
+        if quality is None
+        else pb.QualityBreakdown(
+            depth=quality.depth,
+            coverage=quality.coverage,
+            engagement=quality.engagement,
+            penalty=quality.penalty,
+            reasons=list(quality.reasons),
+        ),
+        counts_toward_usage=quality is not None and quality.counts_toward_usage,
         themes=[
             pb.Theme(label=t.label, message_ids=list(t.message_ids), weight=t.weight)
             for t in value.themes

@@ -123,10 +123,45 @@ class Insight:
 
 
 @dataclass(frozen=True, slots=True)
+class Quality:
+    """The quality gate's verdict: a 1.0-5.0 score (one decimal), its
+    sub-scores (each 1.0-5.0), the penalty subtracted, and the reason codes of
+    whatever lowered it."""
+
+    score: float
+    depth: float
+    coverage: float
+    engagement: float
+    penalty: float
+    reasons: tuple[str, ...]
+
+    @property
+    def counts_toward_usage(self) -> bool:
+        return self.score >= QUALITY_GATE
+
+
+# Interviews scoring below this fail the quality gate and do not count toward usage.
+QUALITY_GATE = 3.0
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     quality_score: float
     themes: tuple[Theme, ...] = ()
     insights: tuple[Insight, ...] = ()
+    quality: Quality | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Completed interviews of a project: counted toward usage (passed the
+    quality gate), excluded (failed it), still being analysed, or failed."""
+
+    project_id: str
+    counted: int
+    excluded: int
+    processing: int
+    failed: int
 
 
 @dataclass(frozen=True, slots=True)

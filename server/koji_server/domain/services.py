@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +30,13 @@ from koji_server.domain.model import (
     MessageExchange,
     Permission,
     Principal,
+    Quality,
     Respondent,
     Role,
     StartedInterview,
     Stats,
     Theme,
+    Usage,
 )
 from koji_server.storage.schema import AnalysisRow, InterviewRow, JobRow, MessageRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -77,8 +79,17 @@ def _message(row: MessageRow) -> Message:
 def _analysis(row: AnalysisRow | None) -> Analysis | None:
     if row is None:
         return None
+    quality = row.quality
     return Analysis(
         quality_score=row.quality_score,
+        quality=Quality(
+            score=row.quality_score,
+            depth=quality["depth"],
+            coverage=quality["coverage"],
+            engagement=quality["engagement"],
+            penalty=quality["penalty"],
+            reasons=tuple(quality["reasons"]),
+        ),
         themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
         insights=tuple(
             Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
@@ -90,8 +101,12 @@ def _analysis(row: AnalysisRow | None) -> Analysis | None:
 class InterviewService:
     """Start, converse, complete and read interviews on behalf of an API key."""
 
-    def __init__(self, units: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, units: UnitOfWorkFactory, on_completed: Callable[[], None] | None = None
+    ) -> None:
         self._units = units
+        # Called after a completion commits (wakes the pipeline worker).
+        self._on_completed = on_completed or (lambda: None)
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
@@ -236,7 +251,9 @@ class InterviewService:
         feedback = validation.json_object("feedback", feedback)
         async with self._units.writing() as uow:
             interview = await self._interview_for_token(uow, principal, interview_id, session_token)
-            return await _complete(uow, interview, reason, feedback)
+            summary = await _complete(uow, interview, reason, feedback)
+        self._on_completed()
+        return summary
 
     async def complete_as_operator(
         self, interview_id: str, reason: CompletionReason | None
@@ -247,7 +264,22 @@ class InterviewService:
             interview = await uow.interviews.get(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            return await _complete(uow, interview, reason, None)
+            summary = await _complete(uow, interview, reason, None)
+        self._on_completed()
+        return summary
+
+    async def usage(self, principal: Principal | None, project_id: str | None = None) -> Usage:
+        """Completed interviews of the caller's project (or, for the operator,
+        of project_id) by quality-gate outcome."""
+        if principal is not None:
+            require(principal, Permission.READ)
+            project_id = principal.project_id
+        assert project_id is not None
+        async with self._units.reading() as uow:
+            if principal is None and await uow.projects.get(project_id) is None:
+                raise NotFound("project", project_id)
+            totals = await uow.interviews.usage(project_id)
+        return Usage(project_id=project_id, **totals)
 
     async def get_interview(
         self, principal: Principal | None, interview_id: str

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Integer, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from koji_server.storage.schema import (
     AnalysisRow,
     ApiKeyRow,
+    EventRow,
     InterviewRow,
+    JobAttemptRow,
     JobRow,
     MessageRow,
     ProjectRow,
@@ -94,6 +97,31 @@ class InterviewRepository:
     async def analysis(self, interview_id: str) -> AnalysisRow | None:
         return await self._session.get(AnalysisRow, interview_id)
 
+    async def replace_analysis(self, analysis: AnalysisRow) -> None:
+        """Delete-then-insert in the caller's transaction: at most one row, ever."""
+        await self._session.execute(
+            delete(AnalysisRow).where(AnalysisRow.interview_id == analysis.interview_id)
+        )
+        self._session.add(analysis)
+
+    async def usage(self, project_id: str) -> dict[str, int]:
+        """Completed interviews of a project by analysis outcome."""
+        counted = func.sum(AnalysisRow.counts_toward_usage.cast(Integer))
+        query = (
+            select(InterviewRow.analysis_status, func.count(), counted)
+            .outerjoin(AnalysisRow, AnalysisRow.interview_id == InterviewRow.id)
+            .where(InterviewRow.project_id == project_id, InterviewRow.completed_at.is_not(None))
+            .group_by(InterviewRow.analysis_status)
+        )
+        totals = {"counted": 0, "excluded": 0, "processing": 0, "failed": 0}
+        for status, count, counted_count in (await self._session.execute(query)).all():
+            if status == "completed":
+                totals["counted"] += int(counted_count or 0)
+                totals["excluded"] += count - int(counted_count or 0)
+            elif status in totals:
+                totals[status] += count
+        return totals
+
 
 class JobRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -102,6 +130,54 @@ class JobRepository:
     def add(self, job: JobRow) -> None:
         self._session.add(job)
 
+    def add_attempt(self, attempt: JobAttemptRow) -> None:
+        self._session.add(attempt)
+
     async def for_interview(self, interview_id: str) -> Sequence[JobRow]:
         query = select(JobRow).where(JobRow.interview_id == interview_id)
         return (await self._session.execute(query)).scalars().all()
+
+    async def next_ready(self, now: datetime) -> JobRow | None:
+        """The oldest job that is due, or whose runner's lease has expired."""
+        query = (
+            select(JobRow)
+            .where(
+                or_(
+                    and_(JobRow.status == "pending", JobRow.run_after <= now),
+                    and_(JobRow.status == "running", JobRow.lease_expires_at <= now),
+                )
+            )
+            .order_by(JobRow.run_after, JobRow.id)
+            .limit(1)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next pending job becomes due (for the worker's sleep)."""
+        query = select(func.min(JobRow.run_after)).where(JobRow.status == "pending")
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def abandon_open_attempts(self, job_id: str, now: datetime) -> None:
+        await self._session.execute(
+            update(JobAttemptRow)
+            .where(JobAttemptRow.job_id == job_id, JobAttemptRow.outcome.is_(None))
+            .values(outcome="abandoned", finished_at=now)
+        )
+
+    async def attempt(self, attempt_id: str) -> JobAttemptRow | None:
+        return await self._session.get(JobAttemptRow, attempt_id)
+
+    async def get(self, job_id: str) -> JobRow | None:
+        return await self._session.get(JobRow, job_id)
+
+
+class EventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, event: EventRow) -> None:
+        self._session.add(event)
+
+    async def for_interview(self, interview_id: str) -> Sequence[EventRow]:
+        query = select(EventRow).where(EventRow.interview_id == interview_id)
+        return (await self._session.execute(query.order_by(EventRow.created_at))).scalars().all()

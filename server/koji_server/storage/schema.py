@@ -111,7 +111,11 @@ class MessageRow(Base):
 
 
 class JobRow(Base):
-    """Durable work for the post-completion pipeline; one row per (kind, interview)."""
+    """Durable work for the post-completion pipeline; one row per (kind, interview).
+
+    status: pending -> running (claimed under a lease) -> done | failed; a
+    running job whose lease expired (its process died) is claimable again.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -127,13 +131,53 @@ class JobRow(Base):
     run_after: Mapped[datetime]
     created_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class JobAttemptRow(Base):
+    """One row per claim of a job: who ran it, when, and how it ended."""
+
+    __tablename__ = "job_attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # succeeded | failed | abandoned (its process died; the job was reclaimed)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class AnalysisRow(Base):
+    """Exactly one per interview (the primary key): re-analysis replaces it."""
+
     __tablename__ = "analyses"
 
     interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"), primary_key=True)
     quality_score: Mapped[float]
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON)
+    counts_toward_usage: Mapped[bool]
     themes: Mapped[list[Any]] = mapped_column(JSON)
     insights: Mapped[list[Any]] = mapped_column(JSON)
+    # When each pipeline stage finished (ISO 8601 with microseconds).
+    stages: Mapped[dict[str, Any]] = mapped_column(JSON)
+    transcript_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """Outbox of webhook events, written in the transaction that caused them."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("interview_id", "type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]

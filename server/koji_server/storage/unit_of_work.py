@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from koji_server.storage.database import Database
 from koji_server.storage.repository import (
     ApiKeyRepository,
+    EventRepository,
     InterviewRepository,
     JobRepository,
     ProjectRepository,
@@ -32,6 +33,7 @@ class UnitOfWork:
         self.studies = StudyRepository(session)
         self.interviews = InterviewRepository(session)
         self.jobs = JobRepository(session)
+        self.events = EventRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -1,0 +1,1 @@
+"""After completion: the durable job queue, its worker and the analysis executor."""

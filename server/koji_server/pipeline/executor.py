@@ -1,0 +1,50 @@
+"""The process pool that runs analyses off the event loop.
+
+Spawned (not forked: forking a process that runs grpc is unsafe), one worker
+by default. The entry point imports the analysis lazily so that
+scikit-learn is loaded in the worker process only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput
+
+
+def analyze_in_worker(transcript: TranscriptInput) -> AnalysisOutput:
+    from koji_server.domain.analysis import analyze
+
+    return analyze(transcript)
+
+
+def warm_up() -> bool:
+    """Import the analysis stack ahead of the first job."""
+    import koji_server.domain.analysis  # noqa: F401
+
+    return True
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: leave when the server dies (even by kill -9) instead
+    of lingering as an orphan that holds its pipes and memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def make_analysis_executor(workers: int = 1) -> Executor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )

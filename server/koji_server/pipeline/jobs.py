@@ -1,0 +1,263 @@
+"""The job queue's transactions: claim, finish, fail. Safe across processes.
+
+A claim runs in one BEGIN IMMEDIATE transaction, so two processes sharing the
+database can never claim the same job; finishing is conditional on still
+holding the claim, so a runner that lost its lease writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
+from koji_server.domain.model import AnalysisStatus
+from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+EVENT_COMPLETED = "interview.completed"
+EVENT_FAILED_GATE = "interview.failed_quality_gate"
+EVENT_ANALYSIS_READY = "interview.analysis_ready"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    lease_seconds: float = 30.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    job_id: str
+    claim_token: str
+    attempt_id: str
+    attempt: int
+    interview_id: str
+    transcript: TranscriptInput
+    transcript_sha256: str
+    finalized_at: datetime
+
+
+def precise_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput, str]:
+    """The frozen transcript of a completed interview, and its SHA-256."""
+    interview = await uow.interviews.get(interview_id)
+    assert interview is not None and interview.completed_at is not None
+    study = await uow.studies.get(interview.study_id)
+    assert study is not None
+    messages = await uow.interviews.transcript(interview_id)
+    utterances = tuple(Utterance(m.id, m.role, m.content) for m in messages)
+    digest = hashlib.sha256(
+        json.dumps([[u.message_id, u.role, u.content] for u in utterances]).encode()
+    ).hexdigest()
+    duration = int((interview.completed_at - interview.started_at).total_seconds())
+    transcript = TranscriptInput(
+        interview_id=interview_id,
+        title=study.title,
+        questions=tuple(study.questions),
+        utterances=utterances,
+        duration_seconds=max(0, duration),
+    )
+    return transcript, digest
+
+
+def analysis_row(
+    interview_id: str,
+    output: AnalysisOutput,
+    transcript_sha256: str,
+    stages: dict[str, str],
+    now: datetime,
+) -> AnalysisRow:
+    quality = output.quality
+    return AnalysisRow(
+        interview_id=interview_id,
+        quality_score=quality.score,
+        quality={
+            "depth": quality.depth,
+            "coverage": quality.coverage,
+            "engagement": quality.engagement,
+            "penalty": quality.penalty,
+            "reasons": list(quality.reasons),
+        },
+        counts_toward_usage=quality.counts_toward_usage,
+        themes=[
+            {"label": t.label, "message_ids": list(t.message_ids), "weight": t.weight}
+            for t in output.themes
+        ],
+        insights=[
+            {
+                "type": i.type,
+                "summary": i.summary,
+                "message_id": i.message_id,
+                "quote": i.quote,
+                "sentiment": i.sentiment,
+            }
+            for i in output.insights
+        ],
+        stages=stages,
+        transcript_sha256=transcript_sha256,
+        created_at=now,
+    )
+
+
+class JobQueue:
+    def __init__(self, units: UnitOfWorkFactory, settings: QueueSettings, worker_id: str) -> None:
+        self._units = units
+        self._settings = settings
+        self.worker_id = worker_id
+
+    async def claim(self) -> Claim | None:
+        now = precise_now()
+        async with self._units.reading() as uow:  # cheap look before taking the write lock
+            if await uow.jobs.next_ready(now) is None:
+                return None
+        async with self._units.writing() as uow:
+            job = await uow.jobs.next_ready(now)
+            if job is None:
+                return None
+            if job.status == "running":  # its runner died: that attempt is over
+                await uow.jobs.abandon_open_attempts(job.id, now)
+            job.status = "running"
+            job.claim_token = str(uuid.uuid4())
+            job.claimed_by = self.worker_id
+            job.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
+            job.attempts += 1
+            attempt = JobAttemptRow(
+                id=str(uuid.uuid4()), job_id=job.id, worker_id=self.worker_id, started_at=now
+            )
+            uow.jobs.add_attempt(attempt)
+            transcript, digest = await load_transcript(uow, job.interview_id)
+            await uow.commit()
+        return Claim(
+            job_id=job.id,
+            claim_token=job.claim_token,
+            attempt_id=attempt.id,
+            attempt=job.attempts,
+            interview_id=job.interview_id,
+            transcript=transcript,
+            transcript_sha256=digest,
+            finalized_at=now,
+        )
+
+    async def finish(self, claim: Claim, output: AnalysisOutput) -> bool:
+        """Store the analysis, mark the job done and enqueue the events, in one
+        transaction; False (and nothing written) if the claim was lost."""
+        now = precise_now()
+        async with self._units.writing() as uow:
+            job = await _held(uow, claim)
+            if job is None:
+                return False
+            interview = await uow.interviews.get(claim.interview_id)
+            assert interview is not None
+            stages = {
+                "finalized_at": _iso(claim.finalized_at),
+                "scored_at": _iso(datetime.fromtimestamp(output.scored_at, UTC)),
+                "analyzed_at": _iso(datetime.fromtimestamp(output.analyzed_at, UTC)),
+                "events_enqueued_at": _iso(now),
+            }
+            row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
+            await uow.interviews.replace_analysis(row)
+            interview.analysis_status = AnalysisStatus.COMPLETED.value
+            passed = output.quality.counts_toward_usage
+            summary = {
+                "interview_id": interview.id,
+                "study_id": interview.study_id,
+                "analysis_status": AnalysisStatus.COMPLETED.value,
+                "quality_score": output.quality.score,
+                "counts_toward_usage": passed,
+                "analysis": {
+                    "theme_labels": [t.label for t in output.themes],
+                    "insight_count": len(output.insights),
+                },
+            }
+            for event_type in (
+                EVENT_COMPLETED if passed else EVENT_FAILED_GATE,
+                EVENT_ANALYSIS_READY,
+            ):
+                event_id = str(uuid.uuid4())
+                uow.events.add(
+                    EventRow(
+                        id=event_id,
+                        project_id=interview.project_id,
+                        interview_id=interview.id,
+                        type=event_type,
+                        payload={
+                            "id": event_id,
+                            "type": event_type,
+                            "created_at": _iso(now),
+                            **summary,
+                        },
+                        created_at=now,
+                    )
+                )
+            job.status = "done"
+            job.finished_at = now
+            job.lease_expires_at = None
+            await _close_attempt(uow, claim, now, "succeeded", None)
+            await uow.commit()
+        return True
+
+    async def fail(self, claim: Claim, error: str) -> str:
+        """Record a failed attempt; retry with backoff, or give up for good.
+        Returns the job's new status."""
+        now = precise_now()
+        async with self._units.writing() as uow:
+            job = await _held(uow, claim)
+            if job is None:
+                return "lost"
+            job.last_error = error[:2000]
+            job.lease_expires_at = None
+            if job.attempts >= self._settings.max_attempts:
+                job.status = "failed"
+                job.finished_at = now
+                interview = await uow.interviews.get(claim.interview_id)
+                assert interview is not None
+                interview.analysis_status = AnalysisStatus.FAILED.value
+            else:
+                job.status = "pending"
+                job.run_after = now + timedelta(seconds=self.backoff(job.attempts))
+            await _close_attempt(uow, claim, now, "failed", error[:2000])
+            await uow.commit()
+            return job.status
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential with full jitter, capped."""
+        ceiling = min(
+            self._settings.retry_max_seconds,
+            self._settings.retry_base_seconds * 2 ** (attempts - 1),
+        )
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._units.reading() as uow:
+            return await uow.jobs.next_due_at()
+
+
+async def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:
+    job = await uow.jobs.get(claim.job_id)
+    if job is None or job.status != "running" or job.claim_token != claim.claim_token:
+        return None
+    return job
+
+
+async def _close_attempt(
+    uow: UnitOfWork, claim: Claim, now: datetime, outcome: str, error: str | None
+) -> None:
+    attempt = await uow.jobs.attempt(claim.attempt_id)
+    assert attempt is not None
+    attempt.finished_at = now
+    attempt.outcome = outcome
+    attempt.error = error
