@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from google.protobuf import json_format
 
@@ -19,10 +20,19 @@ from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.model import CompletionReason
 from koji_server.domain.services import InterviewService
+from koji_server.pipeline.jobs import reanalyze
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
-Command = Callable[[argparse.Namespace, AdminService, InterviewService], Awaitable[None]]
+
+@dataclass(frozen=True)
+class Context:
+    admin: AdminService
+    interviews: InterviewService
+    units: UnitOfWorkFactory
+
+
+Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
 
 
 def _json(message: object) -> str:
@@ -34,22 +44,20 @@ def _json(message: object) -> str:
     )
 
 
-async def projects_create(
-    args: argparse.Namespace, admin: AdminService, _: InterviewService
-) -> None:
-    print(await admin.create_project(args.name))
+async def projects_create(args: argparse.Namespace, ctx: Context) -> None:
+    print(await ctx.admin.create_project(args.name))
 
 
-async def keys_create(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
-    created = await admin.create_key(
+async def keys_create(args: argparse.Namespace, ctx: Context) -> None:
+    created = await ctx.admin.create_key(
         args.project, args.name, parse_permissions(args.permissions), args.rate_limit
     )
     print(created.api_key)
     print(f"key id {created.key_id}; store the key now, it is not shown again", file=sys.stderr)
 
 
-async def keys_list(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
-    for key in await admin.list_keys(args.project):
+async def keys_list(args: argparse.Namespace, ctx: Context) -> None:
+    for key in await ctx.admin.list_keys(args.project):
         state = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
         print(
             f"{key.key_id}  {key.display_prefix}...  project={key.project_id}  "
@@ -58,23 +66,19 @@ async def keys_list(args: argparse.Namespace, admin: AdminService, _: InterviewS
         )
 
 
-async def keys_revoke(args: argparse.Namespace, admin: AdminService, _: InterviewService) -> None:
-    await admin.revoke_key(args.key_id)
+async def keys_revoke(args: argparse.Namespace, ctx: Context) -> None:
+    await ctx.admin.revoke_key(args.key_id)
     print(f"revoked {args.key_id}")
 
 
-async def studies_create(
-    args: argparse.Namespace, admin: AdminService, _: InterviewService
-) -> None:
-    print(await admin.create_study(args.project, args.title, args.question))
+async def studies_create(args: argparse.Namespace, ctx: Context) -> None:
+    print(await ctx.admin.create_study(args.project, args.title, args.question))
 
 
-async def interviews_complete(
-    args: argparse.Namespace, _: AdminService, interviews: InterviewService
-) -> None:
+async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
     reason = CompletionReason(args.reason)
     try:
-        summary = await interviews.complete_as_operator(args.interview_id, reason)
+        summary = await ctx.interviews.complete_as_operator(args.interview_id, reason)
     except AlreadyCompleted as done:
         print(_json(translate.completion(done.summary)))
         print("already completed: nothing changed", file=sys.stderr)
@@ -82,10 +86,22 @@ async def interviews_complete(
     print(_json(translate.completion(summary)))
 
 
-async def interviews_show(
-    args: argparse.Namespace, _: AdminService, interviews: InterviewService
-) -> None:
-    print(_json(translate.interview(await interviews.get_interview(None, args.interview_id))))
+async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
+    print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
+
+
+async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
+    await reanalyze(ctx.units, args.interview_id)
+    print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
+
+
+async def usage(args: argparse.Namespace, ctx: Context) -> None:
+    report = await ctx.interviews.usage(None, args.project)
+    print(
+        f"project {report.project_id}: {report.counted} counted toward usage, "
+        f"{report.excluded} excluded (failed the quality gate), "
+        f"{report.processing} still being analysed, {report.failed} analysis failed"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = command(interviews, "show", interviews_show, "Print an interview as JSON.")
     sub.add_argument("interview_id", metavar="INTERVIEW_ID")
+    sub = command(
+        interviews,
+        "reanalyze",
+        interviews_reanalyze,
+        "Run a completed interview's analysis again and replace its result atomically; "
+        "prints the interview as JSON. Sends no new webhook events.",
+    )
+    sub.add_argument("interview_id", metavar="INTERVIEW_ID")
+
+    sub = command(
+        groups,
+        "usage",
+        usage,
+        "Report a project's completed interviews: counted toward usage (passed the "
+        "quality gate) and excluded.",
+    )
+    sub.add_argument("--project", required=True, metavar="PROJECT_ID")
     return parser
 
 
@@ -184,7 +217,7 @@ async def _run(args: argparse.Namespace) -> None:
     try:
         await database.create_schema()
         units = UnitOfWorkFactory(database)
-        await args.run(args, AdminService(units), InterviewService(units))
+        await args.run(args, Context(AdminService(units), InterviewService(units), units))
     finally:
         await database.dispose()
 

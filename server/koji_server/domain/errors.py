@@ -87,6 +87,15 @@ class InterviewCompleted(DomainError):
         super().__init__(f"Interview {interview_id} is completed and accepts no more messages.")
 
 
+class InterviewNotCompleted(DomainError):
+    """Operator-only: the interview has no analysis to redo yet."""
+
+    code = "invalid_request"
+
+    def __init__(self, interview_id: str) -> None:
+        super().__init__(f"Interview {interview_id} is not completed yet.")
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

@@ -11,9 +11,12 @@ network.
 from __future__ import annotations
 
 import re
+import warnings
 from functools import cache
 
+import numpy as np
 from sklearn.decomposition import NMF
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -57,12 +60,22 @@ def themes(answers: list[Answer]) -> tuple[Theme, ...]:
     except ValueError:  # nothing left after stop words
         return ()
     terms = vectorizer.get_feature_names_out()
-    components = max(1, min(MAX_THEMES, len(documents) // 2, matrix.shape[1]))
-    model = NMF(n_components=components, init="nndsvd", random_state=0, max_iter=400)
-    weights = model.fit_transform(matrix)
+    if len(documents) == 1:
+        # One document, one theme: its own terms, all of the weight.
+        weights, factors = np.ones((1, 1)), matrix.toarray()
+    else:
+        components = max(1, min(MAX_THEMES, len(documents) // 2, matrix.shape[1]))
+        model = NMF(n_components=components, init="nndsvd", random_state=0, max_iter=400)
+        with warnings.catch_warnings():
+            # Tiny corpora converge loosely or hit rounding in the loss; the
+            # factorisation is still usable and the run must stay quiet.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            weights = model.fit_transform(matrix)
+        factors = model.components_
     total = float(weights.sum()) or 1.0
     found: list[Theme] = []
-    for index, component in enumerate(model.components_):
+    for index, component in enumerate(factors):
         top = [terms[i] for i in component.argsort()[::-1] if component[i] > 0]
         label_terms: list[str] = []
         for term in top:

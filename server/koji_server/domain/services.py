@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
@@ -324,6 +324,7 @@ async def _complete(
     if interview.status == InterviewStatus.COMPLETED:
         raise AlreadyCompleted(_summary(interview))
     now = utc_now()
+    enqueued_at = datetime.now(UTC)  # precise: the pipeline's latency is measured from here
     interview.status = InterviewStatus.COMPLETED.value
     interview.completed_at = now
     interview.reason = (reason or CompletionReason.MANUAL).value
@@ -336,8 +337,8 @@ async def _complete(
             interview_id=interview.id,
             status="pending",
             attempts=0,
-            run_after=now,
-            created_at=now,
+            run_after=enqueued_at,
+            created_at=enqueued_at,
         )
     )
     await uow.commit()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
+from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.model import AnalysisStatus
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -261,3 +262,39 @@ async def _close_attempt(
     attempt.finished_at = now
     attempt.outcome = outcome
     attempt.error = error
+
+
+async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutput:
+    """Run the analysis of a completed interview again, here and now, and
+    replace its result in one transaction (the operator's `reanalyze`)."""
+    from koji_server.domain.analysis import analyze
+
+    async with units.reading() as uow:
+        interview = await uow.interviews.get(interview_id)
+        if interview is None:
+            raise NotFound("interview", interview_id)
+        if interview.completed_at is None:
+            raise InterviewNotCompleted(interview_id)
+        transcript, digest = await load_transcript(uow, interview_id)
+    finalized_at = precise_now()
+    output = analyze(transcript)
+    now = precise_now()
+    stages = {
+        "finalized_at": _iso(finalized_at),
+        "scored_at": _iso(datetime.fromtimestamp(output.scored_at, UTC)),
+        "analyzed_at": _iso(datetime.fromtimestamp(output.analyzed_at, UTC)),
+        "reanalyzed_at": _iso(now),
+    }
+    async with units.writing() as uow:
+        interview = await uow.interviews.get(interview_id)
+        assert interview is not None
+        await uow.interviews.replace_analysis(
+            analysis_row(interview_id, output, digest, stages, now)
+        )
+        interview.analysis_status = AnalysisStatus.COMPLETED.value
+        for job in await uow.jobs.for_interview(interview_id):
+            if job.status in ("pending", "failed"):
+                job.status = "done"
+                job.finished_at = now
+        await uow.commit()
+    return output
