@@ -116,8 +116,8 @@ async def run_interview(stub, tenant: Tenant, answers: list[str]) -> pb.StartInt
     return started
 
 
-async def wait_analysed(stub, tenant: Tenant, interview_id: str, timeout: float = 30):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_analysed(stub, tenant: Tenant, interview_id: str):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + 30
     while True:
         got = await stub.GetInterview(
             pb.GetInterviewRequest(interview_id=interview_id), metadata=auth(tenant.api_key)

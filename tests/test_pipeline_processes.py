@@ -1,0 +1,161 @@
+"""The pipeline across real server processes: kill -9 mid-analysis, and two
+servers sharing one database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
+from koji_server.domain.admin import AdminService
+from koji_server.storage.database import Database
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import auth
+from tests.processes import BIN, free_port
+from tests.transcripts import ENGAGED, GUIDE, SPAM
+
+
+def seed(database_url: str) -> Tenant:
+    async def run() -> Tenant:
+        tenant = await make_tenant(database_url)
+        database = Database(database_url)
+        try:
+            study = await AdminService(UnitOfWorkFactory(database)).create_study(
+                tenant.project_id, "getting started with our product", list(GUIDE)
+            )
+        finally:
+            await database.dispose()
+        return Tenant(tenant.project_id, tenant.api_key, tenant.key_id, study)
+
+    return asyncio.run(run())
+
+
+def launch(database_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [str(BIN / "koji-server")],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={
+                **os.environ,
+                "KOJI_DATABASE_URL": database_url,
+                "KOJI_LISTEN": f"127.0.0.1:{port}",
+                "KOJI_PIPELINE_POLL_SECONDS": "0.1",
+                **env,
+            },
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                grpc.channel_ready_future(channel).result(timeout=0.5)
+            return process, port
+        except grpc.FutureTimeoutError:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+
+
+def interview(port: int, tenant: Tenant, answers: list[str]) -> str:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        started = stub.StartInterview(
+            pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
+        )
+        for answer in answers:
+            stub.SendMessage(
+                pb.SendMessageRequest(interview_id=started.interview_id, content=answer),
+                metadata=auth(tenant.api_key, started.session_token),
+            )
+        stub.CompleteInterview(
+            pb.CompleteInterviewRequest(interview_id=started.interview_id, reason=pb.natural),
+            metadata=auth(tenant.api_key, started.session_token),
+        )
+    return started.interview_id
+
+
+def query(path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def wait_all_done(path: Path, expected: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while query(path, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0] < expected:
+        assert time.monotonic() < deadline, query(
+            path, "SELECT status, count(*) FROM jobs GROUP BY 1"
+        )
+        time.sleep(0.1)
+
+
+def assert_exactly_one_result_each(path: Path, ids: list[str]) -> None:
+    assert query(path, "SELECT count(*), count(DISTINCT interview_id) FROM analyses") == [
+        (len(ids), len(ids))
+    ]
+    assert query(path, "SELECT count(*) FROM interviews WHERE analysis_status != 'completed'") == [
+        (0,)
+    ]
+    # Two events per interview (gate verdict + analysis_ready), never more.
+    assert query(
+        path,
+        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 2)",
+    ) == [(0,)]
+    assert query(path, "SELECT count(DISTINCT interview_id) FROM events") == [(len(ids),)]
+
+
+def test_kill_9_mid_analysis_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "koji.db"
+    database_url = f"sqlite+aiosqlite:///{path}"
+    tenant = seed(database_url)
+    log = tmp_path / "server.log"
+    process, port = launch(database_url, log, KOJI_JOB_LEASE_SECONDS="1")
+    try:
+        ids = [interview(port, tenant, ENGAGED if i % 3 else SPAM) for i in range(12)]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    unfinished = query(path, "SELECT count(*) FROM jobs WHERE status != 'done'")[0][0]
+    assert unfinished > 0, "the kill came too late to interrupt anything"
+
+    process, _ = launch(database_url, log, KOJI_JOB_LEASE_SECONDS="1")
+    try:
+        wait_all_done(path, len(ids))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert_exactly_one_result_each(path, ids)
+    outcomes = dict(query(path, "SELECT outcome, count(*) FROM job_attempts GROUP BY 1"))
+    assert outcomes["succeeded"] == len(ids)
+    assert set(outcomes) <= {"succeeded", "abandoned"}
+
+
+def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> None:
+    path = tmp_path / "koji.db"
+    database_url = f"sqlite+aiosqlite:///{path}"
+    tenant = seed(database_url)
+    log = tmp_path / "servers.log"
+    first, first_port = launch(database_url, log)
+    second, second_port = launch(database_url, log)
+    try:
+        ids = [
+            interview(first_port if i % 2 else second_port, tenant, ENGAGED[:2]) for i in range(16)
+        ]
+        wait_all_done(path, len(ids))
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=20)
+    assert_exactly_one_result_each(path, ids)
+    # One attempt per job, and it succeeded: no job ran twice.
+    assert query(path, "SELECT count(*), count(DISTINCT job_id) FROM job_attempts") == [
+        (len(ids), len(ids))
+    ]
+    assert query(path, "SELECT DISTINCT outcome FROM job_attempts") == [("succeeded",)]
