@@ -40,9 +40,12 @@ test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code ch
 	$(MAKE) --no-print-directory check-gen lint
 	$(PY) -m pytest -q
 
+bench: $(VENV)/.installed ## Benchmarks: analysis latency, completion to analysis (200 interviews)
+	$(PY) -m bench.analysis_latency
+
 lint: $(VENV)/.installed ## ruff and buf lint
-	$(VENV)/bin/ruff check server tests tools
-	$(VENV)/bin/ruff format --check server tests tools
+	$(VENV)/bin/ruff check server tests tools bench
+	$(VENV)/bin/ruff format --check server tests tools bench
 	mkdir -p build
 	$(PY) tools/gen.py --descriptor-for-lint build/koji-lint.binpb
 	$(VENV)/bin/buf lint build/koji-lint.binpb --path koji --config buf.yaml

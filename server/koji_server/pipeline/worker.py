@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 
-from koji_server.pipeline.executor import analyze_in_worker
+from koji_server.pipeline.executor import analyze_in_worker, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,21 @@ class PipelineWorker:
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Future[bool] | None = None
 
     def wake(self) -> None:
         self._wakeup.set()
 
     def start(self) -> None:
+        # Spawn the analysis process and import its libraries now, not on the
+        # first completion (that would add a second or two to its latency).
+        self._warm_up = asyncio.get_running_loop().run_in_executor(self._executor, warm_up)
         self._loop_task = asyncio.create_task(self._run(), name="pipeline-worker")
 
     async def stop(self, grace: float) -> None:
+        if self._warm_up is not None:
+            self._warm_up.cancel()
+            await asyncio.gather(self._warm_up, return_exceptions=True)
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)

@@ -1,0 +1,184 @@
+"""Analysis latency: from completion to `analysis_status: completed`.
+
+Starts a real koji-server on a scratch database, runs N interviews of about
+40 messages each over gRPC, completes them at a steady pace, and reports the
+latency from the completing transaction (the job's enqueue time) to the
+transaction that stored the analysis, plus the CPU time of one analysis.
+
+    .venv/bin/python -m bench.analysis_latency [--interviews 200] [--rate 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import grpc
+
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
+from koji_server.domain.admin import AdminService
+from koji_server.domain.model import Permission
+from koji_server.storage.database import Database
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+QUESTIONS = [f"Question {i}: tell me about part {i} of your workflow?" for i in range(1, 20)]
+ANSWERS = [
+    "We export invoices every Friday and the CSV import keeps failing on dates, which is frustrating.",
+    "I love how quickly the dashboard loads, it makes the weekly review much easier for the team.",
+    "I wish there was a bulk edit for approval rules because we have hundreds of vendors to set up.",
+    "Onboarding took a couple of hours mostly because the permissions model was confusing at first.",
+    "Our finance lead needs a monthly report she can send to the board without reformatting it.",
+]
+BIN = Path(sys.executable).parent
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def seed(database_url: str) -> tuple[str, str]:
+    database = Database(database_url)
+    await database.create_schema()
+    admin = AdminService(UnitOfWorkFactory(database))
+    project = await admin.create_project("bench")
+    key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
+    study = await admin.create_study(project, "our workflow", QUESTIONS)
+    await database.dispose()
+    return key.api_key, study
+
+
+async def prepare(stub, key: str, study: str, index: int) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    started = await stub.StartInterview(
+        pb.StartInterviewRequest(study_id=study), metadata=(("authorization", f"Bearer {key}"),)
+    )
+    metadata = (("authorization", f"Bearer {key}"), ("x-session-token", started.session_token))
+    for turn in range(len(QUESTIONS)):
+        await stub.SendMessage(
+            pb.SendMessageRequest(
+                interview_id=started.interview_id,
+                content=ANSWERS[(index + turn) % len(ANSWERS)] + f" (turn {turn})",
+            ),
+            metadata=metadata,
+        )
+    return started.interview_id, started.session_token
+
+
+async def drive(port: int, key: str, study: str, count: int, rate: float) -> list[str]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        semaphore = asyncio.Semaphore(8)
+
+        async def one(index: int) -> tuple[str, str]:
+            async with semaphore:
+                return await prepare(stub, key, study, index)
+
+        prepared = await asyncio.gather(*(one(i) for i in range(count)))
+        for interview_id, token in prepared:
+            await stub.CompleteInterview(
+                pb.CompleteInterviewRequest(interview_id=interview_id, reason=pb.natural),
+                metadata=(("authorization", f"Bearer {key}"), ("x-session-token", token)),
+            )
+            await asyncio.sleep(1 / rate)
+    return [interview_id for interview_id, _ in prepared]
+
+
+def wait_done(path: Path, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(path) as conn:
+            done = conn.execute("SELECT count(*) FROM analyses").fetchone()[0]
+        if done >= count:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"only {done} of {count} analyses finished in {timeout:.0f} s")
+
+
+def cpu_per_analysis(runs: int = 30) -> list[float]:
+    from koji_server.domain.analysis import analyze
+    from koji_server.domain.analysis_input import TranscriptInput, Utterance
+
+    utterances = [Utterance("m0", "interviewer", QUESTIONS[0])]
+    for turn in range(len(QUESTIONS)):
+        utterances.append(Utterance(f"r{turn}", "respondent", ANSWERS[turn % len(ANSWERS)]))
+        utterances.append(Utterance(f"i{turn}", "interviewer", QUESTIONS[min(turn + 1, 18)]))
+    transcript = TranscriptInput("x", "our workflow", tuple(QUESTIONS), tuple(utterances), 1500)
+    analyze(transcript)  # imports and lexicon load are not per-analysis costs
+    timings = []
+    for _ in range(runs):
+        started = time.process_time()
+        analyze(transcript)
+        timings.append((time.process_time() - started) * 1000)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interviews", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0, help="completions per second")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "bench.db"
+        database_url = f"sqlite+aiosqlite:///{path}"
+        key, study = asyncio.run(seed(database_url))
+        port_probe = subprocess.run(
+            [sys.executable, "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        port = int(port_probe.stdout)
+        server = subprocess.Popen(
+            [str(BIN / "koji-server"), "--log-level", "WARNING"],
+            env={
+                **os.environ,
+                "KOJI_DATABASE_URL": database_url,
+                "KOJI_LISTEN": f"127.0.0.1:{port}",
+            },
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                grpc.channel_ready_future(channel).result(timeout=30)
+            began = time.monotonic()
+            asyncio.run(drive(port, key, study, args.interviews, args.rate))
+            wait_done(path, args.interviews, timeout=120)
+            wall = time.monotonic() - began
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        with sqlite3.connect(path) as conn:
+            pairs = conn.execute(
+                "SELECT j.created_at, a.created_at, "
+                "(SELECT count(*) FROM messages m WHERE m.interview_id = j.interview_id) "
+                "FROM jobs j JOIN analyses a ON a.interview_id = j.interview_id"
+            ).fetchall()
+    latencies = [
+        (datetime.fromisoformat(done) - datetime.fromisoformat(queued)).total_seconds() * 1000
+        for queued, done, _ in pairs
+    ]
+    messages = statistics.mean(count for _, _, count in pairs)
+    cpu = cpu_per_analysis()
+    print(
+        f"analysis latency, completion -> analysis_status: completed ({len(latencies)} interviews,"
+    )
+    print(f"  {messages:.0f} messages each, completed at {args.rate:g}/s; wall {wall:.1f} s)")
+    print(f"  p50 {percentile(latencies, 0.50):7.1f} ms")
+    print(f"  p95 {percentile(latencies, 0.95):7.1f} ms")
+    print(f"  max {max(latencies):7.1f} ms")
+    print(f"analysis CPU per interview ({len(cpu)} runs, in-process):")
+    print(f"  p50 {percentile(cpu, 0.50):7.1f} ms   p95 {percentile(cpu, 0.95):7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
