@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -34,18 +35,24 @@ from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
 QUESTIONS = [f"Question {i}: tell me about part {i} of your workflow?" for i in range(1, 20)]
 ANSWERS = [
-    "We export invoices every Friday and the CSV import keeps failing on dates, which is frustrating.",
-    "I love how quickly the dashboard loads, it makes the weekly review much easier for the team.",
-    "I wish there was a bulk edit for approval rules because we have hundreds of vendors to set up.",
-    "Onboarding took a couple of hours mostly because the permissions model was confusing at first.",
-    "Our finance lead needs a monthly report she can send to the board without reformatting it.",
+    "We export invoices every Friday and the CSV import keeps failing on dates. Frustrating.",
+    "I love how quickly the dashboard loads, it makes the weekly review easier for the team.",
+    "I wish there was a bulk edit for approval rules because we have hundreds of vendors.",
+    "Onboarding took a couple of hours because the permissions model was confusing at first.",
+    "Our finance lead needs a monthly report she can send to the board without reformatting.",
 ]
 BIN = Path(sys.executable).parent
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def seed(database_url: str) -> tuple[str, str]:
@@ -133,11 +140,7 @@ def main() -> None:
         path = Path(scratch) / "bench.db"
         database_url = f"sqlite+aiosqlite:///{path}"
         key, study = asyncio.run(seed(database_url))
-        port_probe = subprocess.run(
-            [sys.executable, "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        port = int(port_probe.stdout)
+        port = free_port()
         server = subprocess.Popen(
             [str(BIN / "koji-server"), "--log-level", "WARNING"],
             env={
