@@ -554,3 +554,14 @@ def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
     finally:
         envoy.stop()
         threaded.close()
+
+
+def test_usage_over_rest(rest: Rest) -> None:
+    response = rest.client.get("/api/v1/usage", headers=rest.headers())
+    assert response.status_code == 200, response.text
+    assert_rate_limit_headers(response)
+    body = response.json()
+    assert body["project_id"] == rest.tenant.project_id
+    for field in ("counted_interviews", "excluded_interviews", "processing_interviews"):
+        assert type(body[field]) is int
+    assert_envelope(rest.client.get("/api/v1/usage"), 401, "unauthorized")
