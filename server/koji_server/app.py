@@ -19,9 +19,10 @@ from koji_server.api.servicer import InterviewServicer
 from koji_server.config import Settings
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import InterviewService
+from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
-from koji_server.pipeline.jobs import JobQueue, QueueSettings
-from koji_server.pipeline.worker import PipelineWorker
+from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
+from koji_server.pipeline.worker import QueueWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -34,23 +35,39 @@ class RunningServer:
     port: int
     database: Database
     health: health.aio.HealthServicer
-    worker: PipelineWorker | None
+    pipeline: Pipeline | None
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        if self.worker is not None:
-            await self.worker.stop(grace)
+        if self.pipeline is not None:
+            await self.pipeline.stop(grace)
         await self.database.dispose()
+
+
+@dataclass
+class Pipeline:
+    """The analysis worker of this process."""
+
+    analysis: QueueWorker[Claim]
+    runner: AnalysisRunner
+
+    def start(self) -> None:
+        self.runner.start()
+        self.analysis.start()
+
+    async def stop(self, grace: float) -> None:
+        await self.analysis.stop(grace)
+        await self.runner.stop()
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def build_worker(
+def build_pipeline(
     settings: Settings, units: UnitOfWorkFactory, executor: Executor | None
-) -> PipelineWorker:
+) -> Pipeline:
     queue = JobQueue(
         units,
         QueueSettings(
@@ -60,13 +77,18 @@ def build_worker(
         ),
         worker_id(),
     )
-    return PipelineWorker(
-        queue,
-        lambda: make_analysis_executor(settings.analysis_workers),
-        executor,
+    runner = AnalysisRunner(
+        queue, lambda: make_analysis_executor(settings.analysis_workers), executor
+    )
+    analysis = QueueWorker(
+        "analysis-worker",
+        queue.claim,
+        runner.process,
+        queue.next_due_at,
         concurrency=settings.pipeline_concurrency,
         poll_interval=settings.pipeline_poll_seconds,
     )
+    return Pipeline(analysis, runner)
 
 
 async def start_server(
@@ -79,10 +101,12 @@ async def start_server(
     database = Database(settings.database_url)
     await database.create_schema()
     units = UnitOfWorkFactory(database)
-    worker = build_worker(settings, units, analysis_executor) if settings.pipeline_enabled else None
+    pipeline = (
+        build_pipeline(settings, units, analysis_executor) if settings.pipeline_enabled else None
+    )
 
     server = grpc.aio.server()
-    service = InterviewService(units, on_completed=worker.wake if worker else None)
+    service = InterviewService(units, on_completed=pipeline.analysis.wake if pipeline else None)
     add_interview_service(InterviewServicer(service, KeyRateLimiter()), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -94,9 +118,9 @@ async def start_server(
         await database.dispose()
         raise OSError(f"cannot listen on {settings.listen}")
     await server.start()
-    if worker is not None:
-        worker.start()
+    if pipeline is not None:
+        pipeline.start()
     for name in ("", SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (database %s)", pb.DESCRIPTOR.package, port, database.path)
-    return RunningServer(server, port, database, health_servicer, worker)
+    return RunningServer(server, port, database, health_servicer, pipeline)
