@@ -25,6 +25,8 @@ from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
 from koji_server.pipeline.worker import QueueWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, DeliverySettings
+from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +49,23 @@ class RunningServer:
 
 @dataclass
 class Pipeline:
-    """The analysis worker of this process."""
+    """This process's workers: analysis jobs, then webhook deliveries."""
 
     analysis: QueueWorker[Claim]
     runner: AnalysisRunner
+    webhooks: QueueWorker[DeliveryClaim]
+    sender: DeliveryRunner
 
     def start(self) -> None:
         self.runner.start()
         self.analysis.start()
+        self.webhooks.start()
 
     async def stop(self, grace: float) -> None:
         await self.analysis.stop(grace)
         await self.runner.stop()
+        await self.webhooks.stop(grace)
+        await self.sender.close()
 
 
 def worker_id() -> str:
@@ -77,8 +84,28 @@ def build_pipeline(
         ),
         worker_id(),
     )
+    deliveries = DeliveryQueue(
+        units,
+        DeliverySettings(
+            max_retries=settings.webhook_max_retries,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            lease_seconds=settings.webhook_lease_seconds,
+        ),
+    )
+    sender = DeliveryRunner(deliveries, settings.webhook_timeout_seconds)
+    webhooks = QueueWorker(
+        "webhook-worker",
+        deliveries.claim,
+        sender.process,
+        deliveries.next_due_at,
+        concurrency=settings.webhook_concurrency,
+        poll_interval=settings.pipeline_poll_seconds,
+    )
     runner = AnalysisRunner(
-        queue, lambda: make_analysis_executor(settings.analysis_workers), executor
+        queue,
+        lambda: make_analysis_executor(settings.analysis_workers),
+        executor,
+        on_finished=webhooks.wake,
     )
     analysis = QueueWorker(
         "analysis-worker",
@@ -88,7 +115,7 @@ def build_pipeline(
         concurrency=settings.pipeline_concurrency,
         poll_interval=settings.pipeline_poll_seconds,
     )
-    return Pipeline(analysis, runner)
+    return Pipeline(analysis, runner, webhooks, sender)
 
 
 async def start_server(

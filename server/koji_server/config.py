@@ -23,3 +23,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 30.0
     job_max_attempts: int = 5
     job_retry_base_seconds: float = 1.0
+    # Webhook delivery.
+    webhook_concurrency: int = 8
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_retries: int = 3
+    webhook_retry_base_seconds: float = 1.0
+    webhook_lease_seconds: float = 30.0

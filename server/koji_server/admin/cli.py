@@ -11,6 +11,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from google.protobuf import json_format
 
@@ -23,6 +24,8 @@ from koji_server.domain.services import InterviewService
 from koji_server.pipeline.jobs import reanalyze
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks.admin import Delivery, WebhookAdmin
+from koji_server.webhooks.deliveries import EVENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,73 @@ async def usage(args: argparse.Namespace, ctx: Context) -> None:
         f"{report.excluded} excluded (failed the quality gate), "
         f"{report.processing} still being analysed, {report.failed} analysis failed"
     )
+
+
+def _webhooks(ctx: Context) -> WebhookAdmin:
+    return WebhookAdmin(ctx.units, Settings().webhook_timeout_seconds)
+
+
+async def webhooks_add(args: argparse.Namespace, ctx: Context) -> None:
+    events = [e.strip() for e in (args.events or "").split(",") if e.strip()]
+    endpoint_id, secret = await _webhooks(ctx).add(args.project, args.url, events)
+    print(secret)
+    print(
+        f"endpoint {endpoint_id} verified and added; store the secret now, it is not shown again",
+        file=sys.stderr,
+    )
+
+
+async def webhooks_list(args: argparse.Namespace, ctx: Context) -> None:
+    for endpoint in await _webhooks(ctx).list(args.project):
+        rotating = (
+            f"  rotating until {endpoint.rotating_until.isoformat()}"
+            if endpoint.rotating_until
+            else ""
+        )
+        print(
+            f"{endpoint.endpoint_id}  project={endpoint.project_id}  url={endpoint.url}  "
+            f"events={','.join(endpoint.events) or 'all'}{rotating}"
+        )
+
+
+async def webhooks_remove(args: argparse.Namespace, ctx: Context) -> None:
+    await _webhooks(ctx).remove(args.endpoint_id)
+    print(f"removed {args.endpoint_id}")
+
+
+async def webhooks_rotate(args: argparse.Namespace, ctx: Context) -> None:
+    secret = await _webhooks(ctx).rotate_secret(args.endpoint_id, timedelta(hours=args.grace_hours))
+    print(secret)
+    print(
+        f"new secret for {args.endpoint_id}; the previous one also signs for "
+        f"{args.grace_hours:g} h",
+        file=sys.stderr,
+    )
+
+
+def _print_delivery(delivery: Delivery) -> None:
+    print(
+        f"{delivery.delivery_id}  {delivery.event_type}  interview={delivery.interview_id}  "
+        f"url={delivery.endpoint_url}  status={delivery.status}  attempts={len(delivery.attempts)}"
+    )
+    for attempt in delivery.attempts:
+        answer = attempt.status_code if attempt.status_code is not None else "-"
+        print(
+            f"    {attempt.attempted_at.isoformat()}  status={answer}  "
+            f"latency={attempt.latency_ms:.0f}ms  error={attempt.error or '-'}"
+        )
+
+
+async def webhooks_deliveries(args: argparse.Namespace, ctx: Context) -> None:
+    for delivery in await _webhooks(ctx).deliveries(args.interview):
+        _print_delivery(delivery)
+
+
+async def webhooks_redeliver(args: argparse.Namespace, ctx: Context) -> None:
+    delivery = await _webhooks(ctx).redeliver(args.delivery_id)
+    _print_delivery(delivery)
+    if delivery.status != "succeeded":
+        sys.exit(f"koji-admin: redelivery of {args.delivery_id} failed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +269,54 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the interview as JSON. Sends no new webhook events.",
     )
     sub.add_argument("interview_id", metavar="INTERVIEW_ID")
+
+    webhooks = groups.add_parser("webhooks", help="manage webhook endpoints").add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    sub = command(
+        webhooks,
+        "add",
+        webhooks_add,
+        "Add a webhook endpoint after a signed verification request to it got a 2xx; "
+        "prints the whsec_ signing secret once.",
+    )
+    sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+    sub.add_argument("--url", required=True, help="http(s) URL that receives the events")
+    sub.add_argument(
+        "--events",
+        default="",
+        metavar="E1,E2",
+        help="comma-separated event types (default all): " + ", ".join(EVENT_TYPES),
+    )
+    sub = command(webhooks, "list", webhooks_list, "List endpoints (never their secrets).")
+    sub.add_argument("--project", default=None, metavar="PROJECT_ID")
+    sub = command(webhooks, "remove", webhooks_remove, "Stop sending to an endpoint.")
+    sub.add_argument("endpoint_id", metavar="ENDPOINT_ID")
+    sub = command(
+        webhooks,
+        "rotate-secret",
+        webhooks_rotate,
+        "Give an endpoint a new secret (printed once); deliveries are signed with both "
+        "the new and the old secret during the grace period.",
+    )
+    sub.add_argument("endpoint_id", metavar="ENDPOINT_ID")
+    sub.add_argument(
+        "--grace-hours", type=float, default=24.0, help="old secret stays valid (%(default)s)"
+    )
+    sub = command(
+        webhooks,
+        "deliveries",
+        webhooks_deliveries,
+        "List deliveries with every attempt (status, latency, error).",
+    )
+    sub.add_argument("--interview", default=None, metavar="INTERVIEW_ID")
+    sub = command(
+        webhooks,
+        "redeliver",
+        webhooks_redeliver,
+        "Send a delivery again now (same webhook-id) and record the attempt.",
+    )
+    sub.add_argument("delivery_id", metavar="DELIVERY_ID")
 
     sub = command(
         groups,

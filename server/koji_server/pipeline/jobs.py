@@ -19,6 +19,7 @@ from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.model import AnalysisStatus
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.webhooks.deliveries import fan_out
 
 EVENT_COMPLETED = "interview.completed"
 EVENT_FAILED_GATE = "interview.failed_quality_gate"
@@ -189,21 +190,22 @@ class JobQueue:
                 EVENT_ANALYSIS_READY,
             ):
                 event_id = str(uuid.uuid4())
-                uow.events.add(
-                    EventRow(
-                        id=event_id,
-                        project_id=interview.project_id,
-                        interview_id=interview.id,
-                        type=event_type,
-                        payload={
-                            "id": event_id,
-                            "type": event_type,
-                            "created_at": _iso(now),
-                            **summary,
-                        },
-                        created_at=now,
-                    )
+                event = EventRow(
+                    id=event_id,
+                    project_id=interview.project_id,
+                    interview_id=interview.id,
+                    type=event_type,
+                    payload={
+                        "id": event_id,
+                        "type": event_type,
+                        "created_at": _iso(now),
+                        **summary,
+                    },
+                    created_at=now,
                 )
+                uow.events.add(event)
+                # Deliveries are queued in this same transaction: never lost.
+                await fan_out(uow, event)
             job.status = "done"
             job.finished_at = now
             job.lease_expires_at = None

@@ -18,6 +18,9 @@ from koji_server.storage.schema import (
     MessageRow,
     ProjectRow,
     StudyRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
 )
 
 
@@ -175,9 +178,81 @@ class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def get(self, event_id: str) -> EventRow | None:
+        return await self._session.get(EventRow, event_id)
+
     def add(self, event: EventRow) -> None:
         self._session.add(event)
 
     async def for_interview(self, interview_id: str) -> Sequence[EventRow]:
         query = select(EventRow).where(EventRow.interview_id == interview_id)
         return (await self._session.execute(query.order_by(EventRow.created_at))).scalars().all()
+
+
+class WebhookRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add_endpoint(self, endpoint: WebhookEndpointRow) -> None:
+        self._session.add(endpoint)
+
+    async def endpoint(self, endpoint_id: str) -> WebhookEndpointRow | None:
+        return await self._session.get(WebhookEndpointRow, endpoint_id)
+
+    async def endpoints(self, project_id: str | None = None) -> Sequence[WebhookEndpointRow]:
+        query = select(WebhookEndpointRow).where(WebhookEndpointRow.removed_at.is_(None))
+        if project_id is not None:
+            query = query.where(WebhookEndpointRow.project_id == project_id)
+        query = query.order_by(WebhookEndpointRow.created_at, WebhookEndpointRow.id)
+        return (await self._session.execute(query)).scalars().all()
+
+    def add_delivery(self, delivery: WebhookDeliveryRow) -> None:
+        self._session.add(delivery)
+
+    def add_attempt(self, attempt: WebhookAttemptRow) -> None:
+        self._session.add(attempt)
+
+    async def delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
+        return await self._session.get(WebhookDeliveryRow, delivery_id)
+
+    async def deliveries(self, interview_id: str | None = None) -> Sequence[WebhookDeliveryRow]:
+        query = select(WebhookDeliveryRow).order_by(
+            WebhookDeliveryRow.created_at, WebhookDeliveryRow.id
+        )
+        if interview_id is not None:
+            query = query.where(WebhookDeliveryRow.interview_id == interview_id)
+        return (await self._session.execute(query)).scalars().all()
+
+    async def attempts(self, delivery_id: str) -> Sequence[WebhookAttemptRow]:
+        query = (
+            select(WebhookAttemptRow)
+            .where(WebhookAttemptRow.delivery_id == delivery_id)
+            .order_by(WebhookAttemptRow.attempted_at)
+        )
+        return (await self._session.execute(query)).scalars().all()
+
+    async def next_ready(self, now: datetime) -> WebhookDeliveryRow | None:
+        query = (
+            select(WebhookDeliveryRow)
+            .where(
+                or_(
+                    and_(
+                        WebhookDeliveryRow.status == "pending",
+                        WebhookDeliveryRow.next_attempt_at <= now,
+                    ),
+                    and_(
+                        WebhookDeliveryRow.status == "delivering",
+                        WebhookDeliveryRow.lease_expires_at <= now,
+                    ),
+                )
+            )
+            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+            .limit(1)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def next_due_at(self) -> datetime | None:
+        query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+            WebhookDeliveryRow.status == "pending"
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()

@@ -22,6 +22,7 @@ from koji_server.storage.repository import (
     JobRepository,
     ProjectRepository,
     StudyRepository,
+    WebhookRepository,
 )
 
 
@@ -34,6 +35,7 @@ class UnitOfWork:
         self.interviews = InterviewRepository(session)
         self.jobs = JobRepository(session)
         self.events = EventRepository(session)
+        self.webhooks = WebhookRepository(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, signing (Standard Webhooks), the delivery outbox and worker."""

@@ -1,0 +1,199 @@
+"""Operator use cases for webhooks: endpoints, rotation, delivery history, redelivery."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from koji_server.domain import validation
+from koji_server.domain.errors import DomainError, NotFound
+from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks import signing
+from koji_server.webhooks.deliveries import EVENT_TYPES, attempt_row, now_utc, prepare
+from koji_server.webhooks.destination import UnsafeDestination, check_destination
+from koji_server.webhooks.runner import make_client
+from koji_server.webhooks.sender import AttemptResult, send
+
+VERIFICATION_EVENT = "webhook.verification"
+
+
+class VerificationFailed(DomainError):
+    code = "invalid_request"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    endpoint_id: str
+    project_id: str
+    url: str
+    events: tuple[str, ...]
+    created_at: datetime
+    rotating_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    delivery_id: str
+    event_type: str
+    event_id: str
+    endpoint_url: str
+    interview_id: str
+    status: str
+    attempts: tuple[WebhookAttemptRow, ...]
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def parse_events(events: Sequence[str]) -> list[str]:
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        raise validation.invalid(
+            "events", f"unknown event {', '.join(unknown)}; choose from {', '.join(EVENT_TYPES)}"
+        )
+    return sorted(set(events))
+
+
+class WebhookAdmin:
+    def __init__(self, units: UnitOfWorkFactory, timeout_seconds: float = 5.0) -> None:
+        self._units = units
+        self._timeout = timeout_seconds
+
+    async def _send(
+        self, url: str, message_id: str, body: str, secrets: tuple[str, ...]
+    ) -> AttemptResult:
+        client = make_client(self._timeout)
+        try:
+            headers = signing.headers(message_id, now_utc(), body, secrets)
+            return await send(client, url, headers, body)
+        finally:
+            await client.aclose()
+
+    async def add(self, project_id: str, url: str, events: Sequence[str]) -> tuple[str, str]:
+        """Verify the receiver with a signed test event, then store it.
+        Returns (endpoint id, secret); nothing is stored if verification fails."""
+        chosen = parse_events(events)
+        try:
+            await check_destination(url)
+        except UnsafeDestination as refused:
+            raise validation.invalid("url", str(refused)) from None
+        async with self._units.reading() as uow:
+            if await uow.projects.get(project_id) is None:
+                raise NotFound("project", project_id)
+        endpoint_id = str(uuid.uuid4())
+        secret = signing.new_secret()
+        message_id = str(uuid.uuid4())
+        body = signing.body(
+            {
+                "id": message_id,
+                "type": VERIFICATION_EVENT,
+                "created_at": now_utc().isoformat().replace("+00:00", "Z"),
+                "endpoint_id": endpoint_id,
+                "project_id": project_id,
+            }
+        )
+        result = await self._send(url, message_id, body, (secret,))
+        if not result.succeeded:
+            raise VerificationFailed(
+                f"the verification request got {result.error or result.status_code}; "
+                "the endpoint must answer 2xx to be added"
+            )
+        async with self._units.writing() as uow:
+            uow.webhooks.add_endpoint(
+                WebhookEndpointRow(
+                    id=endpoint_id,
+                    project_id=project_id,
+                    url=url,
+                    events=chosen,
+                    secret=secret,
+                    created_at=now_utc(),
+                )
+            )
+            await uow.commit()
+        return endpoint_id, secret
+
+    async def list(self, project_id: str | None = None) -> list[Endpoint]:
+        now = now_utc()
+        async with self._units.reading() as uow:
+            rows = await uow.webhooks.endpoints(project_id)
+        return [
+            Endpoint(
+                endpoint_id=row.id,
+                project_id=row.project_id,
+                url=row.url,
+                events=tuple(row.events),
+                created_at=row.created_at,
+                rotating_until=row.previous_secret_expires_at
+                if row.previous_secret_expires_at and row.previous_secret_expires_at > now
+                else None,
+            )
+            for row in rows
+        ]
+
+    async def remove(self, endpoint_id: str) -> None:
+        async with self._units.writing() as uow:
+            endpoint = await uow.webhooks.endpoint(endpoint_id)
+            if endpoint is None or endpoint.removed_at is not None:
+                raise NotFound("webhook endpoint", endpoint_id)
+            endpoint.removed_at = now_utc()
+            await uow.commit()
+
+    async def rotate_secret(self, endpoint_id: str, grace: timedelta) -> str:
+        """New secret; the old one keeps signing (alongside) for `grace`."""
+        async with self._units.writing() as uow:
+            endpoint = await uow.webhooks.endpoint(endpoint_id)
+            if endpoint is None or endpoint.removed_at is not None:
+                raise NotFound("webhook endpoint", endpoint_id)
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_expires_at = now_utc() + grace
+            endpoint.secret = signing.new_secret()
+            await uow.commit()
+            return endpoint.secret
+
+    async def deliveries(self, interview_id: str | None = None) -> list[Delivery]:
+        async with self._units.reading() as uow:
+            found = []
+            for row in await uow.webhooks.deliveries(interview_id):
+                found.append(await self._describe(uow, row))
+        return found
+
+    async def _describe(self, uow, row: WebhookDeliveryRow) -> Delivery:  # type: ignore[no-untyped-def]
+        event = await uow.events.get(row.event_id)
+        endpoint = await uow.webhooks.endpoint(row.endpoint_id)
+        return Delivery(
+            delivery_id=row.id,
+            event_type=event.type,
+            event_id=event.id,
+            endpoint_url=endpoint.url,
+            interview_id=row.interview_id,
+            status=row.status,
+            attempts=tuple(await uow.webhooks.attempts(row.id)),
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+        )
+
+    async def redeliver(self, delivery_id: str) -> Delivery:
+        """Send once more, now (same webhook-id), and record the attempt."""
+        now = now_utc()
+        async with self._units.reading() as uow:
+            row = await uow.webhooks.delivery(delivery_id)
+            if row is None:
+                raise NotFound("delivery", delivery_id)
+            claim = await prepare(uow, row, now)
+        result = await self._send(claim.url, claim.event_id, claim.body, claim.signing_secrets)
+        async with self._units.writing() as uow:
+            row = await uow.webhooks.delivery(delivery_id)
+            assert row is not None
+            uow.webhooks.add_attempt(attempt_row(row.id, result, now))
+            row.attempts += 1
+            row.last_status_code = result.status_code
+            row.last_error = result.error
+            if result.succeeded:
+                row.status = "succeeded"
+                row.delivered_at = now_utc()
+            elif row.status != "succeeded":
+                row.status = "failed"
+            await uow.commit()
+            return await self._describe(uow, row)

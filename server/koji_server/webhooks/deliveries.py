@@ -1,0 +1,172 @@
+"""The delivery outbox: fan-out of events to endpoints, claims, attempt records.
+
+Deliveries are created in the transaction that creates their event, so an
+event is never lost between "happened" and "queued". Claims take a lease in
+one BEGIN IMMEDIATE transaction (one process per delivery at a time);
+delivery is at least once: a process that dies mid-attempt leaves the lease to
+expire and the delivery is sent again (same `webhook-id`, for dedupe).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.webhooks import signing
+from koji_server.webhooks.sender import AttemptResult
+
+EVENT_TYPES = ("interview.completed", "interview.failed_quality_gate", "interview.analysis_ready")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    max_retries: int = 3
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 600.0
+    lease_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryClaim:
+    delivery_id: str
+    claim_token: str
+    attempt: int
+    url: str
+    event_id: str
+    body: str
+    signing_secrets: tuple[str, ...]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+async def fan_out(uow: UnitOfWork, event: EventRow) -> int:
+    """Queue the event for every live endpoint of its project that wants it."""
+    queued = 0
+    for endpoint in await uow.webhooks.endpoints(event.project_id):
+        if endpoint.events and event.type not in endpoint.events:
+            continue
+        uow.webhooks.add_delivery(
+            WebhookDeliveryRow(
+                id=str(uuid.uuid4()),
+                event_id=event.id,
+                endpoint_id=endpoint.id,
+                interview_id=event.interview_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=event.created_at,
+                created_at=event.created_at,
+            )
+        )
+        queued += 1
+    return queued
+
+
+def active_secrets(secret: str, previous: str | None, previous_expires_at: datetime | None,
+                   now: datetime) -> tuple[str, ...]:  # fmt: skip
+    if previous is not None and previous_expires_at is not None and previous_expires_at > now:
+        return (secret, previous)
+    return (secret,)
+
+
+async def prepare(uow: UnitOfWork, delivery: WebhookDeliveryRow, now: datetime) -> DeliveryClaim:
+    """What sending this delivery needs: URL, body and the secrets to sign with."""
+    endpoint = await uow.webhooks.endpoint(delivery.endpoint_id)
+    event = await uow.events.get(delivery.event_id)
+    assert endpoint is not None and event is not None
+    return DeliveryClaim(
+        delivery_id=delivery.id,
+        claim_token=delivery.claim_token or "",
+        attempt=delivery.attempts,
+        url=endpoint.url,
+        event_id=event.id,
+        body=signing.body(event.payload),
+        signing_secrets=active_secrets(
+            endpoint.secret,
+            endpoint.previous_secret,
+            endpoint.previous_secret_expires_at,
+            now,
+        ),
+    )
+
+
+def attempt_row(delivery_id: str, result: AttemptResult, at: datetime) -> WebhookAttemptRow:
+    return WebhookAttemptRow(
+        id=str(uuid.uuid4()),
+        delivery_id=delivery_id,
+        attempted_at=at,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        error=result.error,
+        response_excerpt=result.response_excerpt,
+    )
+
+
+class DeliveryQueue:
+    def __init__(self, units: UnitOfWorkFactory, settings: DeliverySettings) -> None:
+        self._units = units
+        self._settings = settings
+
+    async def claim(self) -> DeliveryClaim | None:
+        now = now_utc()
+        async with self._units.reading() as uow:  # cheap look before the write lock
+            if await uow.webhooks.next_ready(now) is None:
+                return None
+        async with self._units.writing() as uow:
+            delivery = await uow.webhooks.next_ready(now)
+            if delivery is None:
+                return None
+            endpoint = await uow.webhooks.endpoint(delivery.endpoint_id)
+            if endpoint is None or endpoint.removed_at is not None:
+                delivery.status = "failed"
+                delivery.last_error = "endpoint removed"
+                await uow.commit()
+                return None
+            delivery.status = "delivering"
+            delivery.claim_token = str(uuid.uuid4())
+            delivery.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
+            delivery.attempts += 1
+            claim = await prepare(uow, delivery, now)
+            await uow.commit()
+        return claim
+
+    async def record(self, claim: DeliveryClaim, result: AttemptResult, at: datetime) -> str:
+        """Store the attempt and decide: succeeded, retry later, or failed."""
+        now = now_utc()
+        async with self._units.writing() as uow:
+            delivery = await uow.webhooks.delivery(claim.delivery_id)
+            if delivery is None or delivery.claim_token != claim.claim_token:
+                return "lost"
+            uow.webhooks.add_attempt(attempt_row(delivery.id, result, at))
+            delivery.last_status_code = result.status_code
+            delivery.last_error = result.error
+            delivery.lease_expires_at = None
+            delivery.claim_token = None
+            if result.succeeded:
+                delivery.status = "succeeded"
+                delivery.delivered_at = now
+            elif result.retryable and delivery.attempts <= self._settings.max_retries:
+                delay = max(self.backoff(delivery.attempts), result.retry_after_seconds or 0.0)
+                delivery.status = "pending"
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+            else:
+                delivery.status = "failed"
+            await uow.commit()
+            return delivery.status
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential with jitter (between half and all of the step), capped."""
+        step = min(
+            self._settings.retry_max_seconds,
+            self._settings.retry_base_seconds * 2 ** (attempts - 1),
+        )
+        return step / 2 + random.uniform(0, step / 2)
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._units.reading() as uow:
+            return await uow.webhooks.next_due_at()
