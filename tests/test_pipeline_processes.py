@@ -159,3 +159,69 @@ def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> No
         (len(ids), len(ids))
     ]
     assert query(path, "SELECT DISTINCT outcome FROM job_attempts") == [("succeeded",)]
+
+
+def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from koji_server.webhooks.admin import WebhookAdmin
+    from tests.receiver import Plan, Receiver
+
+    path = tmp_path / "koji.db"
+    database_url = f"sqlite+aiosqlite:///{path}"
+    tenant = seed(database_url)
+    receiver = Receiver()
+    try:
+
+        async def add() -> str:
+            database = Database(database_url)
+            try:
+                admin = WebhookAdmin(UnitOfWorkFactory(database))
+                return (await admin.add(tenant.project_id, receiver.url, []))[1]
+            finally:
+                await database.dispose()
+
+        secret = asyncio.run(add())
+        # The receiver hangs: the first deliveries are in flight when the server dies.
+        receiver.plan = Plan(statuses=[200], delay_seconds=3.0)
+        log = tmp_path / "server.log"
+        env = {"KOJI_WEBHOOK_LEASE_SECONDS": "1", "KOJI_WEBHOOK_TIMEOUT_SECONDS": "10"}
+        process, port = launch(database_url, log, **env)
+        try:
+            ids = [interview(port, tenant, ENGAGED) for _ in range(3)]
+            deadline = time.monotonic() + 30
+            while query(path, "SELECT count(*) FROM webhook_deliveries")[0][0] < 6:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+        assert query(
+            path, "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
+        ) != [(6,)]
+        receiver.plan = Plan(statuses=[200])
+        process, _ = launch(database_url, log, **env)
+        try:
+            deadline = time.monotonic() + 60
+            while (
+                query(path, "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")[
+                    0
+                ][0]
+                < 6
+            ):
+                assert time.monotonic() < deadline, query(
+                    path, "SELECT status, attempts FROM webhook_deliveries"
+                )
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        events = {row[0] for row in query(path, "SELECT id FROM events")}
+        arrived = receiver.events()
+        assert len(events) == 6 and len(ids) == 3
+        # At least once: every event arrived, verified; duplicates share a webhook-id.
+        assert {r.headers["webhook-id"] for r in arrived} == events
+        for delivery in arrived:
+            Webhook(secret).verify(delivery.body, delivery.headers)
+    finally:
+        receiver.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -93,9 +94,9 @@ async def db_rows(server: RunningServer, query):  # type: ignore[no-untyped-def]
         return (await conn.execute(query)).all()
 
 
-async def wait_status(server: RunningServer, status: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+async def wait_status(server: RunningServer, status: str):  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + 20
     while True:
         rows = await db_rows(server, select(WebhookDeliveryRow))
         if rows and all(r.status == status for r in rows):
@@ -182,7 +183,7 @@ async def test_500_twice_then_200_with_backoff(
     assert [a.status_code for a in attempts] == [500, 500, 200]
     assert [a.error for a in attempts] == ["HTTP 500", "HTTP 500", None]
     assert all(a.latency_ms > 0 for a in attempts)
-    gaps = [later.at - earlier.at for earlier, later in zip(arrived, arrived[1:], strict=False)]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(arrived)]
     # Backoff: first retry after 0.5-1x the base, second after 0.5-1x twice the base.
     assert gaps[0] >= RETRY_BASE / 2 * 0.9
     assert gaps[1] >= RETRY_BASE * 0.9
