@@ -255,6 +255,7 @@ async def test_rotation_signs_with_both_secrets(
     assert old not in listing
     new, err = await admin_async(database_url, "webhooks", "rotate-secret", endpoint_id)
     new = new.strip()
+    assert "the previous one also signs for 24 h" in err
     assert new.startswith("whsec_") and new != old
     await run_interview(hook_stub, hook_tenant, ENGAGED)
     (arrived,) = await wait_for(receiver, 1)
