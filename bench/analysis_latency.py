@@ -1,9 +1,13 @@
-"""Analysis latency: from completion to `analysis_status: completed`.
+"""Pipeline latency: completion -> analysis stored -> webhook received.
 
-Starts a real koji-server on a scratch database, runs N interviews of about
-40 messages each over gRPC, completes them at a steady pace, and reports the
-latency from the completing transaction (the job's enqueue time) to the
-transaction that stored the analysis, plus the CPU time of one analysis.
+Starts a real koji-server on a scratch database with a webhook endpoint on a
+local receiver, runs N interviews of about 40 messages each over gRPC,
+completes them at a steady pace, and reports:
+- analysis latency: from the completing transaction (the job's enqueue time)
+  to the transaction that stored the analysis (`analysis_status: completed`);
+- webhook latency: from that transaction (the event's creation) to the
+  receiver reading the request;
+- the CPU time of one analysis.
 
     .venv/bin/python -m bench.analysis_latency [--interviews 200] [--rate 20]
 """
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -32,6 +36,8 @@ from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks.admin import WebhookAdmin
+from tests.receiver import Receiver
 
 QUESTIONS = [f"Question {i}: tell me about part {i} of your workflow?" for i in range(1, 20)]
 ANSWERS = [
@@ -55,13 +61,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def seed(database_url: str) -> tuple[str, str]:
+async def seed(database_url: str, webhook_url: str) -> tuple[str, str]:
     database = Database(database_url)
     await database.create_schema()
-    admin = AdminService(UnitOfWorkFactory(database))
+    units = UnitOfWorkFactory(database)
+    admin = AdminService(units)
     project = await admin.create_project("bench")
     key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
     study = await admin.create_study(project, "our workflow", QUESTIONS)
+    await WebhookAdmin(units).add(project, webhook_url, [])
     await database.dispose()
     return key.api_key, study
 
@@ -136,10 +144,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="completions per second")
     args = parser.parse_args()
 
+    receiver = Receiver()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "bench.db"
         database_url = f"sqlite+aiosqlite:///{path}"
-        key, study = asyncio.run(seed(database_url))
+        key, study = asyncio.run(seed(database_url, receiver.url))
         port = free_port()
         server = subprocess.Popen(
             [str(BIN / "koji-server"), "--log-level", "WARNING"],
@@ -156,6 +165,7 @@ def main() -> None:
             began = time.monotonic()
             asyncio.run(drive(port, key, study, args.interviews, args.rate))
             wait_done(path, args.interviews, timeout=120)
+            receiver.wait_for(2 * args.interviews, timeout=60)
             wall = time.monotonic() - began
         finally:
             server.send_signal(signal.SIGTERM)
@@ -166,6 +176,15 @@ def main() -> None:
                 "(SELECT count(*) FROM messages m WHERE m.interview_id = j.interview_id) "
                 "FROM jobs j JOIN analyses a ON a.interview_id = j.interview_id"
             ).fetchall()
+            created = dict(conn.execute("SELECT id, created_at FROM events").fetchall())
+    receiver.close()
+    first_arrival: dict[str, float] = {}
+    for request in receiver.events():
+        first_arrival.setdefault(request.headers["webhook-id"], request.at)
+    webhook_latencies = [
+        (arrived - datetime.fromisoformat(created[event_id]).replace(tzinfo=UTC).timestamp()) * 1000
+        for event_id, arrived in first_arrival.items()
+    ]
     latencies = [
         (datetime.fromisoformat(done) - datetime.fromisoformat(queued)).total_seconds() * 1000
         for queued, done, _ in pairs
@@ -179,6 +198,10 @@ def main() -> None:
     print(f"  p50 {percentile(latencies, 0.50):7.1f} ms")
     print(f"  p95 {percentile(latencies, 0.95):7.1f} ms")
     print(f"  max {max(latencies):7.1f} ms")
+    print(f"webhook latency, analysis stored -> receiver ({len(webhook_latencies)} events)")
+    print(f"  p50 {percentile(webhook_latencies, 0.50):7.1f} ms")
+    print(f"  p95 {percentile(webhook_latencies, 0.95):7.1f} ms")
+    print(f"  max {max(webhook_latencies):7.1f} ms")
     print(f"analysis CPU per interview ({len(cpu)} runs, in-process):")
     print(f"  p50 {percentile(cpu, 0.50):7.1f} ms   p95 {percentile(cpu, 0.95):7.1f} ms")
 
