@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen run test lint bench clean
+.PHONY: help install gen check-gen run test lint bench bench-pipeline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code ch
 	$(MAKE) --no-print-directory check-gen lint
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed ## Benchmarks: analysis latency, completion to analysis (200 interviews)
+bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load)
+	$(PY) -m bench.load
+
+bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency (200 interviews)
 	$(PY) -m bench.analysis_latency
 
 lint: $(VENV)/.installed ## ruff and buf lint

@@ -43,3 +43,14 @@ async def admin_async(database_url: str, *args: str) -> tuple[str, str]:
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     return out.decode(), err.decode()
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM, then SIGKILL if it does not exit in time; never leaves it running."""
+    process.terminate()
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        raise

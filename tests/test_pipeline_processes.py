@@ -19,7 +19,7 @@ from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import Tenant, make_tenant
 from tests.helpers import auth
-from tests.processes import BIN, free_port
+from tests.processes import BIN, free_port, stop
 from tests.transcripts import ENGAGED, GUIDE, SPAM
 
 
@@ -129,8 +129,7 @@ def test_kill_9_mid_analysis_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     try:
         wait_all_done(path, len(ids))
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
     assert_exactly_one_result_each(path, ids)
     outcomes = dict(query(path, "SELECT outcome, count(*) FROM job_attempts GROUP BY 1"))
     assert outcomes["succeeded"] == len(ids)
@@ -151,8 +150,7 @@ def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> No
         wait_all_done(path, len(ids))
     finally:
         for process in (first, second):
-            process.terminate()
-            process.wait(timeout=20)
+            stop(process)
     assert_exactly_one_result_each(path, ids)
     # One attempt per job, and it succeeded: no job ran twice.
     assert query(path, "SELECT count(*), count(DISTINCT job_id) FROM job_attempts") == [
@@ -214,8 +212,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
                 )
                 time.sleep(0.1)
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            stop(process)
         events = {row[0] for row in query(path, "SELECT id FROM events")}
         arrived = receiver.events()
         assert len(events) == 6 and len(ids) == 3
