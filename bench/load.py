@@ -364,10 +364,7 @@ def main() -> None:
     bad = [r for r in rows if r.get("ok_share", 1) < 0.999]
     if bad:
         print("WARNING: failed requests in", [(r["rpc"], r["transport"]) for r in bad])
-    print(
-        f"(written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS})"
-    )
-    _ = statistics  # percentiles are computed from h2load's per-request log
+    print(f"(written to {RESULTS})")
 
 
 if __name__ == "__main__":
