@@ -33,6 +33,8 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 ALL_PERMISSIONS = frozenset(Permission)
+# Short, so that revocation tests need not wait long.
+AUTH_CACHE_SECONDS = 0.3
 QUESTIONS = [
     "How did you first hear about us?",
     "What was the hardest part of getting started?",
@@ -94,9 +96,10 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def server(database_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
-    running = await start_server(
-        Settings(listen="127.0.0.1:0", database_url=database_url), analysis_executor
+    settings = Settings(
+        listen="127.0.0.1:0", database_url=database_url, auth_cache_seconds=AUTH_CACHE_SECONDS
     )
+    running = await start_server(settings, analysis_executor)
     yield running
     await running.stop(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
@@ -11,7 +12,7 @@ from google.protobuf import struct_pb2
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
-from tests.conftest import add_key, make_tenant
+from tests.conftest import AUTH_CACHE_SECONDS, add_key, make_tenant
 from tests.helpers import assert_error, auth, metadata_dict
 from tests.test_lifecycle import complete, send, start
 
@@ -70,6 +71,8 @@ async def test_revoked_key_is_unauthorized(stub, tenant, database_url) -> None:
     database = Database(database_url)
     await AdminService(UnitOfWorkFactory(database)).revoke_key(tenant.key_id)
     await database.dispose()
+    # Authenticated keys are cached briefly: revocation bites within that time.
+    await asyncio.sleep(AUTH_CACHE_SECONDS + 0.1)
     await expect_error(
         stub.GetInterview(
             pb.GetInterviewRequest(interview_id=started.interview_id),

@@ -316,3 +316,22 @@ async def test_reanalyze_refuses_an_open_interview(stub, guide_tenant, database_
     _, err = await process.communicate()
     assert process.returncode != 0
     assert b"not completed" in err
+
+
+async def test_analysed_interviews_served_from_memory_keep_project_scoping(
+    stub, server, guide_tenant, database_url
+) -> None:
+    started = await run_interview(stub, guide_tenant, ENGAGED)
+    first = await wait_analysed(stub, guide_tenant, started.interview_id)
+    again = await stub.GetInterview(
+        pb.GetInterviewRequest(interview_id=started.interview_id),
+        metadata=auth(guide_tenant.api_key),
+    )
+    assert again == first
+    other = await make_tenant(database_url)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetInterview(
+            pb.GetInterviewRequest(interview_id=started.interview_id),
+            metadata=auth(other.api_key),
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -18,7 +18,7 @@ from koji_server.api.handlers import SERVICE, add_interview_service
 from koji_server.api.servicer import InterviewServicer
 from koji_server.config import Settings
 from koji_server.domain.ratelimit import KeyRateLimiter
-from koji_server.domain.services import InterviewService
+from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
@@ -133,7 +133,14 @@ async def start_server(
     )
 
     server = grpc.aio.server()
-    service = InterviewService(units, on_completed=pipeline.analysis.wake if pipeline else None)
+    service = InterviewService(
+        units,
+        on_completed=pipeline.analysis.wake if pipeline else None,
+        caching=CacheSettings(
+            auth_seconds=settings.auth_cache_seconds,
+            final_interview_seconds=settings.final_interview_cache_seconds,
+        ),
+    )
     add_interview_service(InterviewServicer(service, KeyRateLimiter()), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -14,6 +14,10 @@ class Settings(BaseSettings):
     listen: str = "127.0.0.1:50051"
     log_level: str = "INFO"
     shutdown_grace_seconds: float = 5.0
+    # A revoked key is refused within this many seconds (authenticated keys are cached).
+    auth_cache_seconds: float = 2.0
+    # Completed, analysed interviews are served from memory this long.
+    final_interview_cache_seconds: float = 60.0
     # The post-completion pipeline (analysis worker inside the server).
     pipeline_enabled: bool = True
     pipeline_concurrency: int = 2

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
+from koji_server.domain.cache import TtlCache
 from koji_server.domain.clock import utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
@@ -42,6 +44,13 @@ from koji_server.storage.schema import AnalysisRow, InterviewRow, JobRow, Messag
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ANALYSIS_JOB = "analyze_interview"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    auth_seconds: float = 2.0
+    final_interview_seconds: float = 60.0
+    final_interview_entries: int = 10_000
 
 
 def new_id() -> str:
@@ -102,29 +111,45 @@ class InterviewService:
     """Start, converse, complete and read interviews on behalf of an API key."""
 
     def __init__(
-        self, units: UnitOfWorkFactory, on_completed: Callable[[], None] | None = None
+        self,
+        units: UnitOfWorkFactory,
+        on_completed: Callable[[], None] | None = None,
+        caching: CacheSettings | None = None,
     ) -> None:
         self._units = units
         # Called after a completion commits (wakes the pipeline worker).
         self._on_completed = on_completed or (lambda: None)
+        caching = caching or CacheSettings()
+        # Keys: a revocation takes effect within auth_seconds.
+        self._principals: TtlCache[str, Principal] = TtlCache(caching.auth_seconds, 10_000)
+        # Completed, analysed interviews no longer change (but for an operator's
+        # reanalyze, seen within final_interview_seconds).
+        self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
+            caching.final_interview_seconds, caching.final_interview_entries
+        )
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
             raise Unauthorized()
         assert api_key is not None
         key_hash = credentials.hash_secret(api_key)
+        cached = self._principals.get(key_hash)
+        if cached is not None:
+            return cached
         async with self._units.reading() as uow:
             key = await uow.keys.by_hash(key_hash)
         if key is None or not credentials.secret_matches(api_key, key.key_hash):
             raise Unauthorized()
         if key.revoked_at is not None:
             raise Unauthorized()
-        return Principal(
+        principal = Principal(
             key_id=key.id,
             project_id=key.project_id,
             permissions=frozenset(Permission(p) for p in key.permissions.split(",") if p),
             rate_limit_per_minute=key.rate_limit_per_minute,
         )
+        self._principals.put(key_hash, principal)
+        return principal
 
     async def start_interview(
         self,
@@ -289,13 +314,22 @@ class InterviewService:
             require(principal, Permission.READ)
         interview_id = validation.uuid_field("interview_id", interview_id)
         project_id = principal.project_id if principal is not None else None
+        cached = self._final.get(interview_id) if principal is not None else None
+        if cached is not None:
+            owner, detail = cached
+            if owner != project_id:
+                raise NotFound("interview", interview_id)
+            return detail
         async with self._units.reading() as uow:
             interview = await uow.interviews.get(interview_id, project_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
             transcript = await uow.interviews.transcript(interview_id)
             analysis = await uow.interviews.analysis(interview_id)
-        return _detail(interview, transcript, analysis, utc_now())
+        detail = _detail(interview, transcript, analysis, utc_now())
+        if detail.analysis_status is AnalysisStatus.COMPLETED:
+            self._final.put(interview_id, (interview.project_id, detail))
+        return detail
 
     async def _interview_for_token(
         self, uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
