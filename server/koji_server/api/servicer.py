@@ -16,8 +16,9 @@ from google.protobuf.message import Message
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
+from koji_server.domain.cache import TtlCache
 from koji_server.domain.errors import AlreadyCompleted, DomainError
-from koji_server.domain.model import Principal
+from koji_server.domain.model import InterviewDetail, Principal
 from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.services import InterviewService
 
@@ -79,6 +80,9 @@ class InterviewServicer:
     def __init__(self, service: InterviewService, limiter: KeyRateLimiter) -> None:
         self._service = service
         self._limiter = limiter
+        self._translated: TtlCache[str, tuple[InterviewDetail, pb.GetInterviewResponse]] = TtlCache(
+            ttl_seconds=600, max_entries=10_000
+        )
 
     @asynccontextmanager
     async def _rpc(self, context: grpc.aio.ServicerContext) -> AsyncIterator[_Call]:
@@ -158,7 +162,15 @@ class InterviewServicer:
     ) -> pb.GetInterviewResponse:
         async with self._rpc(context) as call:
             detail = await self._service.get_interview(await call.principal(), request.interview_id)
-            return translate.interview(detail)
+            # The service hands out the same object for an interview it serves
+            # from memory: translate it once.
+            known = self._translated.get(detail.interview_id)
+            if known is not None and known[0] is detail:
+                return known[1]
+            response = translate.interview(detail)
+            if detail.analysis is not None:
+                self._translated.put(detail.interview_id, (detail, response))
+            return response
         raise AssertionError("unreachable")
 
     async def GetUsage(

@@ -25,9 +25,11 @@ from koji_server.domain.model import (
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    result = timestamp_pb2.Timestamp()
-    result.FromDatetime(value)
-    return result
+    # Cheaper than Timestamp.FromDatetime (a hot path): service times are
+    # aware UTC datetimes.
+    seconds = value.timestamp()
+    whole = int(seconds // 1)
+    return timestamp_pb2.Timestamp(seconds=whole, nanos=round((seconds - whole) * 1e9))
 
 
 def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:

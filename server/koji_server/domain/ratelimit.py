@@ -1,4 +1,6 @@
-"""Per-API-key rate limiting (moving one-minute window) on the `limits` library.
+"""Per-API-key rate limiting on the `limits` library: a sliding-window counter
+over one minute (two counters per key, O(1) per request; unlike a moving
+window it keeps no timestamp per request, so a high limit costs nothing).
 
 In-process: each server process keeps its own windows.
 """
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from koji_server.domain.errors import RateLimited
 from koji_server.domain.model import Principal
@@ -35,7 +37,7 @@ class RateLimitExceeded(RateLimited):
 
 class KeyRateLimiter:
     def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._items: dict[int, RateLimitItemPerMinute] = {}
 
     def _item(self, per_minute: int) -> RateLimitItemPerMinute:
