@@ -127,6 +127,7 @@ class InterviewService:
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
             caching.final_interview_seconds, caching.final_interview_entries
         )
+        self._guides: TtlCache[str, list[str]] = TtlCache(3600, 1_000)
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
@@ -222,14 +223,13 @@ class InterviewService:
             interview = await self._interview_for_token(uow, principal, interview_id, session_token)
             if interview.status == InterviewStatus.COMPLETED:
                 raise InterviewCompleted(interview_id)
-            study = await uow.studies.get(interview.study_id)
-            assert study is not None  # foreign key
+            questions = await self._guide(uow, interview.study_id)
             position = interviewer.GuidePosition(
                 interview.question_index,
                 interview.follow_up_asked,
                 InterviewStatus(interview.status),
             )
-            answer = interviewer.reply(study.questions, position, content)
+            answer = interviewer.reply(questions, position, content)
             count = interview.respondent_messages + interview.interviewer_messages
             said = MessageRow(
                 id=new_id(),
@@ -330,6 +330,16 @@ class InterviewService:
         if detail.analysis_status is AnalysisStatus.COMPLETED:
             self._final.put(interview_id, (interview.project_id, detail))
         return detail
+
+    async def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
+        """A study's questions; studies never change, so they are kept."""
+        questions = self._guides.get(study_id)
+        if questions is None:
+            study = await uow.studies.get(study_id)
+            assert study is not None  # foreign key
+            questions = list(study.questions)
+            self._guides.put(study_id, questions)
+        return questions
 
     async def _interview_for_token(
         self, uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
