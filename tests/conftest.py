@@ -69,6 +69,21 @@ async def make_tenant(
     return Tenant(project_id, key.api_key, key.key_id, study_id)
 
 
+async def make_guide_tenant(database_url: str) -> Tenant:
+    """A tenant whose study has the realistic guide of tests.transcripts."""
+    from tests.transcripts import GUIDE, TITLE
+
+    tenant = await make_tenant(database_url)
+    database = Database(database_url)
+    try:
+        study = await AdminService(UnitOfWorkFactory(database)).create_study(
+            tenant.project_id, TITLE, list(GUIDE)
+        )
+    finally:
+        await database.dispose()
+    return Tenant(tenant.project_id, tenant.api_key, tenant.key_id, study)
+
+
 async def add_key(
     database_url: str, project_id: str, permissions: frozenset[Permission], rate_limit: int = 60
 ) -> str:

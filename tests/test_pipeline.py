@@ -17,13 +17,12 @@ from koji_server.app import start_server
 from koji_server.config import Settings
 from koji_server.domain.analysis import analyze
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_guide_tenant, make_tenant
 from tests.helpers import auth
 from tests.processes import admin_async
 from tests.transcripts import (
     COPY_PASTE,
     ENGAGED,
-    GUIDE,
     SPAM,
     TERSE,
     respondent_ids,
@@ -130,14 +129,7 @@ async def wait_analysed(stub, tenant: Tenant, interview_id: str):  # type: ignor
 
 @pytest.fixture
 async def guide_tenant(server, database_url) -> Tenant:
-    from koji_server.domain.admin import AdminService
-    from koji_server.storage.unit_of_work import UnitOfWorkFactory
-
-    tenant = await make_tenant(database_url)
-    study_id = await AdminService(UnitOfWorkFactory(server.database)).create_study(
-        tenant.project_id, "getting started with our product", list(GUIDE)
-    )
-    return Tenant(tenant.project_id, tenant.api_key, tenant.key_id, study_id)
+    return await make_guide_tenant(database_url)
 
 
 async def rows(server, model, **where):  # type: ignore[no-untyped-def]

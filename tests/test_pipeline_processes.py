@@ -14,28 +14,16 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_guide_tenant
 from tests.helpers import auth
 from tests.processes import BIN, free_port, stop
-from tests.transcripts import ENGAGED, GUIDE, SPAM
+from tests.transcripts import ENGAGED, SPAM
 
 
 def seed(database_url: str) -> Tenant:
-    async def run() -> Tenant:
-        tenant = await make_tenant(database_url)
-        database = Database(database_url)
-        try:
-            study = await AdminService(UnitOfWorkFactory(database)).create_study(
-                tenant.project_id, "getting started with our product", list(GUIDE)
-            )
-        finally:
-            await database.dispose()
-        return Tenant(tenant.project_id, tenant.api_key, tenant.key_id, study)
-
-    return asyncio.run(run())
+    return asyncio.run(make_guide_tenant(database_url))
 
 
 def launch(database_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:

@@ -30,6 +30,19 @@ def launch(database_url: str, port: int) -> subprocess.Popen[str]:
     return process
 
 
+def seed_with_cli(database_url: str, permissions: str) -> tuple[str, str]:
+    """A project, a key and a one-question study, made with koji-admin."""
+    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
+    key = admin(
+        database_url, "keys", "create", "--project", project, "--name", "k",
+        "--permissions", permissions,
+    ).stdout.strip()  # fmt: skip
+    study = admin(
+        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
+    ).stdout.strip()
+    return key, study
+
+
 def test_help_explains_the_settings() -> None:
     out = subprocess.run(
         [str(BIN / "koji-server"), "--help"], capture_output=True, text=True, check=True
@@ -57,14 +70,7 @@ def test_bad_database_url_fails_clearly() -> None:
 
 def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
-    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
-    key = admin(
-        database_url, "keys", "create", "--project", project, "--name", "k",
-        "--permissions", "interview:start,interview:read",
-    ).stdout.strip()  # fmt: skip
-    study = admin(
-        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
-    ).stdout.strip()
+    key, study = seed_with_cli(database_url, "interview:start,interview:read")
     port = free_port()
     process = launch(database_url, port)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -94,14 +100,7 @@ def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) ->
 
 def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
-    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
-    key = admin(
-        database_url, "keys", "create", "--project", project, "--name", "k",
-        "--permissions", "interview:start,interview:complete,interview:read",
-    ).stdout.strip()  # fmt: skip
-    study = admin(
-        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
-    ).stdout.strip()
+    key, study = seed_with_cli(database_url, "interview:start,interview:complete,interview:read")
     port = free_port()
     process = launch(database_url, port)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -16,14 +16,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
 from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
-from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_guide_tenant
 from tests.processes import BIN, admin_async
 from tests.receiver import Plan, Receiver
 from tests.test_pipeline import run_interview
-from tests.transcripts import ENGAGED, GUIDE, SPAM
+from tests.transcripts import ENGAGED, SPAM
 
 RETRY_BASE = 0.2
 
@@ -50,11 +48,7 @@ async def hook_stub(fast_server) -> AsyncIterator[pb_grpc.InterviewServiceStub]:
 
 @pytest.fixture
 async def hook_tenant(fast_server, database_url) -> Tenant:
-    tenant = await make_tenant(database_url)
-    study = await AdminService(UnitOfWorkFactory(fast_server.database)).create_study(
-        tenant.project_id, "getting started with our product", list(GUIDE)
-    )
-    return Tenant(tenant.project_id, tenant.api_key, tenant.key_id, study)
+    return await make_guide_tenant(database_url)
 
 
 @pytest.fixture

@@ -1,13 +1,27 @@
-"""The service's notion of now: UTC, truncated to whole seconds.
+"""The service's notions of now and of waiting.
 
 API timestamps are documented as `2025-01-15T10:25:30Z` and durations as
-whole seconds, so times are kept at that precision from the start.
+whole seconds, so API-visible times are kept at that precision from the
+start (`utc_now`); internal bookkeeping (job and delivery queues, latency
+measurements) uses `precise_now`.
 """
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def precise_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_seconds(attempts: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: between half and all of
+    base * 2^(attempts - 1), capped."""
+    step = min(cap, base * 2 ** (attempts - 1))
+    return step / 2 + random.uniform(0, step / 2)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
 from koji_server.domain.cache import TtlCache
-from koji_server.domain.clock import utc_now
+from koji_server.domain.clock import precise_now, utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
     Forbidden,
@@ -368,7 +368,7 @@ async def _complete(
     if interview.status == InterviewStatus.COMPLETED:
         raise AlreadyCompleted(_summary(interview))
     now = utc_now()
-    enqueued_at = datetime.now(UTC)  # precise: the pipeline's latency is measured from here
+    enqueued_at = precise_now()  # precise: the pipeline's latency is measured from here
     interview.status = InterviewStatus.COMPLETED.value
     interview.completed_at = now
     interview.reason = (reason or CompletionReason.MANUAL).value

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
+from koji_server.domain.clock import backoff_seconds, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.model import AnalysisStatus
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
@@ -44,10 +44,6 @@ class Claim:
     transcript: TranscriptInput
     transcript_sha256: str
     finalized_at: datetime
-
-
-def precise_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -237,12 +233,9 @@ class JobQueue:
             return job.status
 
     def backoff(self, attempts: int) -> float:
-        """Exponential with full jitter, capped."""
-        ceiling = min(
-            self._settings.retry_max_seconds,
-            self._settings.retry_base_seconds * 2 ** (attempts - 1),
+        return backoff_seconds(
+            attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
         )
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     async def next_due_at(self) -> datetime | None:
         async with self._units.reading() as uow:

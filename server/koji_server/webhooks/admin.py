@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain import validation
+from koji_server.domain.clock import precise_now
 from koji_server.domain.errors import DomainError, NotFound
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks import signing
-from koji_server.webhooks.deliveries import EVENT_TYPES, attempt_row, now_utc, prepare
+from koji_server.webhooks.deliveries import EVENT_TYPES, attempt_row, prepare
 from koji_server.webhooks.destination import UnsafeDestination, check_destination
 from koji_server.webhooks.runner import make_client
 from koji_server.webhooks.sender import AttemptResult, send
@@ -66,7 +67,7 @@ class WebhookAdmin:
     ) -> AttemptResult:
         client = make_client(self._timeout)
         try:
-            headers = signing.headers(message_id, now_utc(), body, secrets)
+            headers = signing.headers(message_id, precise_now(), body, secrets)
             return await send(client, url, headers, body)
         finally:
             await client.aclose()
@@ -89,7 +90,7 @@ class WebhookAdmin:
             {
                 "id": message_id,
                 "type": VERIFICATION_EVENT,
-                "created_at": now_utc().isoformat().replace("+00:00", "Z"),
+                "created_at": precise_now().isoformat().replace("+00:00", "Z"),
                 "endpoint_id": endpoint_id,
                 "project_id": project_id,
             }
@@ -108,14 +109,14 @@ class WebhookAdmin:
                     url=url,
                     events=chosen,
                     secret=secret,
-                    created_at=now_utc(),
+                    created_at=precise_now(),
                 )
             )
             await uow.commit()
         return endpoint_id, secret
 
     async def list(self, project_id: str | None = None) -> list[Endpoint]:
-        now = now_utc()
+        now = precise_now()
         async with self._units.reading() as uow:
             rows = await uow.webhooks.endpoints(project_id)
         return [
@@ -137,7 +138,7 @@ class WebhookAdmin:
             endpoint = await uow.webhooks.endpoint(endpoint_id)
             if endpoint is None or endpoint.removed_at is not None:
                 raise NotFound("webhook endpoint", endpoint_id)
-            endpoint.removed_at = now_utc()
+            endpoint.removed_at = precise_now()
             await uow.commit()
 
     async def rotate_secret(self, endpoint_id: str, grace: timedelta) -> str:
@@ -147,7 +148,7 @@ class WebhookAdmin:
             if endpoint is None or endpoint.removed_at is not None:
                 raise NotFound("webhook endpoint", endpoint_id)
             endpoint.previous_secret = endpoint.secret
-            endpoint.previous_secret_expires_at = now_utc() + grace
+            endpoint.previous_secret_expires_at = precise_now() + grace
             endpoint.secret = signing.new_secret()
             await uow.commit()
             return endpoint.secret
@@ -176,7 +177,7 @@ class WebhookAdmin:
 
     async def redeliver(self, delivery_id: str) -> Delivery:
         """Send once more, now (same webhook-id), and record the attempt."""
-        now = now_utc()
+        now = precise_now()
         async with self._units.reading() as uow:
             row = await uow.webhooks.delivery(delivery_id)
             if row is None:
@@ -192,7 +193,7 @@ class WebhookAdmin:
             row.last_error = result.error
             if result.succeeded:
                 row.status = "succeeded"
-                row.delivered_at = now_utc()
+                row.delivered_at = precise_now()
             elif row.status != "succeeded":
                 row.status = "failed"
             await uow.commit()

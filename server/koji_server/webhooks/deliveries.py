@@ -9,11 +9,11 @@ expire and the delivery is sent again (same `webhook-id`, for dedupe).
 
 from __future__ import annotations
 
-import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from koji_server.domain.clock import backoff_seconds, precise_now
 from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks import signing
@@ -39,10 +39,6 @@ class DeliveryClaim:
     event_id: str
     body: str
     signing_secrets: tuple[str, ...]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 async def fan_out(uow: UnitOfWork, event: EventRow) -> int:
@@ -113,7 +109,7 @@ class DeliveryQueue:
         self._settings = settings
 
     async def claim(self) -> DeliveryClaim | None:
-        now = now_utc()
+        now = precise_now()
         async with self._units.reading() as uow:  # cheap look before the write lock
             if await uow.webhooks.next_ready(now) is None:
                 return None
@@ -137,7 +133,7 @@ class DeliveryQueue:
 
     async def record(self, claim: DeliveryClaim, result: AttemptResult, at: datetime) -> str:
         """Store the attempt and decide: succeeded, retry later, or failed."""
-        now = now_utc()
+        now = precise_now()
         async with self._units.writing() as uow:
             delivery = await uow.webhooks.delivery(claim.delivery_id)
             if delivery is None or delivery.claim_token != claim.claim_token:
@@ -160,12 +156,9 @@ class DeliveryQueue:
             return delivery.status
 
     def backoff(self, attempts: int) -> float:
-        """Exponential with jitter (between half and all of the step), capped."""
-        step = min(
-            self._settings.retry_max_seconds,
-            self._settings.retry_base_seconds * 2 ** (attempts - 1),
+        return backoff_seconds(
+            attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
         )
-        return step / 2 + random.uniform(0, step / 2)
 
     async def next_due_at(self) -> datetime | None:
         async with self._units.reading() as uow:

@@ -6,8 +6,9 @@ import logging
 
 import httpx
 
+from koji_server.domain.clock import precise_now
 from koji_server.webhooks import signing
-from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, now_utc
+from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue
 from koji_server.webhooks.sender import send
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class DeliveryRunner:
         self._client = make_client(timeout_seconds)
 
     async def process(self, claim: DeliveryClaim) -> None:
-        at = now_utc()
+        at = precise_now()
         headers = signing.headers(claim.event_id, at, claim.body, claim.signing_secrets)
         result = await send(self._client, claim.url, headers, claim.body)
         status = await self._queue.record(claim, result, at)
