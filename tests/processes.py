@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# Test receivers listen on loopback, which production refuses by default.
+TEST_ENV = {"KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
 
 
 def free_port() -> int:
@@ -24,7 +26,7 @@ def admin(database_url: str, *args: str, check: bool = True) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "KOJI_DATABASE_URL": database_url},
+        env={**os.environ, **TEST_ENV, "KOJI_DATABASE_URL": database_url},
     )
     if check:
         assert result.returncode == 0, result.stderr
@@ -38,7 +40,7 @@ async def admin_async(database_url: str, *args: str) -> tuple[str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "KOJI_DATABASE_URL": database_url},
+        env={**os.environ, **TEST_ENV, "KOJI_DATABASE_URL": database_url},
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()

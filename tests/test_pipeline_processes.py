@@ -38,6 +38,7 @@ def launch(database_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[b
                 "KOJI_DATABASE_URL": database_url,
                 "KOJI_LISTEN": f"127.0.0.1:{port}",
                 "KOJI_PIPELINE_POLL_SECONDS": "0.1",
+                "KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
                 **env,
             },
         )
@@ -162,7 +163,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
         async def add() -> str:
             database = Database(database_url)
             try:
-                admin = WebhookAdmin(UnitOfWorkFactory(database))
+                admin = WebhookAdmin(UnitOfWorkFactory(database), allow_private_networks=True)
                 return (await admin.add(tenant.project_id, receiver.url, []))[1]
             finally:
                 await database.dispose()

@@ -34,6 +34,7 @@ async def fast_server(database_url, analysis_executor) -> AsyncIterator[RunningS
         pipeline_poll_seconds=0.05,
         webhook_retry_base_seconds=RETRY_BASE,
         webhook_timeout_seconds=2.0,
+        webhook_allow_private_networks=True,
     )
     running = await start_server(settings, analysis_executor)
     yield running
@@ -66,13 +67,17 @@ async def add_endpoint(database_url: str, tenant: Tenant, url: str, *extra: str)
     return out.strip()
 
 
-async def cli_fails(database_url: str, *args: str) -> str:
+async def cli_fails(database_url: str, *args: str, allow_private: bool = True) -> str:
     process = await asyncio.create_subprocess_exec(
         str(BIN / "koji-admin"),
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "KOJI_DATABASE_URL": database_url},
+        env={
+            **os.environ,
+            "KOJI_DATABASE_URL": database_url,
+            "KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": str(allow_private).lower(),
+        },
     )
     _, err = await process.communicate()
     assert process.returncode != 0
@@ -274,6 +279,13 @@ async def test_unsafe_or_unverified_endpoints_are_refused(
             database_url, "webhooks", "add", "--project", hook_tenant.project_id, "--url", url
         )
         assert "invalid input" in err, err
+    # Loopback and private networks are refused unless allowed.
+    err = await cli_fails(
+        database_url, "webhooks", "add", "--project", hook_tenant.project_id,
+        "--url", receiver.url, allow_private=False,
+    )  # fmt: skip
+    assert "private or loopback" in err
+    assert receiver.received == []
     receiver.plan = Plan(statuses=[500])
     err = await cli_fails(
         database_url, "webhooks", "add", "--project", hook_tenant.project_id, "--url", receiver.url
@@ -309,3 +321,50 @@ def test_secrets_never_reach_the_logs(caplog) -> None:
     secret = signing.new_secret()
     headers = signing.headers("msg", __import__("datetime").datetime.now(), "{}", [secret])
     assert secret not in json.dumps(headers)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",
+        "fe80::1",
+        "::ffff:169.254.169.254",
+        "2002:a9fe:a9fe::1",  # 6to4 wrapping 169.254.169.254
+        "100.100.100.200",
+        "224.0.0.1",
+        "0.0.0.0",
+    ],
+)
+def test_link_local_metadata_and_odd_addresses_are_always_refused(address: str) -> None:
+    from koji_server.webhooks.destination import UnsafeDestination, check_address
+
+    with pytest.raises(UnsafeDestination):
+        check_address(address, allow_private=True)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.5", "192.168.1.1", "::1", "fd00::1"])
+def test_private_addresses_need_the_setting(address: str) -> None:
+    from koji_server.webhooks.destination import UnsafeDestination, check_address
+
+    with pytest.raises(UnsafeDestination):
+        check_address(address, allow_private=False)
+    check_address(address, allow_private=True)
+
+
+def test_public_addresses_pass() -> None:
+    from koji_server.webhooks.destination import check_address
+
+    check_address("93.184.216.34", allow_private=False)
+    check_address("2606:2800:220:1:248:1893:25c8:1946", allow_private=False)
+
+
+async def test_requests_go_to_the_checked_address_with_the_original_host() -> None:
+    from koji_server.webhooks.destination import resolve
+
+    target = await resolve("http://localhost:8123/hooks?x=1", allow_private=True)
+    assert target.connect_url in (
+        "http://127.0.0.1:8123/hooks?x=1",
+        "http://[::1]:8123/hooks?x=1",
+    )
+    assert target.host_header == "localhost:8123"
+    assert target.server_name == "localhost"

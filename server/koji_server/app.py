@@ -92,7 +92,9 @@ def build_pipeline(
             lease_seconds=settings.webhook_lease_seconds,
         ),
     )
-    sender = DeliveryRunner(deliveries, settings.webhook_timeout_seconds)
+    sender = DeliveryRunner(
+        deliveries, settings.webhook_timeout_seconds, settings.webhook_allow_private_networks
+    )
     webhooks = QueueWorker(
         "webhook-worker",
         deliveries.claim,

@@ -33,3 +33,6 @@ class Settings(BaseSettings):
     webhook_max_retries: int = 3
     webhook_retry_base_seconds: float = 1.0
     webhook_lease_seconds: float = 30.0
+    # Deliver to loopback and private-network addresses (link-local and cloud
+    # metadata addresses are refused regardless).
+    webhook_allow_private_networks: bool = False

@@ -108,7 +108,10 @@ async def usage(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def _webhooks(ctx: Context) -> WebhookAdmin:
-    return WebhookAdmin(ctx.units, Settings().webhook_timeout_seconds)
+    settings = Settings()
+    return WebhookAdmin(
+        ctx.units, settings.webhook_timeout_seconds, settings.webhook_allow_private_networks
+    )
 
 
 async def webhooks_add(args: argparse.Namespace, ctx: Context) -> None:

@@ -14,7 +14,11 @@ from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, We
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import EVENT_TYPES, attempt_row, prepare
-from koji_server.webhooks.destination import UnsafeDestination, check_destination
+from koji_server.webhooks.destination import (
+    UnresolvableDestination,
+    UnsafeDestination,
+    resolve,
+)
 from koji_server.webhooks.runner import make_client
 from koji_server.webhooks.sender import AttemptResult, send
 
@@ -22,6 +26,10 @@ VERIFICATION_EVENT = "webhook.verification"
 
 
 class VerificationFailed(DomainError):
+    code = "invalid_request"
+
+
+class RedeliveryRefused(DomainError):
     code = "invalid_request"
 
 
@@ -58,9 +66,15 @@ def parse_events(events: Sequence[str]) -> list[str]:
 
 
 class WebhookAdmin:
-    def __init__(self, units: UnitOfWorkFactory, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        timeout_seconds: float = 5.0,
+        allow_private_networks: bool = False,
+    ) -> None:
         self._units = units
         self._timeout = timeout_seconds
+        self._allow_private = allow_private_networks
 
     async def _send(
         self, url: str, message_id: str, body: str, secrets: tuple[str, ...]
@@ -68,7 +82,7 @@ class WebhookAdmin:
         client = make_client(self._timeout)
         try:
             headers = signing.headers(message_id, precise_now(), body, secrets)
-            return await send(client, url, headers, body)
+            return await send(client, url, headers, body, self._allow_private)
         finally:
             await client.aclose()
 
@@ -77,8 +91,8 @@ class WebhookAdmin:
         Returns (endpoint id, secret); nothing is stored if verification fails."""
         chosen = parse_events(events)
         try:
-            await check_destination(url)
-        except UnsafeDestination as refused:
+            await resolve(url, self._allow_private)
+        except (UnsafeDestination, UnresolvableDestination) as refused:
             raise validation.invalid("url", str(refused)) from None
         async with self._units.reading() as uow:
             if await uow.projects.get(project_id) is None:
@@ -182,6 +196,12 @@ class WebhookAdmin:
             row = await uow.webhooks.delivery(delivery_id)
             if row is None:
                 raise NotFound("delivery", delivery_id)
+            if row.status not in ("failed", "succeeded"):
+                # The server's worker owns it until it succeeds or gives up.
+                raise RedeliveryRefused(f"delivery {delivery_id} is {row.status}; try again later")
+            endpoint = await uow.webhooks.endpoint(row.endpoint_id)
+            if endpoint is None or endpoint.removed_at is not None:
+                raise RedeliveryRefused(f"the endpoint of delivery {delivery_id} was removed")
             claim = await prepare(uow, row, now)
         result = await self._send(claim.url, claim.event_id, claim.body, claim.signing_secrets)
         async with self._units.writing() as uow:
@@ -194,7 +214,5 @@ class WebhookAdmin:
             if result.succeeded:
                 row.status = "succeeded"
                 row.delivered_at = precise_now()
-            elif row.status != "succeeded":
-                row.status = "failed"
             await uow.commit()
             return await self._describe(uow, row)

@@ -1,13 +1,25 @@
-"""Where a webhook may be sent: http(s) only, never to link-local or cloud
-metadata addresses (checked on the resolved addresses, at add time and before
-every attempt)."""
+"""Where a webhook may be sent, and the address it is sent to.
+
+- http(s) only, no credentials in the URL;
+- never link-local or cloud-metadata addresses (also when hidden in 6to4,
+  Teredo or IPv4-mapped IPv6), never multicast, unspecified or reserved ones;
+- loopback and private networks only when allowed (KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+  off by default: a receiver on the server's own network could otherwise be
+  reached, e.g. Envoy's admin port);
+- the host is resolved once per attempt, every address is checked, and the
+  request is sent to the checked address (Host header and TLS SNI keep the
+  name), so DNS cannot swap in another address between check and connect.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Metadata services that are not link-local.
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
@@ -17,7 +29,21 @@ METADATA_ADDRESSES = frozenset(
 
 
 class UnsafeDestination(ValueError):
-    """The URL may not receive webhooks; the message says why."""
+    """The URL may never receive webhooks; the message says why."""
+
+
+class UnresolvableDestination(OSError):
+    """The host does not resolve now; worth another try later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A checked target: the URL to connect to (host replaced by the checked
+    address) and the name for the Host header and TLS SNI."""
+
+    connect_url: str
+    host_header: str
+    server_name: str
 
 
 def check_url(url: str) -> str:
@@ -34,23 +60,50 @@ def check_url(url: str) -> str:
     return parts.hostname
 
 
-def check_address(address: str) -> None:
+def _embedded(ip: IPAddress) -> list[IPAddress]:
+    """The address and any IPv4 address tunnelled inside it."""
+    found: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        for inner in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
+            if inner is not None:
+                found.append(inner)
+    return found
+
+
+def check_address(address: str, allow_private: bool) -> IPAddress:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip in METADATA_ADDRESSES:
-        raise UnsafeDestination(f"{ip} is a link-local or metadata address")
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        raise UnsafeDestination(f"{ip} cannot receive webhooks")
+    for candidate in _embedded(ip):
+        if candidate.is_link_local or candidate in METADATA_ADDRESSES:
+            raise UnsafeDestination(f"{ip} is a link-local or metadata address")
+        if candidate.is_multicast or candidate.is_unspecified:
+            raise UnsafeDestination(f"{ip} cannot receive webhooks")
+        if candidate.is_reserved and not candidate.is_loopback:  # ::1 sits in reserved ::/8
+            raise UnsafeDestination(f"{ip} cannot receive webhooks")
+        if not allow_private and (candidate.is_private or candidate.is_loopback):
+            raise UnsafeDestination(
+                f"{ip} is a private or loopback address "
+                "(allow with KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)"
+            )
+    return ip
 
 
-async def check_destination(url: str) -> None:
-    """Shape, then every address the host resolves to."""
+async def resolve(url: str, allow_private: bool) -> Destination:
+    """Check the URL and every address its host resolves to; pin the first."""
     host = check_url(url)
-    port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
-        raise UnsafeDestination(f"cannot resolve {host}: {error.strerror or error}") from None
-    for _family, _type, _proto, _name, sockaddr in infos:
-        check_address(str(sockaddr[0]))
+        raise UnresolvableDestination(f"cannot resolve {host}: {error.strerror or error}") from None
+    addresses = [check_address(str(info[4][0]), allow_private) for info in infos]
+    if not addresses:
+        raise UnresolvableDestination(f"{host} has no address")
+    pinned = addresses[0]
+    literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    return Destination(
+        connect_url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        host_header=parts.netloc,
+        server_name=host,
+    )

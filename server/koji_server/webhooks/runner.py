@@ -24,14 +24,17 @@ def make_client(timeout_seconds: float) -> httpx.AsyncClient:
 
 
 class DeliveryRunner:
-    def __init__(self, queue: DeliveryQueue, timeout_seconds: float) -> None:
+    def __init__(
+        self, queue: DeliveryQueue, timeout_seconds: float, allow_private_networks: bool = False
+    ) -> None:
         self._queue = queue
         self._client = make_client(timeout_seconds)
+        self._allow_private = allow_private_networks
 
     async def process(self, claim: DeliveryClaim) -> None:
         at = precise_now()
         headers = signing.headers(claim.event_id, at, claim.body, claim.signing_secrets)
-        result = await send(self._client, claim.url, headers, claim.body)
+        result = await send(self._client, claim.url, headers, claim.body, self._allow_private)
         status = await self._queue.record(claim, result, at)
         if status != "succeeded":
             # The URL may carry tokens in its query: log the delivery id only.

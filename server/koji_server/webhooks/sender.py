@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from koji_server.webhooks.destination import UnsafeDestination, check_destination
+from koji_server.webhooks.destination import UnresolvableDestination, UnsafeDestination, resolve
 
 RESPONSE_CAP_BYTES = 4096
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -48,7 +48,11 @@ def _retry_after(value: str | None) -> float | None:
 
 
 async def send(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], data: str
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    data: str,
+    allow_private: bool = False,
 ) -> AttemptResult:
     started = time.perf_counter()
 
@@ -56,12 +60,19 @@ async def send(
         return round((time.perf_counter() - started) * 1000, 2)
 
     try:
-        await check_destination(url)
+        target = await resolve(url, allow_private)
     except UnsafeDestination as refused:
         return AttemptResult(None, elapsed(), f"refused: {refused}", None, None, unsafe=True)
+    except UnresolvableDestination as error:
+        return AttemptResult(None, elapsed(), str(error), None, None)
     try:
         async with client.stream(
-            "POST", url, headers=headers, content=data.encode(), follow_redirects=False
+            "POST",
+            target.connect_url,
+            headers={**headers, "host": target.host_header},
+            content=data.encode(),
+            follow_redirects=False,
+            extensions={"sni_hostname": target.server_name},
         ) as response:
             excerpt = bytearray()
             async for chunk in response.aiter_bytes():
