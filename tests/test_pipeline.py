@@ -275,6 +275,10 @@ async def test_failing_analysis_is_retried_then_marked_failed_then_reanalyzed(
             )
             assert got.analysis_status == pb.Analysis.completed
             assert len(await rows(running, AnalysisRow, interview_id=started.interview_id)) == 1
+            # Its first analysis never finished: the reanalysis is announced once.
+            events = await rows(running, EventRow, interview_id=started.interview_id)
+            assert "interview.analysis_ready" in {e.type for e in events}
+            assert len(events) == 2
     finally:
         await running.stop(0)
         broken.shutdown(wait=False, cancel_futures=True)
@@ -291,6 +295,7 @@ async def test_reanalyze_replaces_the_result_atomically(stub, server, guide_tena
     ]
     (stored,) = await rows(server, AnalysisRow, interview_id=started.interview_id)
     assert "reanalyzed_at" in stored.stages
+    assert len(await rows(server, EventRow, interview_id=started.interview_id)) == 2
 
 
 async def test_reanalyze_refuses_an_open_interview(stub, guide_tenant, database_url) -> None:

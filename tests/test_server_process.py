@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -66,6 +67,21 @@ def test_bad_database_url_fails_clearly() -> None:
     )
     assert result.returncode != 0
     assert "must name a SQLite file" in result.stderr
+
+
+def test_a_busy_port_fails_clearly(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(BIN / "koji-server"), "--listen", f"127.0.0.1:{port}",
+             "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) -> None:

@@ -149,10 +149,13 @@ async def start_server(
     reflection.enable_server_reflection(
         (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(settings.listen)
-    if port == 0:
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as error:  # grpc's way of saying the bind failed
+        if pipeline is not None:
+            await pipeline.stop(0)
         await database.dispose()
-        raise OSError(f"cannot listen on {settings.listen}")
+        raise OSError(f"cannot listen on {settings.listen}: {error}") from None
     await server.start()
     if pipeline is not None:
         pipeline.start()

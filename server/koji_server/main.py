@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from koji_server.app import start_server
 from koji_server.config import Settings
+from koji_server.storage.database import SchemaTooNew
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -78,7 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     # httpx logs every request's full URL at INFO; webhook URLs may carry tokens.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except (OSError, ValueError, SchemaTooNew) as error:
+        sys.exit(f"koji-server: {error}")
 
 
 if __name__ == "__main__":

@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reanalyze",
         interviews_reanalyze,
         "Run a completed interview's analysis again and replace its result atomically; "
-        "prints the interview as JSON. Sends no new webhook events.",
+        "prints the interview as JSON. Sends webhook events only if the interview never "
+        "had them (its analysis had failed).",
     )
     sub.add_argument("interview_id", metavar="INTERVIEW_ID")
 

@@ -42,17 +42,30 @@ class AnalysisRunner:
         if self._owns_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _keep_lease(self, claim: Claim) -> None:
+        """Renew the lease while the analysis runs, so a long analysis is never
+        claimed a second time by another process."""
+        while True:
+            await asyncio.sleep(self._queue.renew_every)
+            if not await self._queue.renew(claim):
+                return
+
     async def process(self, claim: Claim) -> None:
         try:
             loop = asyncio.get_running_loop()
+            heartbeat = asyncio.create_task(self._keep_lease(claim))
             try:
                 output = await loop.run_in_executor(
                     self._executor, analyze_in_worker, claim.transcript
                 )
             except BrokenProcessPool:
                 if self._owns_executor:
+                    self._executor.shutdown(wait=False, cancel_futures=True)
                     self._executor = self._executor_factory()
                 raise
+            finally:
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
             if await self._queue.finish(claim, output):
                 self._on_finished()
             else:

@@ -17,7 +17,7 @@ from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, U
 from koji_server.domain.clock import backoff_seconds, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.model import AnalysisStatus
-from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
+from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks.deliveries import fan_out
 
@@ -111,6 +111,37 @@ def analysis_row(
     )
 
 
+async def record_events(
+    uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
+) -> None:
+    """The gate verdict and analysis_ready events, with their deliveries queued
+    in the caller's transaction: never lost between "happened" and "queued"."""
+    passed = output.quality.counts_toward_usage
+    summary = {
+        "interview_id": interview.id,
+        "study_id": interview.study_id,
+        "analysis_status": AnalysisStatus.COMPLETED.value,
+        "quality_score": output.quality.score,
+        "counts_toward_usage": passed,
+        "analysis": {
+            "theme_labels": [t.label for t in output.themes],
+            "insight_count": len(output.insights),
+        },
+    }
+    for event_type in (EVENT_COMPLETED if passed else EVENT_FAILED_GATE, EVENT_ANALYSIS_READY):
+        event_id = str(uuid.uuid4())
+        event = EventRow(
+            id=event_id,
+            project_id=interview.project_id,
+            interview_id=interview.id,
+            type=event_type,
+            payload={"id": event_id, "type": event_type, "created_at": _iso(now), **summary},
+            created_at=now,
+        )
+        uow.events.add(event)
+        await fan_out(uow, event)
+
+
 class JobQueue:
     def __init__(self, units: UnitOfWorkFactory, settings: QueueSettings, worker_id: str) -> None:
         self._units = units
@@ -128,6 +159,17 @@ class JobQueue:
                 return None
             if job.status == "running":  # its runner died: that attempt is over
                 await uow.jobs.abandon_open_attempts(job.id, now)
+                if job.attempts >= self._settings.max_attempts:
+                    # Its runs keep dying (or outliving their lease): give up.
+                    job.status = "failed"
+                    job.finished_at = now
+                    job.lease_expires_at = None
+                    job.last_error = f"abandoned {job.attempts} times (runner died or stalled)"
+                    interview = await uow.interviews.get(job.interview_id)
+                    assert interview is not None
+                    interview.analysis_status = AnalysisStatus.FAILED.value
+                    await uow.commit()
+                    return None
             job.status = "running"
             job.claim_token = str(uuid.uuid4())
             job.claimed_by = self.worker_id
@@ -169,45 +211,27 @@ class JobQueue:
             row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
             await uow.interviews.replace_analysis(row)
             interview.analysis_status = AnalysisStatus.COMPLETED.value
-            passed = output.quality.counts_toward_usage
-            summary = {
-                "interview_id": interview.id,
-                "study_id": interview.study_id,
-                "analysis_status": AnalysisStatus.COMPLETED.value,
-                "quality_score": output.quality.score,
-                "counts_toward_usage": passed,
-                "analysis": {
-                    "theme_labels": [t.label for t in output.themes],
-                    "insight_count": len(output.insights),
-                },
-            }
-            for event_type in (
-                EVENT_COMPLETED if passed else EVENT_FAILED_GATE,
-                EVENT_ANALYSIS_READY,
-            ):
-                event_id = str(uuid.uuid4())
-                event = EventRow(
-                    id=event_id,
-                    project_id=interview.project_id,
-                    interview_id=interview.id,
-                    type=event_type,
-                    payload={
-                        "id": event_id,
-                        "type": event_type,
-                        "created_at": _iso(now),
-                        **summary,
-                    },
-                    created_at=now,
-                )
-                uow.events.add(event)
-                # Deliveries are queued in this same transaction: never lost.
-                await fan_out(uow, event)
+            await record_events(uow, interview, output, now)
             job.status = "done"
             job.finished_at = now
             job.lease_expires_at = None
             await _close_attempt(uow, claim, now, "succeeded", None)
             await uow.commit()
         return True
+
+    async def renew(self, claim: Claim) -> bool:
+        """Extend the lease of a job still running here; False if it was lost."""
+        async with self._units.writing() as uow:
+            job = await _held(uow, claim)
+            if job is None:
+                return False
+            job.lease_expires_at = precise_now() + timedelta(seconds=self._settings.lease_seconds)
+            await uow.commit()
+            return True
+
+    @property
+    def renew_every(self) -> float:
+        return self._settings.lease_seconds / 3
 
     async def fail(self, claim: Claim, error: str) -> str:
         """Record a failed attempt; retry with backoff, or give up for good.
@@ -261,7 +285,9 @@ async def _close_attempt(
 
 async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutput:
     """Run the analysis of a completed interview again, here and now, and
-    replace its result in one transaction (the operator's `reanalyze`)."""
+    replace its result in one transaction (the operator's `reanalyze`).
+    Events are sent only if the interview never had them (its analysis had
+    failed); a repeat analysis of a completed one announces nothing new."""
     from koji_server.domain.analysis import analyze
 
     async with units.reading() as uow:
@@ -287,6 +313,9 @@ async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutp
             analysis_row(interview_id, output, digest, stages, now)
         )
         interview.analysis_status = AnalysisStatus.COMPLETED.value
+        if not await uow.events.for_interview(interview_id):
+            # Its first analysis never finished (it failed): announce this one.
+            await record_events(uow, interview, output, now)
         for job in await uow.jobs.for_interview(interview_id):
             if job.status in ("pending", "failed"):
                 job.status = "done"
