@@ -156,6 +156,7 @@ def main() -> None:
                 **os.environ,
                 "KOJI_DATABASE_URL": database_url,
                 "KOJI_LISTEN": f"127.0.0.1:{port}",
+                "KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",  # the receiver is local
             },
             stdout=subprocess.DEVNULL,
         )

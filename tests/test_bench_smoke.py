@@ -1,0 +1,39 @@
+"""The benchmark scripts still run (tiny sizes): a benchmark that rots is noticed here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pipeline_latency_bench_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.analysis_latency", "--interviews", "4", "--rate", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "analysis latency" in result.stdout
+    assert "webhook latency, analysis stored -> receiver (8 events)" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")
+def test_load_bench_runs(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--seconds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GetInterview       rest" in result.stdout
+    assert "WARNING" not in result.stdout
