@@ -19,13 +19,13 @@ from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService, parse_permissions
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
+from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason
 from koji_server.domain.services import InterviewService
 from koji_server.pipeline.jobs import reanalyze
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.admin import Delivery, WebhookAdmin
-from koji_server.webhooks.deliveries import EVENT_TYPES
 
 
 @dataclass(frozen=True)

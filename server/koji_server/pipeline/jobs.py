@@ -16,14 +16,11 @@ from datetime import UTC, datetime, timedelta
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
 from koji_server.domain.clock import backoff_seconds, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
+from koji_server.domain.events import EVENT_ANALYSIS_READY, EVENT_COMPLETED, EVENT_FAILED_GATE
 from koji_server.domain.model import AnalysisStatus
 from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks.deliveries import fan_out
-
-EVENT_COMPLETED = "interview.completed"
-EVENT_FAILED_GATE = "interview.failed_quality_gate"
-EVENT_ANALYSIS_READY = "interview.analysis_ready"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from koji_server.domain import validation
 from koji_server.domain.clock import precise_now
 from koji_server.domain.errors import DomainError, NotFound
+from koji_server.domain.events import EVENT_TYPES
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks import signing
-from koji_server.webhooks.deliveries import EVENT_TYPES, attempt_row, prepare
+from koji_server.webhooks.deliveries import attempt_row, prepare
 from koji_server.webhooks.destination import (
     UnresolvableDestination,
     UnsafeDestination,

@@ -19,8 +19,6 @@ from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks import signing
 from koji_server.webhooks.sender import AttemptResult
 
-EVENT_TYPES = ("interview.completed", "interview.failed_quality_gate", "interview.analysis_ready")
-
 
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
