@@ -137,17 +137,15 @@ def usage(value: Usage) -> pb.GetUsageResponse:
 def analysis(value: Analysis) -> pb.Analysis:
     quality = value.quality
     return pb.Analysis(
-        quality_score=value.quality_score,
-        quality=None
-        if quality is None
-        else pb.QualityBreakdown(
+        quality_score=quality.score,
+        quality=pb.QualityBreakdown(
             depth=quality.depth,
             coverage=quality.coverage,
             engagement=quality.engagement,
             penalty=quality.penalty,
             reasons=list(quality.reasons),
         ),
-        counts_toward_usage=quality is not None and quality.counts_toward_usage,
+        counts_toward_usage=quality.counts_toward_usage,
         themes=[
             pb.Theme(label=t.label, message_ids=list(t.message_ids), weight=t.weight)
             for t in value.themes

@@ -20,6 +20,11 @@ def precise_now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(moment: datetime) -> str:
+    """RFC 3339 with a `Z`, as in event payloads: 2026-01-01T00:00:00.123456Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of
     base * 2^(attempts - 1), capped."""

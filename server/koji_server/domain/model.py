@@ -146,10 +146,9 @@ QUALITY_GATE = 3.0
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    quality_score: float
+    quality: Quality
     themes: tuple[Theme, ...] = ()
     insights: tuple[Insight, ...] = ()
-    quality: Quality | None = None
 
 
 @dataclass(frozen=True, slots=True)

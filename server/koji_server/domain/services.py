@@ -90,7 +90,6 @@ def _analysis(row: AnalysisRow | None) -> Analysis | None:
         return None
     quality = row.quality
     return Analysis(
-        quality_score=row.quality_score,
         quality=Quality(
             score=row.quality_score,
             depth=quality["depth"],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
-from koji_server.domain.clock import backoff_seconds, precise_now
+from koji_server.domain.clock import backoff_seconds, iso_utc, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.events import EVENT_ANALYSIS_READY, EVENT_COMPLETED, EVENT_FAILED_GATE
 from koji_server.domain.model import AnalysisStatus
@@ -43,8 +43,17 @@ class Claim:
     finalized_at: datetime
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def stage_times(
+    finalized_at: datetime, output: AnalysisOutput, last: str, now: datetime
+) -> dict[str, str]:
+    """When each stage finished; `last` names the final step (events queued,
+    or an operator's re-analysis)."""
+    return {
+        "finalized_at": iso_utc(finalized_at),
+        "scored_at": iso_utc(datetime.fromtimestamp(output.scored_at, UTC)),
+        "analyzed_at": iso_utc(datetime.fromtimestamp(output.analyzed_at, UTC)),
+        last: iso_utc(now),
+    }
 
 
 async def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput, str]:
@@ -132,7 +141,7 @@ async def record_events(
             project_id=interview.project_id,
             interview_id=interview.id,
             type=event_type,
-            payload={"id": event_id, "type": event_type, "created_at": _iso(now), **summary},
+            payload={"id": event_id, "type": event_type, "created_at": iso_utc(now), **summary},
             created_at=now,
         )
         uow.events.add(event)
@@ -199,12 +208,7 @@ class JobQueue:
                 return False
             interview = await uow.interviews.get(claim.interview_id)
             assert interview is not None
-            stages = {
-                "finalized_at": _iso(claim.finalized_at),
-                "scored_at": _iso(datetime.fromtimestamp(output.scored_at, UTC)),
-                "analyzed_at": _iso(datetime.fromtimestamp(output.analyzed_at, UTC)),
-                "events_enqueued_at": _iso(now),
-            }
+            stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
             row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
             await uow.interviews.replace_analysis(row)
             interview.analysis_status = AnalysisStatus.COMPLETED.value
@@ -297,12 +301,7 @@ async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutp
     finalized_at = precise_now()
     output = analyze(transcript)
     now = precise_now()
-    stages = {
-        "finalized_at": _iso(finalized_at),
-        "scored_at": _iso(datetime.fromtimestamp(output.scored_at, UTC)),
-        "analyzed_at": _iso(datetime.fromtimestamp(output.analyzed_at, UTC)),
-        "reanalyzed_at": _iso(now),
-    }
+    stages = stage_times(finalized_at, output, "reanalyzed_at", now)
     async with units.writing() as uow:
         interview = await uow.interviews.get(interview_id)
         assert interview is not None

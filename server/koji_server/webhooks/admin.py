@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain import validation
-from koji_server.domain.clock import precise_now
+from koji_server.domain.clock import iso_utc, precise_now
 from koji_server.domain.errors import DomainError, NotFound
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
@@ -105,7 +105,7 @@ class WebhookAdmin:
             {
                 "id": message_id,
                 "type": VERIFICATION_EVENT,
-                "created_at": precise_now().isoformat().replace("+00:00", "Z"),
+                "created_at": iso_utc(precise_now()),
                 "endpoint_id": endpoint_id,
                 "project_id": project_id,
             }
