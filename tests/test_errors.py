@@ -375,7 +375,8 @@ async def test_rate_limit_exhausted_with_retry_info_and_metadata(
 async def test_internal_errors_never_leak_details(stub, tenant, server) -> None:
     # Break the database under the running server: every RPC becomes INTERNAL
     # with the generic message and the documented ErrorInfo, nothing else.
-    async with server.database.write_engine.begin() as conn:
-        await conn.exec_driver_sql("DROP TABLE messages")
+    await server.database.writer.run(
+        lambda session: session.connection().exec_driver_sql("DROP TABLE messages")
+    )
     started_error = await expect_error(start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL")
     assert started_error.keys() == {"ErrorInfo"}

@@ -538,8 +538,9 @@ def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
         envoy.wait_ready()
 
         async def break_database() -> None:
-            async with threaded.running.database.write_engine.begin() as conn:
-                await conn.exec_driver_sql("DROP TABLE messages")
+            await threaded.running.database.writer.run(
+                lambda session: session.connection().exec_driver_sql("DROP TABLE messages")
+            )
 
         threaded.run(break_database())
         response = httpx.post(

@@ -31,13 +31,13 @@ async def test_foreign_keys_are_enforced(database_url) -> None:
     await database.create_schema()
     units = UnitOfWorkFactory(database)
     with pytest.raises(IntegrityError, match="FOREIGN KEY"):
-        async with units.writing() as uow:
-            uow.studies.add(
+        await units.write(
+            lambda uow: uow.studies.add(
                 StudyRow(
                     id="s", project_id="missing", title="t", questions=["q"], created_at=utc_now()
                 )
             )
-            await uow.commit()
+        )
     await database.dispose()
 
 

@@ -12,7 +12,7 @@ from koji_server.domain.errors import FieldViolation, InvalidRequest, NotFound
 from koji_server.domain.model import Permission
 from koji_server.domain.services import new_id
 from koji_server.storage.schema import ApiKeyRow, ProjectRow, StudyRow
-from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
 MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
@@ -59,10 +59,8 @@ class AdminService:
 
     async def create_project(self, name: str) -> str:
         name = _required_name("name", name)
-        async with self._units.writing() as uow:
-            project = ProjectRow(id=new_id(), name=name, created_at=utc_now())
-            uow.projects.add(project)
-            await uow.commit()
+        project = ProjectRow(id=new_id(), name=name, created_at=utc_now())
+        await self._units.write(lambda uow: uow.projects.add(project))
         return project.id
 
     async def create_key(
@@ -78,27 +76,28 @@ class AdminService:
                 "rate_limit", f"must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE} per minute"
             )
         api_key = credentials.new_api_key()
-        async with self._units.writing() as uow:
-            if await uow.projects.get(project_id) is None:
+        key = ApiKeyRow(
+            id=new_id(),
+            project_id=project_id,
+            name=name,
+            key_hash=credentials.hash_secret(api_key),
+            display_prefix=credentials.display_prefix(api_key),
+            permissions=",".join(sorted(p.value for p in permissions)),
+            rate_limit_per_minute=rate_limit_per_minute,
+            created_at=utc_now(),
+            revoked_at=None,
+        )
+
+        def add(uow: UnitOfWork) -> None:
+            if uow.projects.get(project_id) is None:
                 raise NotFound("project", project_id)
-            key = ApiKeyRow(
-                id=new_id(),
-                project_id=project_id,
-                name=name,
-                key_hash=credentials.hash_secret(api_key),
-                display_prefix=credentials.display_prefix(api_key),
-                permissions=",".join(sorted(p.value for p in permissions)),
-                rate_limit_per_minute=rate_limit_per_minute,
-                created_at=utc_now(),
-                revoked_at=None,
-            )
             uow.keys.add(key)
-            await uow.commit()
+
+        await self._units.write(add)
         return CreatedKey(key.id, api_key)
 
     async def list_keys(self, project_id: str | None = None) -> Sequence[KeyListing]:
-        async with self._units.reading() as uow:
-            keys = await uow.keys.list(project_id)
+        keys = await self._units.read(lambda uow: uow.keys.list(project_id))
         return [
             KeyListing(
                 key_id=k.id,
@@ -114,31 +113,35 @@ class AdminService:
         ]
 
     async def revoke_key(self, key_id: str) -> None:
-        async with self._units.writing() as uow:
-            key = await uow.keys.get(key_id)
+
+        def revoke(uow: UnitOfWork) -> None:
+            key = uow.keys.get(key_id)
             if key is None:
                 raise NotFound("API key", key_id)
             if key.revoked_at is None:
                 key.revoked_at = utc_now()
-                await uow.commit()
+
+        await self._units.write(revoke)
 
     async def create_study(self, project_id: str, title: str, questions: list[str]) -> str:
         title = _required_name("title", title)
         questions = [q.strip() for q in questions if q.strip()]
         if not questions:
             raise validation.invalid("questions", "a study needs at least one question")
-        async with self._units.writing() as uow:
-            if await uow.projects.get(project_id) is None:
+        study = StudyRow(
+            id=new_id(),
+            project_id=project_id,
+            title=title,
+            questions=questions,
+            created_at=utc_now(),
+        )
+
+        def add(uow: UnitOfWork) -> None:
+            if uow.projects.get(project_id) is None:
                 raise NotFound("project", project_id)
-            study = StudyRow(
-                id=new_id(),
-                project_id=project_id,
-                title=title,
-                questions=questions,
-                created_at=utc_now(),
-            )
             uow.studies.add(study)
-            await uow.commit()
+
+        await self._units.write(add)
         return study.id
 
 

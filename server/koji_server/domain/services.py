@@ -136,8 +136,7 @@ class InterviewService:
         cached = self._principals.get(key_hash)
         if cached is not None:
             return cached
-        async with self._units.reading() as uow:
-            key = await uow.keys.by_hash(key_hash)
+        key = await self._units.read(lambda uow: uow.keys.by_hash(key_hash))
         if key is None or not credentials.secret_matches(api_key, key.key_hash):
             raise Unauthorized()
         if key.revoked_at is not None:
@@ -169,8 +168,9 @@ class InterviewService:
         locale = validation.locale(locale)
         token = credentials.new_session_token()
         now = utc_now()
-        async with self._units.writing() as uow:
-            study = await uow.studies.get(study_id, principal.project_id)
+
+        def start(uow: UnitOfWork) -> tuple[InterviewRow, MessageRow]:
+            study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
             opening = interviewer.opening(study.title, study.questions, respondent.display_name)
@@ -201,7 +201,9 @@ class InterviewService:
                 created_at=now,
             )
             uow.interviews.add_message(first)
-            await uow.commit()
+            return interview, first
+
+        interview, first = await self._units.write(start)
         return StartedInterview(
             interview_id=interview.id,
             session_token=token,
@@ -218,11 +220,12 @@ class InterviewService:
         _require_token_shape(session_token)
         content = validation.message_content(content)
         now = utc_now()
-        async with self._units.writing() as uow:
-            interview = await self._interview_for_token(uow, principal, interview_id, session_token)
+
+        def exchange(uow: UnitOfWork) -> MessageExchange:
+            interview = _interview_for_token(uow, principal, interview_id, session_token)
             if interview.status == InterviewStatus.COMPLETED:
                 raise InterviewCompleted(interview_id)
-            questions = await self._guide(uow, interview.study_id)
+            questions = self._guide(uow, interview.study_id)
             position = interviewer.GuidePosition(
                 interview.question_index,
                 interview.follow_up_asked,
@@ -253,13 +256,14 @@ class InterviewService:
             interview.question_index = answer.position.question_index
             interview.follow_up_asked = answer.position.follow_up_asked
             interview.status = answer.position.status.value
-            await uow.commit()
-        return MessageExchange(
-            message_id=said.id,
-            interviewer_response=_message(reply),
-            interview_status=answer.position.status,
-            messages_count=count + 2,
-        )
+            return MessageExchange(
+                message_id=said.id,
+                interviewer_response=_message(reply),
+                interview_status=answer.position.status,
+                messages_count=count + 2,
+            )
+
+        return await self._units.write(exchange)
 
     async def complete_interview(
         self,
@@ -273,9 +277,12 @@ class InterviewService:
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
         feedback = validation.json_object("feedback", feedback)
-        async with self._units.writing() as uow:
-            interview = await self._interview_for_token(uow, principal, interview_id, session_token)
-            summary = await _complete(uow, interview, reason, feedback)
+
+        def complete(uow: UnitOfWork) -> CompletionSummary:
+            interview = _interview_for_token(uow, principal, interview_id, session_token)
+            return _complete(uow, interview, reason, feedback)
+
+        summary = await self._units.write(complete)
         self._on_completed()
         return summary
 
@@ -284,11 +291,14 @@ class InterviewService:
     ) -> CompletionSummary:
         """The dashboard path: a local operator completes without a session token."""
         interview_id = validation.uuid_field("interview_id", interview_id)
-        async with self._units.writing() as uow:
-            interview = await uow.interviews.get(interview_id)
+
+        def complete(uow: UnitOfWork) -> CompletionSummary:
+            interview = uow.interviews.get(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            summary = await _complete(uow, interview, reason, None)
+            return _complete(uow, interview, reason, None)
+
+        summary = await self._units.write(complete)
         self._on_completed()
         return summary
 
@@ -299,11 +309,14 @@ class InterviewService:
             require(principal, Permission.READ)
             project_id = principal.project_id
         assert project_id is not None
-        async with self._units.reading() as uow:
-            if principal is None and await uow.projects.get(project_id) is None:
-                raise NotFound("project", project_id)
-            totals = await uow.interviews.usage(project_id)
-        return Usage(project_id=project_id, **totals)
+        known_project = project_id
+
+        def count(uow: UnitOfWork) -> dict[str, int]:
+            if principal is None and uow.projects.get(known_project) is None:
+                raise NotFound("project", known_project)
+            return uow.interviews.usage(known_project)
+
+        return Usage(project_id=project_id, **await self._units.read(count))
 
     async def get_interview(
         self, principal: Principal | None, interview_id: str
@@ -319,37 +332,42 @@ class InterviewService:
             if owner != project_id:
                 raise NotFound("interview", interview_id)
             return detail
-        async with self._units.reading() as uow:
-            interview = await uow.interviews.get(interview_id, project_id)
+
+        def load(uow: UnitOfWork) -> tuple[InterviewRow, InterviewDetail]:
+            interview = uow.interviews.get(interview_id, project_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            transcript = await uow.interviews.transcript(interview_id)
-            analysis = await uow.interviews.analysis(interview_id)
-        detail = _detail(interview, transcript, analysis, utc_now())
+            transcript = uow.interviews.transcript(interview_id)
+            analysis = uow.interviews.analysis(interview_id)
+            return interview, _detail(interview, transcript, analysis, utc_now())
+
+        interview, detail = await self._units.read(load)
         if detail.analysis_status is AnalysisStatus.COMPLETED:
             self._final.put(interview_id, (interview.project_id, detail))
         return detail
 
-    async def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
-        """A study's questions; studies never change, so they are kept."""
+    def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
+        """A study's questions; studies never change, so they are kept.
+        (Only the writer thread uses this cache.)"""
         questions = self._guides.get(study_id)
         if questions is None:
-            study = await uow.studies.get(study_id)
+            study = uow.studies.get(study_id)
             assert study is not None  # foreign key
             questions = list(study.questions)
             self._guides.put(study_id, questions)
         return questions
 
-    async def _interview_for_token(
-        self, uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
-    ) -> InterviewRow:
-        interview = await uow.interviews.get(interview_id, principal.project_id)
-        if interview is None:
-            raise NotFound("interview", interview_id)
-        assert token is not None
-        if not credentials.secret_matches(token, interview.session_token_hash):
-            raise InvalidSessionToken()
-        return interview
+
+def _interview_for_token(
+    uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
+) -> InterviewRow:
+    interview = uow.interviews.get(interview_id, principal.project_id)
+    if interview is None:
+        raise NotFound("interview", interview_id)
+    assert token is not None
+    if not credentials.secret_matches(token, interview.session_token_hash):
+        raise InvalidSessionToken()
+    return interview
 
 
 def _require_token_shape(token: str | None) -> None:
@@ -357,7 +375,7 @@ def _require_token_shape(token: str | None) -> None:
         raise InvalidSessionToken()
 
 
-async def _complete(
+def _complete(
     uow: UnitOfWork,
     interview: InterviewRow,
     reason: CompletionReason | None,
@@ -384,7 +402,6 @@ async def _complete(
             created_at=enqueued_at,
         )
     )
-    await uow.commit()
     return _summary(interview)
 
 

@@ -56,13 +56,13 @@ def stage_times(
     }
 
 
-async def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput, str]:
+def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput, str]:
     """The frozen transcript of a completed interview, and its SHA-256."""
-    interview = await uow.interviews.get(interview_id)
+    interview = uow.interviews.get(interview_id)
     assert interview is not None and interview.completed_at is not None
-    study = await uow.studies.get(interview.study_id)
+    study = uow.studies.get(interview.study_id)
     assert study is not None
-    messages = await uow.interviews.transcript(interview_id)
+    messages = uow.interviews.transcript(interview_id)
     utterances = tuple(Utterance(m.id, m.role, m.content) for m in messages)
     digest = hashlib.sha256(
         json.dumps([[u.message_id, u.role, u.content] for u in utterances]).encode()
@@ -117,7 +117,7 @@ def analysis_row(
     )
 
 
-async def record_events(
+def record_events(
     uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
 ) -> None:
     """The gate verdict and analysis_ready events, with their deliveries queued
@@ -145,7 +145,7 @@ async def record_events(
             created_at=now,
         )
         uow.events.add(event)
-        await fan_out(uow, event)
+        fan_out(uow, event)
 
 
 class JobQueue:
@@ -156,37 +156,37 @@ class JobQueue:
 
     async def claim(self) -> Claim | None:
         now = precise_now()
-        async with self._units.reading() as uow:  # cheap look before taking the write lock
-            if await uow.jobs.next_ready(now) is None:
+        # A cheap look before queueing for the writer.
+        if await self._units.read(lambda uow: uow.jobs.next_ready(now)) is None:
+            return None
+        return await self._units.write(lambda uow: self._claim(uow, now))
+
+    def _claim(self, uow: UnitOfWork, now: datetime) -> Claim | None:
+        job = uow.jobs.next_ready(now)
+        if job is None:
+            return None
+        if job.status == "running":  # its runner died: that attempt is over
+            uow.jobs.abandon_open_attempts(job.id, now)
+            if job.attempts >= self._settings.max_attempts:
+                # Its runs keep dying (or outliving their lease): give up.
+                job.status = "failed"
+                job.finished_at = now
+                job.lease_expires_at = None
+                job.last_error = f"abandoned {job.attempts} times (runner died or stalled)"
+                interview = uow.interviews.get(job.interview_id)
+                assert interview is not None
+                interview.analysis_status = AnalysisStatus.FAILED.value
                 return None
-        async with self._units.writing() as uow:
-            job = await uow.jobs.next_ready(now)
-            if job is None:
-                return None
-            if job.status == "running":  # its runner died: that attempt is over
-                await uow.jobs.abandon_open_attempts(job.id, now)
-                if job.attempts >= self._settings.max_attempts:
-                    # Its runs keep dying (or outliving their lease): give up.
-                    job.status = "failed"
-                    job.finished_at = now
-                    job.lease_expires_at = None
-                    job.last_error = f"abandoned {job.attempts} times (runner died or stalled)"
-                    interview = await uow.interviews.get(job.interview_id)
-                    assert interview is not None
-                    interview.analysis_status = AnalysisStatus.FAILED.value
-                    await uow.commit()
-                    return None
-            job.status = "running"
-            job.claim_token = str(uuid.uuid4())
-            job.claimed_by = self.worker_id
-            job.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
-            job.attempts += 1
-            attempt = JobAttemptRow(
-                id=str(uuid.uuid4()), job_id=job.id, worker_id=self.worker_id, started_at=now
-            )
-            uow.jobs.add_attempt(attempt)
-            transcript, digest = await load_transcript(uow, job.interview_id)
-            await uow.commit()
+        job.status = "running"
+        job.claim_token = str(uuid.uuid4())
+        job.claimed_by = self.worker_id
+        job.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
+        job.attempts += 1
+        attempt = JobAttemptRow(
+            id=str(uuid.uuid4()), job_id=job.id, worker_id=self.worker_id, started_at=now
+        )
+        uow.jobs.add_attempt(attempt)
+        transcript, digest = load_transcript(uow, job.interview_id)
         return Claim(
             job_id=job.id,
             claim_token=job.claim_token,
@@ -202,33 +202,37 @@ class JobQueue:
         """Store the analysis, mark the job done and enqueue the events, in one
         transaction; False (and nothing written) if the claim was lost."""
         now = precise_now()
-        async with self._units.writing() as uow:
-            job = await _held(uow, claim)
+
+        def store(uow: UnitOfWork) -> bool:
+            job = _held(uow, claim)
             if job is None:
                 return False
-            interview = await uow.interviews.get(claim.interview_id)
+            interview = uow.interviews.get(claim.interview_id)
             assert interview is not None
             stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
             row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
-            await uow.interviews.replace_analysis(row)
+            uow.interviews.replace_analysis(row)
             interview.analysis_status = AnalysisStatus.COMPLETED.value
-            await record_events(uow, interview, output, now)
+            record_events(uow, interview, output, now)
             job.status = "done"
             job.finished_at = now
             job.lease_expires_at = None
-            await _close_attempt(uow, claim, now, "succeeded", None)
-            await uow.commit()
-        return True
+            _close_attempt(uow, claim, now, "succeeded", None)
+            return True
+
+        return await self._units.write(store)
 
     async def renew(self, claim: Claim) -> bool:
         """Extend the lease of a job still running here; False if it was lost."""
-        async with self._units.writing() as uow:
-            job = await _held(uow, claim)
+
+        def extend(uow: UnitOfWork) -> bool:
+            job = _held(uow, claim)
             if job is None:
                 return False
             job.lease_expires_at = precise_now() + timedelta(seconds=self._settings.lease_seconds)
-            await uow.commit()
             return True
+
+        return await self._units.write(extend)
 
     @property
     def renew_every(self) -> float:
@@ -238,8 +242,9 @@ class JobQueue:
         """Record a failed attempt; retry with backoff, or give up for good.
         Returns the job's new status."""
         now = precise_now()
-        async with self._units.writing() as uow:
-            job = await _held(uow, claim)
+
+        def record(uow: UnitOfWork) -> str:
+            job = _held(uow, claim)
             if job is None:
                 return "lost"
             job.last_error = error[:2000]
@@ -247,15 +252,16 @@ class JobQueue:
             if job.attempts >= self._settings.max_attempts:
                 job.status = "failed"
                 job.finished_at = now
-                interview = await uow.interviews.get(claim.interview_id)
+                interview = uow.interviews.get(claim.interview_id)
                 assert interview is not None
                 interview.analysis_status = AnalysisStatus.FAILED.value
             else:
                 job.status = "pending"
                 job.run_after = now + timedelta(seconds=self.backoff(job.attempts))
-            await _close_attempt(uow, claim, now, "failed", error[:2000])
-            await uow.commit()
+            _close_attempt(uow, claim, now, "failed", error[:2000])
             return job.status
+
+        return await self._units.write(record)
 
     def backoff(self, attempts: int) -> float:
         return backoff_seconds(
@@ -263,21 +269,20 @@ class JobQueue:
         )
 
     async def next_due_at(self) -> datetime | None:
-        async with self._units.reading() as uow:
-            return await uow.jobs.next_due_at()
+        return await self._units.read(lambda uow: uow.jobs.next_due_at())
 
 
-async def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:
-    job = await uow.jobs.get(claim.job_id)
+def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:
+    job = uow.jobs.get(claim.job_id)
     if job is None or job.status != "running" or job.claim_token != claim.claim_token:
         return None
     return job
 
 
-async def _close_attempt(
+def _close_attempt(
     uow: UnitOfWork, claim: Claim, now: datetime, outcome: str, error: str | None
 ) -> None:
-    attempt = await uow.jobs.attempt(claim.attempt_id)
+    attempt = uow.jobs.attempt(claim.attempt_id)
     assert attempt is not None
     attempt.finished_at = now
     attempt.outcome = outcome
@@ -291,30 +296,32 @@ async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutp
     failed); a repeat analysis of a completed one announces nothing new."""
     from koji_server.domain.analysis import analyze
 
-    async with units.reading() as uow:
-        interview = await uow.interviews.get(interview_id)
+    def frozen(uow: UnitOfWork) -> tuple[TranscriptInput, str]:
+        interview = uow.interviews.get(interview_id)
         if interview is None:
             raise NotFound("interview", interview_id)
         if interview.completed_at is None:
             raise InterviewNotCompleted(interview_id)
-        transcript, digest = await load_transcript(uow, interview_id)
+        return load_transcript(uow, interview_id)
+
+    transcript, digest = await units.read(frozen)
     finalized_at = precise_now()
     output = analyze(transcript)
     now = precise_now()
     stages = stage_times(finalized_at, output, "reanalyzed_at", now)
-    async with units.writing() as uow:
-        interview = await uow.interviews.get(interview_id)
+
+    def store(uow: UnitOfWork) -> None:
+        interview = uow.interviews.get(interview_id)
         assert interview is not None
-        await uow.interviews.replace_analysis(
-            analysis_row(interview_id, output, digest, stages, now)
-        )
+        uow.interviews.replace_analysis(analysis_row(interview_id, output, digest, stages, now))
         interview.analysis_status = AnalysisStatus.COMPLETED.value
-        if not await uow.events.for_interview(interview_id):
+        if not uow.events.for_interview(interview_id):
             # Its first analysis never finished (it failed): announce this one.
-            await record_events(uow, interview, output, now)
-        for job in await uow.jobs.for_interview(interview_id):
+            record_events(uow, interview, output, now)
+        for job in uow.jobs.for_interview(interview_id):
             if job.status in ("pending", "failed"):
                 job.status = "done"
                 job.finished_at = now
-        await uow.commit()
+
+    await units.write(store)
     return output

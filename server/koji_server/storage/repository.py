@@ -1,4 +1,7 @@
-"""Repositories: the only code that queries tables, one class per aggregate."""
+"""Repositories: the only code that queries tables, one class per aggregate.
+
+Synchronous, over a `Session`: units of work run them on the writer thread
+or, for reads, inside `AsyncSession.run_sync`."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Integer, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from koji_server.storage.schema import (
     AnalysisRow,
@@ -25,63 +28,61 @@ from koji_server.storage.schema import (
 
 
 class ProjectRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, project: ProjectRow) -> None:
         self._session.add(project)
 
-    async def get(self, project_id: str) -> ProjectRow | None:
-        return await self._session.get(ProjectRow, project_id)
+    def get(self, project_id: str) -> ProjectRow | None:
+        return self._session.get(ProjectRow, project_id)
 
 
 class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, key: ApiKeyRow) -> None:
         self._session.add(key)
 
-    async def get(self, key_id: str) -> ApiKeyRow | None:
-        return await self._session.get(ApiKeyRow, key_id)
+    def get(self, key_id: str) -> ApiKeyRow | None:
+        return self._session.get(ApiKeyRow, key_id)
 
-    async def by_hash(self, key_hash: str) -> ApiKeyRow | None:
-        result = await self._session.execute(
-            select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)
-        )
+    def by_hash(self, key_hash: str) -> ApiKeyRow | None:
+        result = self._session.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
         return result.scalar_one_or_none()
 
-    async def list(self, project_id: str | None = None) -> Sequence[ApiKeyRow]:
+    def list(self, project_id: str | None = None) -> Sequence[ApiKeyRow]:
         query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
         if project_id is not None:
             query = query.where(ApiKeyRow.project_id == project_id)
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
 
 class StudyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, study: StudyRow) -> None:
         self._session.add(study)
 
-    async def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
-        study = await self._session.get(StudyRow, study_id)
+    def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
+        study = self._session.get(StudyRow, study_id)
         if study is None or (project_id is not None and study.project_id != project_id):
             return None
         return study
 
 
 class InterviewRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, interview: InterviewRow) -> None:
         self._session.add(interview)
 
-    async def get(self, interview_id: str, project_id: str | None = None) -> InterviewRow | None:
+    def get(self, interview_id: str, project_id: str | None = None) -> InterviewRow | None:
         """The interview, or None when it is missing or belongs to another project."""
-        interview = await self._session.get(InterviewRow, interview_id)
+        interview = self._session.get(InterviewRow, interview_id)
         if interview is None or (project_id is not None and interview.project_id != project_id):
             return None
         return interview
@@ -89,25 +90,25 @@ class InterviewRepository:
     def add_message(self, message: MessageRow) -> None:
         self._session.add(message)
 
-    async def transcript(self, interview_id: str) -> Sequence[MessageRow]:
+    def transcript(self, interview_id: str) -> Sequence[MessageRow]:
         query = (
             select(MessageRow)
             .where(MessageRow.interview_id == interview_id)
             .order_by(MessageRow.seq)
         )
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
-    async def analysis(self, interview_id: str) -> AnalysisRow | None:
-        return await self._session.get(AnalysisRow, interview_id)
+    def analysis(self, interview_id: str) -> AnalysisRow | None:
+        return self._session.get(AnalysisRow, interview_id)
 
-    async def replace_analysis(self, analysis: AnalysisRow) -> None:
+    def replace_analysis(self, analysis: AnalysisRow) -> None:
         """Delete-then-insert in the caller's transaction: at most one row, ever."""
-        await self._session.execute(
+        self._session.execute(
             delete(AnalysisRow).where(AnalysisRow.interview_id == analysis.interview_id)
         )
         self._session.add(analysis)
 
-    async def usage(self, project_id: str) -> dict[str, int]:
+    def usage(self, project_id: str) -> dict[str, int]:
         """Completed interviews of a project by analysis outcome."""
         counted = func.sum(AnalysisRow.counts_toward_usage.cast(Integer))
         query = (
@@ -117,7 +118,7 @@ class InterviewRepository:
             .group_by(InterviewRow.analysis_status)
         )
         totals = {"counted": 0, "excluded": 0, "processing": 0, "failed": 0}
-        for status, count, counted_count in (await self._session.execute(query)).all():
+        for status, count, counted_count in (self._session.execute(query)).all():
             if status == "completed":
                 totals["counted"] += int(counted_count or 0)
                 totals["excluded"] += count - int(counted_count or 0)
@@ -127,7 +128,7 @@ class InterviewRepository:
 
 
 class JobRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, job: JobRow) -> None:
@@ -136,11 +137,11 @@ class JobRepository:
     def add_attempt(self, attempt: JobAttemptRow) -> None:
         self._session.add(attempt)
 
-    async def for_interview(self, interview_id: str) -> Sequence[JobRow]:
+    def for_interview(self, interview_id: str) -> Sequence[JobRow]:
         query = select(JobRow).where(JobRow.interview_id == interview_id)
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
-    async def next_ready(self, now: datetime) -> JobRow | None:
+    def next_ready(self, now: datetime) -> JobRow | None:
         """The oldest job that is due, or whose runner's lease has expired."""
         query = (
             select(JobRow)
@@ -153,58 +154,58 @@ class JobRepository:
             .order_by(JobRow.run_after, JobRow.id)
             .limit(1)
         )
-        return (await self._session.execute(query)).scalar_one_or_none()
+        return (self._session.execute(query)).scalar_one_or_none()
 
-    async def next_due_at(self) -> datetime | None:
+    def next_due_at(self) -> datetime | None:
         """When the next pending job becomes due (for the worker's sleep)."""
         query = select(func.min(JobRow.run_after)).where(JobRow.status == "pending")
-        return (await self._session.execute(query)).scalar_one_or_none()
+        return (self._session.execute(query)).scalar_one_or_none()
 
-    async def abandon_open_attempts(self, job_id: str, now: datetime) -> None:
-        await self._session.execute(
+    def abandon_open_attempts(self, job_id: str, now: datetime) -> None:
+        self._session.execute(
             update(JobAttemptRow)
             .where(JobAttemptRow.job_id == job_id, JobAttemptRow.outcome.is_(None))
             .values(outcome="abandoned", finished_at=now)
         )
 
-    async def attempt(self, attempt_id: str) -> JobAttemptRow | None:
-        return await self._session.get(JobAttemptRow, attempt_id)
+    def attempt(self, attempt_id: str) -> JobAttemptRow | None:
+        return self._session.get(JobAttemptRow, attempt_id)
 
-    async def get(self, job_id: str) -> JobRow | None:
-        return await self._session.get(JobRow, job_id)
+    def get(self, job_id: str) -> JobRow | None:
+        return self._session.get(JobRow, job_id)
 
 
 class EventRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def get(self, event_id: str) -> EventRow | None:
-        return await self._session.get(EventRow, event_id)
+    def get(self, event_id: str) -> EventRow | None:
+        return self._session.get(EventRow, event_id)
 
     def add(self, event: EventRow) -> None:
         self._session.add(event)
 
-    async def for_interview(self, interview_id: str) -> Sequence[EventRow]:
+    def for_interview(self, interview_id: str) -> Sequence[EventRow]:
         query = select(EventRow).where(EventRow.interview_id == interview_id)
-        return (await self._session.execute(query.order_by(EventRow.created_at))).scalars().all()
+        return (self._session.execute(query.order_by(EventRow.created_at))).scalars().all()
 
 
 class WebhookRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     def add_endpoint(self, endpoint: WebhookEndpointRow) -> None:
         self._session.add(endpoint)
 
-    async def endpoint(self, endpoint_id: str) -> WebhookEndpointRow | None:
-        return await self._session.get(WebhookEndpointRow, endpoint_id)
+    def endpoint(self, endpoint_id: str) -> WebhookEndpointRow | None:
+        return self._session.get(WebhookEndpointRow, endpoint_id)
 
-    async def endpoints(self, project_id: str | None = None) -> Sequence[WebhookEndpointRow]:
+    def endpoints(self, project_id: str | None = None) -> Sequence[WebhookEndpointRow]:
         query = select(WebhookEndpointRow).where(WebhookEndpointRow.removed_at.is_(None))
         if project_id is not None:
             query = query.where(WebhookEndpointRow.project_id == project_id)
         query = query.order_by(WebhookEndpointRow.created_at, WebhookEndpointRow.id)
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
     def add_delivery(self, delivery: WebhookDeliveryRow) -> None:
         self._session.add(delivery)
@@ -212,26 +213,26 @@ class WebhookRepository:
     def add_attempt(self, attempt: WebhookAttemptRow) -> None:
         self._session.add(attempt)
 
-    async def delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
-        return await self._session.get(WebhookDeliveryRow, delivery_id)
+    def delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
+        return self._session.get(WebhookDeliveryRow, delivery_id)
 
-    async def deliveries(self, interview_id: str | None = None) -> Sequence[WebhookDeliveryRow]:
+    def deliveries(self, interview_id: str | None = None) -> Sequence[WebhookDeliveryRow]:
         query = select(WebhookDeliveryRow).order_by(
             WebhookDeliveryRow.created_at, WebhookDeliveryRow.id
         )
         if interview_id is not None:
             query = query.where(WebhookDeliveryRow.interview_id == interview_id)
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
-    async def attempts(self, delivery_id: str) -> Sequence[WebhookAttemptRow]:
+    def attempts(self, delivery_id: str) -> Sequence[WebhookAttemptRow]:
         query = (
             select(WebhookAttemptRow)
             .where(WebhookAttemptRow.delivery_id == delivery_id)
             .order_by(WebhookAttemptRow.attempted_at)
         )
-        return (await self._session.execute(query)).scalars().all()
+        return (self._session.execute(query)).scalars().all()
 
-    async def next_ready(self, now: datetime) -> WebhookDeliveryRow | None:
+    def next_ready(self, now: datetime) -> WebhookDeliveryRow | None:
         query = (
             select(WebhookDeliveryRow)
             .where(
@@ -249,10 +250,10 @@ class WebhookRepository:
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             .limit(1)
         )
-        return (await self._session.execute(query)).scalar_one_or_none()
+        return (self._session.execute(query)).scalar_one_or_none()
 
-    async def next_due_at(self) -> datetime | None:
+    def next_due_at(self) -> datetime | None:
         query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
             WebhookDeliveryRow.status == "pending"
         )
-        return (await self._session.execute(query)).scalar_one_or_none()
+        return (self._session.execute(query)).scalar_one_or_none()

@@ -1,18 +1,24 @@
-"""Unit of work: one AsyncSession, its repositories, rollback unless committed.
+"""Unit of work: a function of the repositories over one session, one transaction.
 
-Leaving the block closes the session, which rolls back anything uncommitted;
-loaded rows stay readable (closing detaches them without expiring them).
+Use cases hand their unit of work to the factory as a plain function:
 
-`Database.writing()` serialises write transactions through the single write
-connection; `Database.reading()` uses the read pool.
+- `write(work)` runs it on the single writer thread (`storage.writer`) in a
+  BEGIN IMMEDIATE transaction; it commits if `work` returns and rolls back
+  (only that unit) if it raises.
+- `read(work)` runs it in a read-only snapshot from the async read pool
+  (`AsyncSession.run_sync`); it never blocks on writers.
+
+Rows a unit of work returns stay readable afterwards (sessions do not expire
+them), but must not be changed outside one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 
 from koji_server.storage.database import Database
 from koji_server.storage.repository import (
@@ -25,9 +31,11 @@ from koji_server.storage.repository import (
     WebhookRepository,
 )
 
+T = TypeVar("T")
+
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
@@ -37,24 +45,17 @@ class UnitOfWork:
         self.events = EventRepository(session)
         self.webhooks = WebhookRepository(session)
 
-    async def commit(self) -> None:
-        await self.session.commit()
-
 
 class UnitOfWorkFactory:
     def __init__(self, database: Database) -> None:
-        self._database = database
-        self._write_sessions = async_sessionmaker(database.write_engine, expire_on_commit=False)
+        self._writer = database.writer
         self._read_sessions = async_sessionmaker(database.read_engine, expire_on_commit=False)
 
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[UnitOfWork]:
-        """A write transaction (BEGIN IMMEDIATE), one at a time per process."""
-        async with self._database.write_lock, self._write_sessions() as session:
-            yield UnitOfWork(session)
+    async def write(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a write transaction; its result once committed."""
+        return await self._writer.run(lambda session: work(UnitOfWork(session)))
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[UnitOfWork]:
-        """A read-only snapshot; never blocks on writers."""
+    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in a read-only snapshot."""
         async with self._read_sessions() as session:
-            yield UnitOfWork(session)
+            return await session.run_sync(lambda sync_session: work(UnitOfWork(sync_session)))

@@ -12,9 +12,9 @@ from koji_server.domain.clock import iso_utc, precise_now
 from koji_server.domain.errors import DomainError, NotFound
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
-from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks import signing
-from koji_server.webhooks.deliveries import attempt_row, prepare
+from koji_server.webhooks.deliveries import DeliveryClaim, attempt_row, prepare
 from koji_server.webhooks.destination import (
     UnresolvableDestination,
     UnsafeDestination,
@@ -95,9 +95,8 @@ class WebhookAdmin:
             await resolve(url, self._allow_private)
         except (UnsafeDestination, UnresolvableDestination) as refused:
             raise validation.invalid("url", str(refused)) from None
-        async with self._units.reading() as uow:
-            if await uow.projects.get(project_id) is None:
-                raise NotFound("project", project_id)
+        if await self._units.read(lambda uow: uow.projects.get(project_id)) is None:
+            raise NotFound("project", project_id)
         endpoint_id = str(uuid.uuid4())
         secret = signing.new_secret()
         message_id = str(uuid.uuid4())
@@ -116,24 +115,20 @@ class WebhookAdmin:
                 f"the verification request got {result.error or result.status_code}; "
                 "the endpoint must answer 2xx to be added"
             )
-        async with self._units.writing() as uow:
-            uow.webhooks.add_endpoint(
-                WebhookEndpointRow(
-                    id=endpoint_id,
-                    project_id=project_id,
-                    url=url,
-                    events=chosen,
-                    secret=secret,
-                    created_at=precise_now(),
-                )
-            )
-            await uow.commit()
+        endpoint = WebhookEndpointRow(
+            id=endpoint_id,
+            project_id=project_id,
+            url=url,
+            events=chosen,
+            secret=secret,
+            created_at=precise_now(),
+        )
+        await self._units.write(lambda uow: uow.webhooks.add_endpoint(endpoint))
         return endpoint_id, secret
 
     async def list(self, project_id: str | None = None) -> list[Endpoint]:
         now = precise_now()
-        async with self._units.reading() as uow:
-            rows = await uow.webhooks.endpoints(project_id)
+        rows = await self._units.read(lambda uow: uow.webhooks.endpoints(project_id))
         return [
             Endpoint(
                 endpoint_id=row.id,
@@ -149,64 +144,51 @@ class WebhookAdmin:
         ]
 
     async def remove(self, endpoint_id: str) -> None:
-        async with self._units.writing() as uow:
-            endpoint = await uow.webhooks.endpoint(endpoint_id)
-            if endpoint is None or endpoint.removed_at is not None:
-                raise NotFound("webhook endpoint", endpoint_id)
+
+        def remove(uow: UnitOfWork) -> None:
+            endpoint = _live_endpoint(uow, endpoint_id)
             endpoint.removed_at = precise_now()
-            await uow.commit()
+
+        await self._units.write(remove)
 
     async def rotate_secret(self, endpoint_id: str, grace: timedelta) -> str:
         """New secret; the old one keeps signing (alongside) for `grace`."""
-        async with self._units.writing() as uow:
-            endpoint = await uow.webhooks.endpoint(endpoint_id)
-            if endpoint is None or endpoint.removed_at is not None:
-                raise NotFound("webhook endpoint", endpoint_id)
+
+        def rotate(uow: UnitOfWork) -> str:
+            endpoint = _live_endpoint(uow, endpoint_id)
             endpoint.previous_secret = endpoint.secret
             endpoint.previous_secret_expires_at = precise_now() + grace
             endpoint.secret = signing.new_secret()
-            await uow.commit()
             return endpoint.secret
 
-    async def deliveries(self, interview_id: str | None = None) -> list[Delivery]:
-        async with self._units.reading() as uow:
-            found = []
-            for row in await uow.webhooks.deliveries(interview_id):
-                found.append(await self._describe(uow, row))
-        return found
+        return await self._units.write(rotate)
 
-    async def _describe(self, uow, row: WebhookDeliveryRow) -> Delivery:  # type: ignore[no-untyped-def]
-        event = await uow.events.get(row.event_id)
-        endpoint = await uow.webhooks.endpoint(row.endpoint_id)
-        return Delivery(
-            delivery_id=row.id,
-            event_type=event.type,
-            event_id=event.id,
-            endpoint_url=endpoint.url,
-            interview_id=row.interview_id,
-            status=row.status,
-            attempts=tuple(await uow.webhooks.attempts(row.id)),
-            created_at=row.created_at,
-            delivered_at=row.delivered_at,
+    async def deliveries(self, interview_id: str | None = None) -> list[Delivery]:
+        return await self._units.read(
+            lambda uow: [_describe(uow, row) for row in uow.webhooks.deliveries(interview_id)]
         )
 
     async def redeliver(self, delivery_id: str) -> Delivery:
         """Send once more, now (same webhook-id), and record the attempt."""
         now = precise_now()
-        async with self._units.reading() as uow:
-            row = await uow.webhooks.delivery(delivery_id)
+
+        def sendable(uow: UnitOfWork) -> DeliveryClaim:
+            row = uow.webhooks.delivery(delivery_id)
             if row is None:
                 raise NotFound("delivery", delivery_id)
             if row.status not in ("failed", "succeeded"):
                 # The server's worker owns it until it succeeds or gives up.
                 raise RedeliveryRefused(f"delivery {delivery_id} is {row.status}; try again later")
-            endpoint = await uow.webhooks.endpoint(row.endpoint_id)
+            endpoint = uow.webhooks.endpoint(row.endpoint_id)
             if endpoint is None or endpoint.removed_at is not None:
                 raise RedeliveryRefused(f"the endpoint of delivery {delivery_id} was removed")
-            claim = await prepare(uow, row, now)
+            return prepare(uow, row, now)
+
+        claim = await self._units.read(sendable)
         result = await self._send(claim.url, claim.event_id, claim.body, claim.signing_secrets)
-        async with self._units.writing() as uow:
-            row = await uow.webhooks.delivery(delivery_id)
+
+        def record(uow: UnitOfWork) -> Delivery:
+            row = uow.webhooks.delivery(delivery_id)
             assert row is not None
             uow.webhooks.add_attempt(attempt_row(row.id, result, now))
             row.attempts += 1
@@ -215,5 +197,31 @@ class WebhookAdmin:
             if result.succeeded:
                 row.status = "succeeded"
                 row.delivered_at = precise_now()
-            await uow.commit()
-            return await self._describe(uow, row)
+            uow.session.flush()
+            return _describe(uow, row)
+
+        return await self._units.write(record)
+
+
+def _live_endpoint(uow: UnitOfWork, endpoint_id: str) -> WebhookEndpointRow:
+    endpoint = uow.webhooks.endpoint(endpoint_id)
+    if endpoint is None or endpoint.removed_at is not None:
+        raise NotFound("webhook endpoint", endpoint_id)
+    return endpoint
+
+
+def _describe(uow: UnitOfWork, row: WebhookDeliveryRow) -> Delivery:
+    event = uow.events.get(row.event_id)
+    endpoint = uow.webhooks.endpoint(row.endpoint_id)
+    assert event is not None and endpoint is not None  # foreign keys
+    return Delivery(
+        delivery_id=row.id,
+        event_type=event.type,
+        event_id=event.id,
+        endpoint_url=endpoint.url,
+        interview_id=row.interview_id,
+        status=row.status,
+        attempts=tuple(uow.webhooks.attempts(row.id)),
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )

@@ -39,10 +39,10 @@ class DeliveryClaim:
     signing_secrets: tuple[str, ...]
 
 
-async def fan_out(uow: UnitOfWork, event: EventRow) -> int:
+def fan_out(uow: UnitOfWork, event: EventRow) -> int:
     """Queue the event for every live endpoint of its project that wants it."""
     queued = 0
-    for endpoint in await uow.webhooks.endpoints(event.project_id):
+    for endpoint in uow.webhooks.endpoints(event.project_id):
         if endpoint.events and event.type not in endpoint.events:
             continue
         uow.webhooks.add_delivery(
@@ -68,10 +68,10 @@ def active_secrets(secret: str, previous: str | None, previous_expires_at: datet
     return (secret,)
 
 
-async def prepare(uow: UnitOfWork, delivery: WebhookDeliveryRow, now: datetime) -> DeliveryClaim:
+def prepare(uow: UnitOfWork, delivery: WebhookDeliveryRow, now: datetime) -> DeliveryClaim:
     """What sending this delivery needs: URL, body and the secrets to sign with."""
-    endpoint = await uow.webhooks.endpoint(delivery.endpoint_id)
-    event = await uow.events.get(delivery.event_id)
+    endpoint = uow.webhooks.endpoint(delivery.endpoint_id)
+    event = uow.events.get(delivery.event_id)
     assert endpoint is not None and event is not None
     return DeliveryClaim(
         delivery_id=delivery.id,
@@ -108,32 +108,32 @@ class DeliveryQueue:
 
     async def claim(self) -> DeliveryClaim | None:
         now = precise_now()
-        async with self._units.reading() as uow:  # cheap look before the write lock
-            if await uow.webhooks.next_ready(now) is None:
-                return None
-        async with self._units.writing() as uow:
-            delivery = await uow.webhooks.next_ready(now)
-            if delivery is None:
-                return None
-            endpoint = await uow.webhooks.endpoint(delivery.endpoint_id)
-            if endpoint is None or endpoint.removed_at is not None:
-                delivery.status = "failed"
-                delivery.last_error = "endpoint removed"
-                await uow.commit()
-                return None
-            delivery.status = "delivering"
-            delivery.claim_token = str(uuid.uuid4())
-            delivery.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
-            delivery.attempts += 1
-            claim = await prepare(uow, delivery, now)
-            await uow.commit()
-        return claim
+        # A cheap look before queueing for the writer.
+        if await self._units.read(lambda uow: uow.webhooks.next_ready(now)) is None:
+            return None
+        return await self._units.write(lambda uow: self._claim(uow, now))
+
+    def _claim(self, uow: UnitOfWork, now: datetime) -> DeliveryClaim | None:
+        delivery = uow.webhooks.next_ready(now)
+        if delivery is None:
+            return None
+        endpoint = uow.webhooks.endpoint(delivery.endpoint_id)
+        if endpoint is None or endpoint.removed_at is not None:
+            delivery.status = "failed"
+            delivery.last_error = "endpoint removed"
+            return None
+        delivery.status = "delivering"
+        delivery.claim_token = str(uuid.uuid4())
+        delivery.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
+        delivery.attempts += 1
+        return prepare(uow, delivery, now)
 
     async def record(self, claim: DeliveryClaim, result: AttemptResult, at: datetime) -> str:
         """Store the attempt and decide: succeeded, retry later, or failed."""
         now = precise_now()
-        async with self._units.writing() as uow:
-            delivery = await uow.webhooks.delivery(claim.delivery_id)
+
+        def store(uow: UnitOfWork) -> str:
+            delivery = uow.webhooks.delivery(claim.delivery_id)
             if delivery is None or delivery.claim_token != claim.claim_token:
                 return "lost"
             uow.webhooks.add_attempt(attempt_row(delivery.id, result, at))
@@ -150,8 +150,9 @@ class DeliveryQueue:
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
             else:
                 delivery.status = "failed"
-            await uow.commit()
             return delivery.status
+
+        return await self._units.write(store)
 
     def backoff(self, attempts: int) -> float:
         return backoff_seconds(
@@ -159,5 +160,4 @@ class DeliveryQueue:
         )
 
     async def next_due_at(self) -> datetime | None:
-        async with self._units.reading() as uow:
-            return await uow.webhooks.next_due_at()
+        return await self._units.read(lambda uow: uow.webhooks.next_due_at())
