@@ -40,7 +40,8 @@ from koji_server.domain.model import (
     Theme,
     Usage,
 )
-from koji_server.storage.schema import AnalysisRow, InterviewRow, JobRow, MessageRow
+from koji_server.storage.repository import InterviewRecord, MessageRecord
+from koji_server.storage.schema import AnalysisRow, InterviewRow, MessageRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ANALYSIS_JOB = "analyze_interview"
@@ -62,7 +63,7 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(permission.value)
 
 
-def _stats(interview: InterviewRow, now: datetime) -> Stats:
+def _stats(interview: InterviewRow | InterviewRecord, now: datetime) -> Stats:
     end = interview.completed_at or now
     return Stats(
         duration_seconds=max(0, int((end - interview.started_at).total_seconds())),
@@ -71,7 +72,7 @@ def _stats(interview: InterviewRow, now: datetime) -> Stats:
     )
 
 
-def _summary(interview: InterviewRow) -> CompletionSummary:
+def _summary(interview: InterviewRecord) -> CompletionSummary:
     assert interview.completed_at is not None and interview.analysis_status is not None
     return CompletionSummary(
         interview_id=interview.id,
@@ -81,7 +82,7 @@ def _summary(interview: InterviewRow) -> CompletionSummary:
     )
 
 
-def _message(row: MessageRow) -> Message:
+def _message(row: MessageRow | MessageRecord) -> Message:
     return Message(row.id, Role(row.role), row.content, row.created_at)
 
 
@@ -169,12 +170,12 @@ class InterviewService:
         token = credentials.new_session_token()
         now = utc_now()
 
-        def start(uow: UnitOfWork) -> tuple[InterviewRow, MessageRow]:
+        def start(uow: UnitOfWork) -> tuple[InterviewRecord, MessageRecord]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
             opening = interviewer.opening(study.title, study.questions, respondent.display_name)
-            interview = InterviewRow(
+            interview = InterviewRecord(
                 id=new_id(),
                 project_id=principal.project_id,
                 study_id=study.id,
@@ -191,8 +192,7 @@ class InterviewService:
                 interviewer_messages=1,
                 started_at=now,
             )
-            uow.interviews.add(interview)
-            first = MessageRow(
+            first = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
                 seq=1,
@@ -200,7 +200,8 @@ class InterviewService:
                 content=opening.content,
                 created_at=now,
             )
-            uow.interviews.add_message(first)
+            uow.interviews.create(interview)
+            uow.interviews.append([first])
             return interview, first
 
         interview, first = await self._units.write(start)
@@ -233,7 +234,7 @@ class InterviewService:
             )
             answer = interviewer.reply(questions, position, content)
             count = interview.respondent_messages + interview.interviewer_messages
-            said = MessageRow(
+            said = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
                 seq=count + 1,
@@ -241,7 +242,7 @@ class InterviewService:
                 content=content,
                 created_at=now,
             )
-            reply = MessageRow(
+            reply = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
                 seq=count + 2,
@@ -249,13 +250,15 @@ class InterviewService:
                 content=answer.content,
                 created_at=now,
             )
-            uow.interviews.add_message(said)
-            uow.interviews.add_message(reply)
-            interview.respondent_messages += 1
-            interview.interviewer_messages += 1
-            interview.question_index = answer.position.question_index
-            interview.follow_up_asked = answer.position.follow_up_asked
-            interview.status = answer.position.status.value
+            uow.interviews.append([said, reply])
+            uow.interviews.change(
+                interview.id,
+                respondent_messages=interview.respondent_messages + 1,
+                interviewer_messages=interview.interviewer_messages + 1,
+                question_index=answer.position.question_index,
+                follow_up_asked=answer.position.follow_up_asked,
+                status=answer.position.status.value,
+            )
             return MessageExchange(
                 message_id=said.id,
                 interviewer_response=_message(reply),
@@ -293,7 +296,7 @@ class InterviewService:
         interview_id = validation.uuid_field("interview_id", interview_id)
 
         def complete(uow: UnitOfWork) -> CompletionSummary:
-            interview = uow.interviews.get(interview_id)
+            interview = uow.interviews.record(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
             return _complete(uow, interview, reason, None)
@@ -360,8 +363,8 @@ class InterviewService:
 
 def _interview_for_token(
     uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
-) -> InterviewRow:
-    interview = uow.interviews.get(interview_id, principal.project_id)
+) -> InterviewRecord:
+    interview = uow.interviews.record(interview_id, principal.project_id)
     if interview is None:
         raise NotFound("interview", interview_id)
     assert token is not None
@@ -377,31 +380,24 @@ def _require_token_shape(token: str | None) -> None:
 
 def _complete(
     uow: UnitOfWork,
-    interview: InterviewRow,
+    interview: InterviewRecord,
     reason: CompletionReason | None,
     feedback: dict[str, Any] | None,
 ) -> CompletionSummary:
     """Complete once: the state change and the analysis job commit together."""
     if interview.status == InterviewStatus.COMPLETED:
         raise AlreadyCompleted(_summary(interview))
-    now = utc_now()
     enqueued_at = precise_now()  # precise: the pipeline's latency is measured from here
-    interview.status = InterviewStatus.COMPLETED.value
-    interview.completed_at = now
-    interview.reason = (reason or CompletionReason.MANUAL).value
-    interview.feedback = feedback
-    interview.analysis_status = AnalysisStatus.PROCESSING.value
-    uow.jobs.add(
-        JobRow(
-            id=new_id(),
-            kind=ANALYSIS_JOB,
-            interview_id=interview.id,
-            status="pending",
-            attempts=0,
-            run_after=enqueued_at,
-            created_at=enqueued_at,
-        )
-    )
+    changes = {
+        "status": InterviewStatus.COMPLETED.value,
+        "completed_at": utc_now(),
+        "reason": (reason or CompletionReason.MANUAL).value,
+        "feedback": feedback,
+        "analysis_status": AnalysisStatus.PROCESSING.value,
+    }
+    uow.interviews.change(interview.id, **changes)
+    uow.jobs.enqueue(new_id(), ANALYSIS_JOB, interview.id, enqueued_at)
+    interview = interview.changed(**changes)
     return _summary(interview)
 
 

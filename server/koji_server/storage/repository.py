@@ -6,11 +6,14 @@ or, for reads, inside `AsyncSession.run_sync`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any, Self
 
 from sqlalchemy import Integer, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from koji_server.storage.direct import DirectTable
 from koji_server.storage.schema import (
     AnalysisRow,
     ApiKeyRow,
@@ -73,9 +76,76 @@ class StudyRepository:
         return study
 
 
+@dataclass(frozen=True, slots=True)
+class InterviewRecord:
+    """An interview row as plain values (the hot paths' view of `interviews`)."""
+
+    id: str
+    project_id: str
+    study_id: str
+    session_token_hash: str
+    status: str
+    mode: str
+    locale: str
+    respondent_external_id: str
+    respondent_display_name: str
+    respondent_metadata: dict[str, Any] | None
+    question_index: int
+    follow_up_asked: bool
+    respondent_messages: int
+    interviewer_messages: int
+    started_at: datetime
+    completed_at: datetime | None = None
+    reason: str | None = None
+    feedback: dict[str, Any] | None = None
+    analysis_status: str | None = None
+
+    def changed(self, **values: Any) -> Self:
+        return replace(self, **values)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: str
+    interview_id: str
+    seq: int
+    role: str
+    content: str
+    created_at: datetime
+
+
+def _values(record: Any) -> dict[str, Any]:
+    return {field.name: getattr(record, field.name) for field in fields(record)}
+
+
+_INTERVIEWS = DirectTable(InterviewRow.__table__)
+_MESSAGES = DirectTable(MessageRow.__table__)
+_JOBS = DirectTable(JobRow.__table__)
+
+
 class InterviewRepository:
+    """Interviews and their messages. The conversation's hot path (record,
+    create, change, append) runs as direct SQL (see storage.direct)."""
+
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def record(self, interview_id: str, project_id: str | None = None) -> InterviewRecord | None:
+        """The interview as values, or None when missing or another project's."""
+        values = _INTERVIEWS.get(self._session, interview_id)
+        if values is None or (project_id is not None and values["project_id"] != project_id):
+            return None
+        return InterviewRecord(**values)
+
+    def create(self, interview: InterviewRecord) -> None:
+        _INTERVIEWS.insert(self._session, [_values(interview)])
+
+    def change(self, interview_id: str, **values: Any) -> None:
+        if _INTERVIEWS.update(self._session, interview_id, values) != 1:
+            raise LookupError(f"interview {interview_id} is gone")
+
+    def append(self, messages: Sequence[MessageRecord]) -> None:
+        _MESSAGES.insert(self._session, [_values(message) for message in messages])
 
     def add(self, interview: InterviewRow) -> None:
         self._session.add(interview)
@@ -130,6 +200,23 @@ class InterviewRepository:
 class JobRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def enqueue(self, job_id: str, kind: str, interview_id: str, run_after: datetime) -> None:
+        """A new pending job (direct SQL: it is on the completion's hot path)."""
+        _JOBS.insert(
+            self._session,
+            [
+                {
+                    "id": job_id,
+                    "kind": kind,
+                    "interview_id": interview_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "run_after": run_after,
+                    "created_at": run_after,
+                }
+            ],
+        )
 
     def add(self, job: JobRow) -> None:
         self._session.add(job)

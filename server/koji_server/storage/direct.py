@@ -1,0 +1,104 @@
+"""Direct SQL for the hot write paths: one table, statements written once.
+
+Sending a message or completing an interview is three or four statements.
+Through the ORM (identity map, unit-of-work flush) or even SQLAlchemy Core
+(statement construction, cache keys, execution contexts), the Python around
+those statements costs several times what SQLite spends running them, and on
+the single writer thread that cost is the throughput limit. These helpers
+write each statement once from the table's definition and run it on the
+session's own DBAPI connection, in the session's transaction.
+
+Values pass through each column type's own bind and result processors, so
+rows written here read back exactly like rows written by the ORM, and the
+other way round. Python-side column defaults apply to columns left out of an
+insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+Processor = Callable[[Any], Any] | None
+
+
+class DirectTable:
+    """Select by primary key, insert and update one table with plain SQL."""
+
+    def __init__(self, table: Table) -> None:
+        (key,) = table.primary_key.columns
+        self.table = table
+        self.columns = tuple(column.name for column in table.columns)
+        self._key = key.name
+        self._select = f"SELECT {', '.join(self.columns)} FROM {table.name} WHERE {self._key} = ?"
+        self._insert = (
+            f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
+            f"VALUES ({', '.join('?' * len(self.columns))})"
+        )
+        self._updates: dict[tuple[str, ...], str] = {}
+        self._defaults = {
+            column.name: column.default.arg
+            for column in table.columns
+            if column.default is not None and column.default.is_scalar
+        }
+        self._dialect: Dialect | None = None
+        self._binders: dict[str, Processor] = {}
+        self._readers: tuple[Processor, ...] = ()
+
+    def get(self, session: Session, key: str) -> dict[str, Any] | None:
+        cursor = self._cursor(session)
+        row = cursor.execute(self._select, (key,)).fetchone()
+        if row is None:
+            return None
+        return {
+            name: value if read is None or value is None else read(value)
+            for name, value, read in zip(self.columns, row, self._readers, strict=True)
+        }
+
+    def insert(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        cursor = self._cursor(session)
+        defaults, bind = self._defaults, self._bind
+        cursor.executemany(
+            self._insert,
+            [tuple(bind(n, row.get(n, defaults.get(n))) for n in self.columns) for row in rows],
+        )
+
+    def update(self, session: Session, key: str, values: Mapping[str, Any]) -> int:
+        """Set `values` on the row with this key; the number of rows changed."""
+        names = tuple(values)
+        sql = self._updates.get(names)
+        if sql is None:
+            unknown = set(names) - set(self.columns)
+            if unknown:
+                raise ValueError(f"no such columns in {self.table.name}: {sorted(unknown)}")
+            assignments = ", ".join(f"{name} = ?" for name in names)
+            sql = f"UPDATE {self.table.name} SET {assignments} WHERE {self._key} = ?"
+            self._updates[names] = sql
+        cursor = self._cursor(session)
+        parameters = (*(self._bind(name, values[name]) for name in names), key)
+        return int(cursor.execute(sql, parameters).rowcount)
+
+    def _bind(self, name: str, value: Any) -> Any:
+        bind = self._binders[name]
+        return value if bind is None or value is None else bind(value)
+
+    def _cursor(self, session: Session) -> Any:
+        if session.new or session.dirty or session.deleted:
+            session.flush()  # what the ORM's autoflush would do before a statement
+        connection = session.connection()
+        if self._dialect is not connection.dialect:
+            self._prepare(connection.dialect)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        return driver.cursor()
+
+    def _prepare(self, dialect: Dialect) -> None:
+        # dialect_impl: the processors SQLAlchemy itself would use here.
+        types = [(column.name, column.type.dialect_impl(dialect)) for column in self.table.columns]
+        self._binders = {name: kind.bind_processor(dialect) for name, kind in types}
+        self._readers = tuple(kind.result_processor(dialect, None) for _, kind in types)
+        self._dialect = dialect
