@@ -54,7 +54,7 @@ class _Call:
     async def principal(self) -> Principal:
         principal = await self.service.authenticate(_bearer(self.header(AUTHORIZATION)))
         try:
-            self._report(await self.limiter.hit(principal))
+            self._report(self.limiter.hit(principal))
         except RateLimitExceeded as exceeded:
             self._report(exceeded.state)
             self.response_metadata.append(("retry-after", str(exceeded.retry_after_seconds)))
