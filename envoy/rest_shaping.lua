@@ -1,7 +1,8 @@
 -- Shapes the REST edge of the koji.v1 API to the documented contract.
 --
 -- Request:  drops headers a client must not control (x-envoy-*, grpc-timeout,
---           the server's own x-koji-* hints); refuses query strings on the
+--           the server's own x-koji-* hints), marks the call as REST
+--           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path, and no documented endpoint takes a query parameter)
 --           and preflights the CORS filter did not answer.
@@ -46,6 +47,9 @@ function envoy_on_request(handle)
   for _, name in ipairs(drop) do
     headers:remove(name)
   end
+  -- Tells the server to send its metadata as headers (gRPC clients get it
+  -- in the trailers); a client-sent one was dropped above.
+  headers:add("x-koji-via-rest", "1")
   local path = headers:get(":path") or ""
   if headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.

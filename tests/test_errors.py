@@ -341,6 +341,19 @@ async def test_undecodable_request_bytes_are_invalid_not_internal(channel, tenan
     )
 
 
+async def test_grpc_errors_carry_rate_limits_in_trailers_and_no_rest_hints(stub, tenant) -> None:
+    call = stub.GetInterview(
+        pb.GetInterviewRequest(interview_id=MISSING_ID), metadata=auth(tenant.api_key)
+    )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call
+    initial = metadata_dict(await call.initial_metadata())
+    assert not [name for name in initial if name.startswith(("x-koji-", "x-ratelimit-"))]
+    trailing = metadata_dict(await call.trailing_metadata())
+    assert int(trailing["x-ratelimit-remaining"]) == int(trailing["x-ratelimit-limit"]) - 1
+    assert "x-koji-error" not in trailing
+
+
 async def test_rate_limit_exhausted_with_retry_info_and_metadata(
     stub, tenant, database_url
 ) -> None:
@@ -351,7 +364,7 @@ async def test_rate_limit_exhausted_with_retry_info_and_metadata(
         call = stub.GetInterview(request, metadata=auth(limited))
         with pytest.raises(grpc.aio.AioRpcError):
             await call
-        headers = metadata_dict(await call.initial_metadata())
+        headers = metadata_dict(await call.trailing_metadata())
         assert headers["x-ratelimit-limit"] == "3"
         remaining.append(int(headers["x-ratelimit-remaining"]))
     assert remaining == [2, 1, 0]
@@ -361,7 +374,7 @@ async def test_rate_limit_exhausted_with_retry_info_and_metadata(
     details = assert_error(caught.value, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
     delay = details["RetryInfo"].retry_delay.seconds
     assert 1 <= delay <= 60
-    headers = metadata_dict(await call.initial_metadata())
+    headers = metadata_dict(await call.trailing_metadata())
     assert headers["x-ratelimit-remaining"] == "0"
     assert headers["retry-after"] == str(delay)
     assert abs(int(headers["x-ratelimit-reset"]) - (time.time() + delay)) <= 2

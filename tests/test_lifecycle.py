@@ -70,7 +70,9 @@ async def test_every_authenticated_response_carries_rate_limit_metadata(stub, te
         pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
     )
     await call
-    headers = metadata_dict(await call.initial_metadata())
+    # In the trailers, which leave with the status (REST gets them as headers).
+    assert "x-ratelimit-limit" not in metadata_dict(await call.initial_metadata())
+    headers = metadata_dict(await call.trailing_metadata())
     assert headers["x-ratelimit-limit"] == "100000"
     assert int(headers["x-ratelimit-remaining"]) == 100_000 - 1
     assert int(headers["x-ratelimit-reset"]) > datetime.now(UTC).timestamp()

@@ -65,6 +65,19 @@ def test_envoy_config_validates(rest: Rest) -> None:
     assert "OK" in result.stdout + result.stderr
 
 
+def test_a_client_cannot_turn_off_the_rest_marker(rest: Rest) -> None:
+    # Envoy marks every call it forwards as REST (x-koji-via-rest: 1) after
+    # dropping client-sent x-koji-* headers: the 201 and the headers stay.
+    response = rest.client.post(
+        "/api/v1/interviews/start",
+        json={"study_id": rest.tenant.study_id},
+        headers={**rest.headers(), "x-koji-via-rest": "0"},
+    )
+    assert response.status_code == 201
+    assert_rate_limit_headers(response)
+    assert_no_grpc_internals(response)
+
+
 def test_start_is_201_with_the_documented_fields(rest: Rest) -> None:
     response = rest.client.post(
         "/api/v1/interviews/start",

@@ -37,9 +37,10 @@ class InterviewServiceStub:
     `google.rpc.ErrorInfo` (domain `koji.v1`) whose `reason` is the upper-case
     documented error code (`UNAUTHORIZED`, `NOT_FOUND`, ...). Invalid input also
     carries a `google.rpc.BadRequest` with one violation per bad field, and rate
-    limiting a `google.rpc.RetryInfo`. Every authenticated response carries the
-    metadata `x-ratelimit-limit`, `x-ratelimit-remaining` and
-    `x-ratelimit-reset` (Unix seconds).
+    limiting a `google.rpc.RetryInfo`. Every authenticated response carries, in
+    its trailing metadata, `x-ratelimit-limit`, `x-ratelimit-remaining` and
+    `x-ratelimit-reset` (Unix seconds), plus `retry-after` when limited (REST
+    callers get them as response headers).
     """
 
     def __init__(self, channel):
@@ -87,9 +88,10 @@ class InterviewServiceServicer:
     `google.rpc.ErrorInfo` (domain `koji.v1`) whose `reason` is the upper-case
     documented error code (`UNAUTHORIZED`, `NOT_FOUND`, ...). Invalid input also
     carries a `google.rpc.BadRequest` with one violation per bad field, and rate
-    limiting a `google.rpc.RetryInfo`. Every authenticated response carries the
-    metadata `x-ratelimit-limit`, `x-ratelimit-remaining` and
-    `x-ratelimit-reset` (Unix seconds).
+    limiting a `google.rpc.RetryInfo`. Every authenticated response carries, in
+    its trailing metadata, `x-ratelimit-limit`, `x-ratelimit-remaining` and
+    `x-ratelimit-reset` (Unix seconds), plus `retry-after` when limited (REST
+    callers get them as response headers).
     """
 
     def StartInterview(self, request, context):
@@ -210,9 +212,10 @@ class InterviewService:
     `google.rpc.ErrorInfo` (domain `koji.v1`) whose `reason` is the upper-case
     documented error code (`UNAUTHORIZED`, `NOT_FOUND`, ...). Invalid input also
     carries a `google.rpc.BadRequest` with one violation per bad field, and rate
-    limiting a `google.rpc.RetryInfo`. Every authenticated response carries the
-    metadata `x-ratelimit-limit`, `x-ratelimit-remaining` and
-    `x-ratelimit-reset` (Unix seconds).
+    limiting a `google.rpc.RetryInfo`. Every authenticated response carries, in
+    its trailing metadata, `x-ratelimit-limit`, `x-ratelimit-remaining` and
+    `x-ratelimit-reset` (Unix seconds), plus `retry-after` when limited (REST
+    callers get them as response headers).
     """
 
     @staticmethod

@@ -9,6 +9,8 @@ CompleteInterviewResponse of the first completion so gRPC clients can read it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -57,6 +59,9 @@ HTTP_STATUS: dict[str, int] = {
 }
 
 # Response metadata read (and removed) by envoy/rest_shaping.lua.
+# Set by the REST edge (Envoy's Lua filter, which drops any client-sent one)
+# on every request it forwards.
+VIA_REST_HEADER = "x-koji-via-rest"
 REST_STATUS_HEADER = "x-koji-http-status"
 REST_ERROR_HEADER = "x-koji-error"
 REST_MESSAGE_HEADER = "x-koji-error-message"
@@ -84,7 +89,8 @@ def _packed(message: object) -> any_pb2.Any:
     return packed
 
 
-def to_status(error: DomainError) -> grpc.Status:
+def to_status(error: DomainError, metadata: Sequence[tuple[str, str]] = ()) -> grpc.Status:
+    """The gRPC status for a domain error, with `metadata` added to its trailers."""
     details = [_packed(error_details_pb2.ErrorInfo(reason=error.code.upper(), domain=ERROR_DOMAIN))]
     if isinstance(error, InvalidRequest):
         details.append(
@@ -109,9 +115,19 @@ def to_status(error: DomainError) -> grpc.Status:
         )
     if isinstance(error, AlreadyCompleted):
         details.append(_packed(translate.completion(error.summary)))
-    return rpc_status.to_status(
+    status = rpc_status.to_status(
         status_pb2.Status(code=GRPC_CODES[error.code], message=error.message, details=details)
     )
+    if not metadata:
+        return status
+    return _Status(status.code, status.details, (*status.trailing_metadata, *metadata))
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
 def internal_error() -> DomainError:

@@ -2,6 +2,13 @@
 
 Every RPC runs inside `_rpc`, which authenticates, applies the key's rate
 limit, sends the rate-limit metadata and turns domain errors into statuses.
+
+Where the rate-limit metadata goes: gRPC clients get it in the trailing
+metadata, which leaves with the status at no cost; calls that come through
+the REST edge (marked by Envoy) get it, with the hints that shape the REST
+answer, in the initial metadata, which Envoy turns into response headers.
+Sending initial metadata on its own costs a gRPC batch: about a sixth of a
+cached GetInterview's time.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ class _Call:
             if key == name and isinstance(value, str):
                 return value
         return None
+
+    @property
+    def via_rest(self) -> bool:
+        return self.header(errors.VIA_REST_HEADER) == "1"
 
     @property
     def session_token(self) -> str | None:
@@ -95,6 +106,9 @@ class InterviewServicer:
             log.exception("unexpected failure in %s", type(self).__name__)
             failure = errors.internal_error()
         else:
+            if not call.via_rest:
+                context.set_trailing_metadata(call.response_metadata)
+                return
             metadata = call.response_metadata
             if call.rest_success_status is not None:
                 metadata = [*metadata, (errors.REST_STATUS_HEADER, str(call.rest_success_status))]
@@ -102,12 +116,16 @@ class InterviewServicer:
                 await context.send_initial_metadata(metadata)
             return
         with_body = call.error_body is not None
-        await context.send_initial_metadata(
-            call.response_metadata + errors.rest_hints(failure, with_body)
-        )
+        trailing: list[tuple[str, str]] = []
+        if call.via_rest:
+            await context.send_initial_metadata(
+                call.response_metadata + errors.rest_hints(failure, with_body)
+            )
+        else:
+            trailing = call.response_metadata
         if call.error_body is not None:
             await context.write(call.error_body)
-        await context.abort_with_status(errors.to_status(failure))
+        await context.abort_with_status(errors.to_status(failure, trailing))
 
     async def StartInterview(
         self, request: pb.StartInterviewRequest, context: grpc.aio.ServicerContext
