@@ -211,3 +211,14 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
             Webhook(secret).verify(delivery.body, delivery.headers)
     finally:
         receiver.close()
+
+
+def test_analysis_workers_run_on_the_cpus_they_are_given() -> None:
+    from koji_server.pipeline.executor import make_analysis_executor
+
+    wanted = frozenset({max(os.sched_getaffinity(0))})
+    executor = make_analysis_executor(1, wanted)
+    try:
+        assert executor.submit(os.sched_getaffinity, 0).result(timeout=60) == wanted
+    finally:
+        executor.shutdown()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
@@ -67,6 +68,27 @@ def test_bad_database_url_fails_clearly() -> None:
     )
     assert result.returncode != 0
     assert "must name a SQLite file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("KOJI_ANALYSIS_CPUS", "4096", "no such CPU [4096]"),
+        ("KOJI_ANALYSIS_CPUS", "one", "CPU numbers separated by commas"),
+        ("KOJI_PIPELINE_CONCURRENCY", "many", "KOJI_PIPELINE_CONCURRENCY"),
+    ],
+)
+def test_a_bad_setting_fails_clearly(name: str, value: str, expected: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "koji-server")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, name: value},
+    )
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_busy_port_fails_clearly(tmp_path: Path) -> None:

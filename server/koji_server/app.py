@@ -105,7 +105,7 @@ def build_pipeline(
     )
     runner = AnalysisRunner(
         queue,
-        lambda: make_analysis_executor(settings.analysis_workers),
+        lambda: make_analysis_executor(settings.analysis_workers, settings.analysis_cpu_set),
         executor,
         on_finished=webhooks.wake,
     )

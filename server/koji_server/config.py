@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///koji.db"
@@ -23,6 +26,9 @@ class Settings(BaseSettings):
     pipeline_concurrency: int = 2
     pipeline_poll_seconds: float = 0.5
     analysis_workers: int = 1
+    # CPUs the analysis processes run on, e.g. "1" or "2,3" (default: any).
+    # Keeps the CPU-heavy analysis off the core that runs the event loop.
+    analysis_cpus: str = ""
     # A claimed job whose runner is silent this long is claimed again.
     job_lease_seconds: float = 30.0
     job_max_attempts: int = 5
@@ -36,3 +42,28 @@ class Settings(BaseSettings):
     # Deliver to loopback and private-network addresses (link-local and cloud
     # metadata addresses are refused regardless).
     webhook_allow_private_networks: bool = False
+
+    @field_validator("analysis_cpus")
+    @classmethod
+    def _known_cpus(cls, value: str) -> str:
+        parse_cpus(value)
+        return value
+
+    @property
+    def analysis_cpu_set(self) -> frozenset[int] | None:
+        return parse_cpus(self.analysis_cpus)
+
+
+def parse_cpus(value: str) -> frozenset[int] | None:
+    """ "1,2" -> {1, 2}; "" -> None (any CPU). Each must exist on this machine."""
+    if not value.strip():
+        return None
+    try:
+        cpus = frozenset(int(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"expected CPU numbers separated by commas, got {value!r}") from None
+    available = os.cpu_count() or 1
+    unknown = sorted(cpu for cpu in cpus if not 0 <= cpu < available)
+    if unknown:
+        raise ValueError(f"no such CPU {unknown} (this machine has 0-{available - 1})")
+    return cpus

@@ -8,13 +8,18 @@ import logging
 import signal
 import sys
 
+from pydantic import ValidationError
+
 from koji_server.app import start_server
 from koji_server.config import Settings
 from koji_server.storage.database import SchemaTooNew
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
-    defaults = Settings()
+    try:
+        defaults = Settings()
+    except ValidationError as invalid:
+        sys.exit(f"koji-server: invalid KOJI_* setting: {_first_problem(invalid)}")
     parser = argparse.ArgumentParser(
         prog="koji-server",
         description=(
@@ -57,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         log_level=args.log_level,
         shutdown_grace_seconds=args.shutdown_grace_seconds,
     )
+
+
+def _first_problem(invalid: ValidationError) -> str:
+    error = invalid.errors()[0]
+    name = "_".join(str(part) for part in error["loc"]).upper()
+    return f"KOJI_{name}: {error['msg']}"
 
 
 async def serve(settings: Settings) -> None:

@@ -29,9 +29,12 @@ def warm_up() -> bool:
     return True
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: leave when the server dies (even by kill -9) instead
-    of lingering as an orphan that holds its pipes and memory."""
+def _initialize(parent_pid: int, cpus: frozenset[int] | None) -> None:
+    """Worker initializer: run on the CPUs given (keeping analyses off the
+    event loop's core), and leave when the server dies (even by kill -9)
+    instead of lingering as an orphan that holds its pipes and memory."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -41,10 +44,10 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def make_analysis_executor(workers: int = 1) -> Executor:
+def make_analysis_executor(workers: int = 1, cpus: frozenset[int] | None = None) -> Executor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_initialize,
+        initargs=(os.getpid(), cpus),
     )

@@ -153,17 +153,18 @@ class JobQueue:
         self._units = units
         self._settings = settings
         self.worker_id = worker_id
+        self._next_due_at: datetime | None = None
 
     async def claim(self) -> Claim | None:
+        """The next due job, claimed; None when there is none (and then
+        `next_due_at` says when the next one comes due)."""
         now = precise_now()
-        # A cheap look before queueing for the writer.
-        if await self._units.read(lambda uow: uow.jobs.next_ready(now)) is None:
-            return None
         return await self._units.write(lambda uow: self._claim(uow, now))
 
     def _claim(self, uow: UnitOfWork, now: datetime) -> Claim | None:
         job = uow.jobs.next_ready(now)
         if job is None:
+            self._next_due_at = uow.jobs.next_due_at()
             return None
         if job.status == "running":  # its runner died: that attempt is over
             uow.jobs.abandon_open_attempts(job.id, now)
@@ -176,6 +177,7 @@ class JobQueue:
                 interview = uow.interviews.get(job.interview_id)
                 assert interview is not None
                 interview.analysis_status = AnalysisStatus.FAILED.value
+                self._next_due_at = now  # others may be due: look again at once
                 return None
         job.status = "running"
         job.claim_token = str(uuid.uuid4())
@@ -269,7 +271,8 @@ class JobQueue:
         )
 
     async def next_due_at(self) -> datetime | None:
-        return await self._units.read(lambda uow: uow.jobs.next_due_at())
+        """As seen by the last claim that found nothing due."""
+        return self._next_due_at
 
 
 def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:

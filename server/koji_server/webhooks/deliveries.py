@@ -105,22 +105,24 @@ class DeliveryQueue:
     def __init__(self, units: UnitOfWorkFactory, settings: DeliverySettings) -> None:
         self._units = units
         self._settings = settings
+        self._next_due_at: datetime | None = None
 
     async def claim(self) -> DeliveryClaim | None:
+        """The next due delivery, claimed; None when there is none (and then
+        `next_due_at` says when the next one comes due)."""
         now = precise_now()
-        # A cheap look before queueing for the writer.
-        if await self._units.read(lambda uow: uow.webhooks.next_ready(now)) is None:
-            return None
         return await self._units.write(lambda uow: self._claim(uow, now))
 
     def _claim(self, uow: UnitOfWork, now: datetime) -> DeliveryClaim | None:
         delivery = uow.webhooks.next_ready(now)
         if delivery is None:
+            self._next_due_at = uow.webhooks.next_due_at()
             return None
         endpoint = uow.webhooks.endpoint(delivery.endpoint_id)
         if endpoint is None or endpoint.removed_at is not None:
             delivery.status = "failed"
             delivery.last_error = "endpoint removed"
+            self._next_due_at = now  # others may be due: look again at once
             return None
         delivery.status = "delivering"
         delivery.claim_token = str(uuid.uuid4())
@@ -160,4 +162,5 @@ class DeliveryQueue:
         )
 
     async def next_due_at(self) -> datetime | None:
-        return await self._units.read(lambda uow: uow.webhooks.next_due_at())
+        """As seen by the last claim that found nothing due."""
+        return self._next_due_at
