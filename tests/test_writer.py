@@ -1,0 +1,107 @@
+"""The single writer's group commits: what one unit of a group does to the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from koji_server.domain.clock import utc_now
+from koji_server.storage.database import Database
+from koji_server.storage.schema import ProjectRow, StudyRow
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.create_schema()
+    yield database
+    await database.dispose()
+
+
+def add_project(project_id: str):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> str:
+        session.add(ProjectRow(id=project_id, name=project_id, created_at=utc_now()))
+        return project_id
+
+    return work
+
+
+def hold_the_writer(seconds: float):  # type: ignore[no-untyped-def]
+    """A unit that keeps the writer busy, so the next ones queue up as one group."""
+
+    def work(session: Session) -> None:
+        time.sleep(seconds)
+
+    return work
+
+
+async def projects(database: Database) -> set[str]:
+    return set(await database.writer.run(lambda s: s.scalars(select(ProjectRow.id)).all()))
+
+
+async def as_one_group(database: Database, *works):  # type: ignore[no-untyped-def]
+    blocker = asyncio.ensure_future(database.writer.run(hold_the_writer(0.3)))
+    await asyncio.sleep(0.05)  # the writer is now inside the blocker
+    results = await asyncio.gather(
+        *(database.writer.run(work) for work in works), return_exceptions=True
+    )
+    await blocker
+    return results
+
+
+async def test_a_failing_unit_rolls_back_alone(database: Database) -> None:
+    def half_then_fail(session: Session) -> None:
+        session.add(ProjectRow(id="half", name="half", created_at=utc_now()))
+        session.flush()
+        raise LookupError("changed its mind")
+
+    results = await as_one_group(database, add_project("a"), half_then_fail, add_project("b"))
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], LookupError)
+    assert await projects(database) == {"a", "b"}
+
+
+async def test_a_failed_flush_does_not_take_the_group_down(database: Database) -> None:
+    # A foreign-key violation at flush rolls back the whole transaction under
+    # SQLAlchemy: the other units run again on their own and still commit.
+    def orphan_study(session: Session) -> None:
+        session.add(
+            StudyRow(id="s", project_id="nope", title="t", questions=["q"], created_at=utc_now())
+        )
+
+    results = await as_one_group(database, add_project("c"), orphan_study, add_project("d"))
+    assert results[0] == "c" and results[2] == "d"
+    assert isinstance(results[1], IntegrityError)
+    assert await projects(database) == {"c", "d"}
+    count = await database.writer.run(
+        lambda s: s.scalar(select(func.count()).select_from(StudyRow))
+    )
+    assert count == 0
+
+
+async def test_a_unit_whose_caller_gave_up_is_skipped(database: Database) -> None:
+    blocker = asyncio.ensure_future(database.writer.run(hold_the_writer(0.3)))
+    await asyncio.sleep(0.05)
+    abandoned = asyncio.ensure_future(database.writer.run(add_project("never")))
+    await asyncio.sleep(0)
+    abandoned.cancel()
+    kept = await database.writer.run(add_project("kept"))
+    await blocker
+    assert kept == "kept"
+    assert await projects(database) == {"kept"}
+
+
+async def test_units_see_what_earlier_units_of_their_group_wrote(database: Database) -> None:
+    def count_projects(session: Session) -> int:
+        return int(session.scalar(select(func.count()).select_from(ProjectRow)) or 0)
+
+    results = await as_one_group(
+        database, add_project("e"), count_projects, add_project("f"), count_projects
+    )
+    assert results == ["e", 1, "f", 2]
