@@ -52,7 +52,7 @@ ANSWER = "We export invoices every Friday and the CSV import fails on dates, whi
 SEEDED = 1000
 CONCURRENCY = 50
 SERVER_CORE, ENVOY_CORE = 0, 1
-ANALYSIS_CORE = ENVOY_CORE if (os.cpu_count() or 1) > 1 else SERVER_CORE
+ANALYSIS_CORE = LOAD_CORE = ENVOY_CORE if (os.cpu_count() or 1) > 1 else SERVER_CORE
 
 
 def need(tool: str, package: str) -> str:
@@ -181,10 +181,11 @@ _DONE = re.compile(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeed
 
 
 def h2load(args: list[str], duration: float, log: Path) -> dict[str, float]:
-    command = [
+    # The load generator stays off the server's core.
+    command = pinned(LOAD_CORE, [
         need("h2load", "nghttp2-client"), "-c", str(CONCURRENCY), "-m", "1",
         "-D", str(int(duration)), "--warm-up-time", "1", "--log-file", str(log), *args,
-    ]  # fmt: skip
+    ])  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     rps = float(_RPS.search(result.stdout).group(1))  # type: ignore[union-attr]
     done, succeeded = map(int, _DONE.search(result.stdout).groups())  # type: ignore[union-attr]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.storage.schema import JobRow
+from tests.conftest import make_tenant
 from tests.helpers import assert_error, auth
 from tests.test_lifecycle import send, start
 
@@ -58,3 +59,45 @@ async def test_concurrent_messages_keep_a_gapless_transcript(stub, tenant) -> No
     assert got.stats.total_messages == 41
     roles = [m.role for m in got.transcript]
     assert roles == [pb.interviewer] + [pb.respondent, pb.interviewer] * 20
+
+
+async def test_concurrent_reads_of_one_interview_share_one_load(stub, tenant, server) -> None:
+    started = await start(stub, tenant)  # in progress: never served from the cache
+    loads = 0
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        nonlocal loads
+        if statement.lstrip().upper().startswith("SELECT") and "FROM messages" in statement:
+            loads += 1
+
+    engine = server.database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        request = pb.GetInterviewRequest(interview_id=started.interview_id)
+        got = await asyncio.gather(
+            *(stub.GetInterview(request, metadata=auth(tenant.api_key)) for _ in range(RACERS))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(g.interview_id == started.interview_id for g in got)
+    # One transcript query per load; without sharing there would be one per call.
+    assert 1 <= loads < RACERS // 5, loads
+
+
+async def test_a_shared_load_still_hides_other_projects_interviews(
+    stub, tenant, database_url
+) -> None:
+    other_tenant = await make_tenant(database_url)
+    started = await start(stub, tenant)
+    request = pb.GetInterviewRequest(interview_id=started.interview_id)
+    calls = [
+        stub.GetInterview(request, metadata=auth(t.api_key))
+        for t in (tenant, other_tenant) * (RACERS // 2)
+    ]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for index, outcome in enumerate(outcomes):
+        if index % 2 == 0:
+            assert isinstance(outcome, pb.GetInterviewResponse)
+        else:
+            assert isinstance(outcome, grpc.aio.AioRpcError)
+            assert_error(outcome, grpc.StatusCode.NOT_FOUND, "NOT_FOUND")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ class InterviewService:
             caching.final_interview_seconds, caching.final_interview_entries
         )
         self._guides: TtlCache[str, list[str]] = TtlCache(3600, 1_000)
+        self._loading: dict[str, asyncio.Future[tuple[str, InterviewDetail]]] = {}
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
@@ -329,25 +331,43 @@ class InterviewService:
             require(principal, Permission.READ)
         interview_id = validation.uuid_field("interview_id", interview_id)
         project_id = principal.project_id if principal is not None else None
-        cached = self._final.get(interview_id) if principal is not None else None
-        if cached is not None:
-            owner, detail = cached
-            if owner != project_id:
-                raise NotFound("interview", interview_id)
-            return detail
-
-        def load(uow: UnitOfWork) -> tuple[InterviewRow, InterviewDetail]:
-            interview = uow.interviews.get(interview_id, project_id)
-            if interview is None:
-                raise NotFound("interview", interview_id)
-            transcript = uow.interviews.transcript(interview_id)
-            analysis = uow.interviews.analysis(interview_id)
-            return interview, _detail(interview, transcript, analysis, utc_now())
-
-        interview, detail = await self._units.read(load)
-        if detail.analysis_status is AnalysisStatus.COMPLETED:
-            self._final.put(interview_id, (interview.project_id, detail))
+        found = self._final.get(interview_id) if principal is not None else None
+        if found is None:
+            found = await self._load_detail(interview_id)
+        owner, detail = found
+        if project_id is not None and owner != project_id:
+            raise NotFound("interview", interview_id)
         return detail
+
+    async def _load_detail(self, interview_id: str) -> tuple[str, InterviewDetail]:
+        """(owner project, detail) from the database. Concurrent reads of one
+        interview share a single load: a burst of requests for an interview
+        not yet cached must not become a burst of identical queries."""
+        loading = self._loading.get(interview_id)
+        if loading is None:
+
+            def load(uow: UnitOfWork) -> tuple[str, InterviewDetail]:
+                interview = uow.interviews.get(interview_id)
+                if interview is None:
+                    raise NotFound("interview", interview_id)
+                transcript = uow.interviews.transcript(interview_id)
+                analysis = uow.interviews.analysis(interview_id)
+                detail = _detail(interview, transcript, analysis, utc_now())
+                return interview.project_id, detail
+
+            loading = asyncio.ensure_future(self._units.read(load))
+            self._loading[interview_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(interview_id, done))
+        # Shielded: one caller giving up does not cancel the others' load.
+        return await asyncio.shield(loading)
+
+    def _loaded(self, interview_id: str, done: asyncio.Future[tuple[str, InterviewDetail]]) -> None:
+        del self._loading[interview_id]
+        if done.cancelled() or done.exception() is not None:  # (marks it retrieved)
+            return
+        owner, detail = done.result()
+        if detail.analysis_status is AnalysisStatus.COMPLETED:
+            self._final.put(interview_id, (owner, detail))
 
     def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
         """A study's questions; studies never change, so they are kept.
