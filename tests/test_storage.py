@@ -69,3 +69,44 @@ async def test_concurrent_writers_in_two_databases_objects_never_fail(database_u
     assert len(set(ids)) == 60
     await first.dispose()
     await second.dispose()
+
+
+async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
+    # The hot paths write interviews with direct SQL (storage.direct); the
+    # ORM must read them back field for field, on the writer and on a read
+    # session (aiosqlite), and the direct reader must agree with the ORM.
+    from koji_server.domain.model import InterviewMode, Permission, Respondent
+    from koji_server.domain.services import InterviewService
+
+    database = Database(database_url)
+    await database.create_schema()
+    units = UnitOfWorkFactory(database)
+    admin = AdminService(units)
+    project = await admin.create_project("p")
+    key = await admin.create_key(project, "k", frozenset(Permission))
+    study = await admin.create_study(project, "t", ["q1", "q2"])
+    service = InterviewService(units)
+    principal = await service.authenticate(key.api_key)
+    started = await service.start_interview(
+        principal, study, Respondent("ext-1", "Ana", {"plan": "pro"}), InterviewMode.TEXT, "en-GB"
+    )
+    await service.send_message(principal, started.interview_id, started.session_token, "hello")
+
+    def both(uow):  # type: ignore[no-untyped-def]
+        record = uow.interviews.record(started.interview_id)
+        row = uow.interviews.get(started.interview_id)
+        messages = uow.interviews.messages(started.interview_id)
+        transcript = uow.interviews.transcript(started.interview_id)
+        return record, row, messages, transcript
+
+    for run in (units.read, units.write):
+        record, row, messages, transcript = await run(both)
+        for field in ("respondent_metadata", "started_at", "follow_up_asked", "status", "locale"):
+            assert getattr(record, field) == getattr(row, field), field
+        assert record.respondent_metadata == {"plan": "pro"}
+        assert record.started_at.tzinfo is not None
+        assert [(m.id, m.seq, m.role, m.content, m.created_at) for m in messages] == [
+            (m.id, m.seq, m.role, m.content, m.created_at) for m in transcript
+        ]
+        assert [m.seq for m in messages] == [1, 2, 3]
+    await database.dispose()

@@ -66,10 +66,11 @@ class AnalysisRunner:
             finally:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
-            if await self._queue.finish(claim, output):
-                self._on_finished()
-            else:
+            queued = await self._queue.finish(claim, output)
+            if queued is None:
                 log.warning("job %s: lease lost before finishing; result dropped", claim.job_id)
+            elif queued:
+                self._on_finished()  # wakes the webhook worker
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -58,11 +58,11 @@ def stage_times(
 
 def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput, str]:
     """The frozen transcript of a completed interview, and its SHA-256."""
-    interview = uow.interviews.get(interview_id)
+    interview = uow.interviews.record(interview_id)
     assert interview is not None and interview.completed_at is not None
     study = uow.studies.get(interview.study_id)
     assert study is not None
-    messages = uow.interviews.transcript(interview_id)
+    messages = uow.interviews.messages(interview_id)
     utterances = tuple(Utterance(m.id, m.role, m.content) for m in messages)
     digest = hashlib.sha256(
         json.dumps([[u.message_id, u.role, u.content] for u in utterances]).encode()
@@ -119,9 +119,12 @@ def analysis_row(
 
 def record_events(
     uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
-) -> None:
+) -> int:
     """The gate verdict and analysis_ready events, with their deliveries queued
-    in the caller's transaction: never lost between "happened" and "queued"."""
+    in the caller's transaction: never lost between "happened" and "queued".
+    Returns how many deliveries were queued."""
+    endpoints = uow.webhooks.endpoints(interview.project_id)
+    queued = 0
     passed = output.quality.counts_toward_usage
     summary = {
         "interview_id": interview.id,
@@ -145,7 +148,8 @@ def record_events(
             created_at=now,
         )
         uow.events.add(event)
-        fan_out(uow, event)
+        queued += fan_out(uow, event, endpoints)
+    return queued
 
 
 class JobQueue:
@@ -200,27 +204,28 @@ class JobQueue:
             finalized_at=now,
         )
 
-    async def finish(self, claim: Claim, output: AnalysisOutput) -> bool:
+    async def finish(self, claim: Claim, output: AnalysisOutput) -> int | None:
         """Store the analysis, mark the job done and enqueue the events, in one
-        transaction; False (and nothing written) if the claim was lost."""
+        transaction. Returns how many webhook deliveries were queued, or None
+        (and nothing written) if the claim was lost."""
         now = precise_now()
 
-        def store(uow: UnitOfWork) -> bool:
+        def store(uow: UnitOfWork) -> int | None:
             job = _held(uow, claim)
             if job is None:
-                return False
+                return None
             interview = uow.interviews.get(claim.interview_id)
             assert interview is not None
             stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
             row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
             uow.interviews.replace_analysis(row)
             interview.analysis_status = AnalysisStatus.COMPLETED.value
-            record_events(uow, interview, output, now)
+            queued = record_events(uow, interview, output, now)
             job.status = "done"
             job.finished_at = now
             job.lease_expires_at = None
             _close_attempt(uow, claim, now, "succeeded", None)
-            return True
+            return queued
 
         return await self._units.write(store)
 

@@ -6,7 +6,8 @@ Through the ORM (identity map, unit-of-work flush) or even SQLAlchemy Core
 those statements costs several times what SQLite spends running them, and on
 the single writer thread that cost is the throughput limit. These helpers
 write each statement once from the table's definition and run it on the
-session's own DBAPI connection, in the session's transaction.
+session's own DBAPI connection, in the session's transaction (a read
+session on aiosqlite runs the same SQL through SQLAlchemy's connection).
 
 Values pass through each column type's own bind and result processors, so
 rows written here read back exactly like rows written by the ORM, and the
@@ -16,10 +17,11 @@ insert.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -34,7 +36,8 @@ class DirectTable:
         self.table = table
         self.columns = tuple(column.name for column in table.columns)
         self._key = key.name
-        self._select = f"SELECT {', '.join(self.columns)} FROM {table.name} WHERE {self._key} = ?"
+        self._select_all = f"SELECT {', '.join(self.columns)} FROM {table.name}"
+        self._select = f"{self._select_all} WHERE {self._key} = ?"
         self._insert = (
             f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
             f"VALUES ({', '.join('?' * len(self.columns))})"
@@ -50,19 +53,31 @@ class DirectTable:
         self._readers: tuple[Processor, ...] = ()
 
     def get(self, session: Session, key: str) -> dict[str, Any] | None:
-        cursor = self._cursor(session)
-        row = cursor.execute(self._select, (key,)).fetchone()
-        if row is None:
-            return None
+        row = self._execute(self._connect(session), self._select, (key,)).fetchone()
+        return None if row is None else self._values(row)
+
+    def where(
+        self, session: Session, column: str, value: Any, order_by: str
+    ) -> list[dict[str, Any]]:
+        """Every row whose `column` equals `value`, ordered by `order_by`."""
+        if column not in self.columns or order_by not in self.columns:
+            raise ValueError(f"no such columns in {self.table.name}: {column}, {order_by}")
+        connection = self._connect(session)
+        sql = f"{self._select_all} WHERE {column} = ? ORDER BY {order_by}"
+        rows = self._execute(connection, sql, (self._bind(column, value),))
+        return [self._values(row) for row in rows]
+
+    def _values(self, row: Sequence[Any]) -> dict[str, Any]:
         return {
             name: value if read is None or value is None else read(value)
             for name, value, read in zip(self.columns, row, self._readers, strict=True)
         }
 
     def insert(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-        cursor = self._cursor(session)
+        connection = self._connect(session)
         defaults, bind = self._defaults, self._bind
-        cursor.executemany(
+        self._execute(
+            connection,
             self._insert,
             [tuple(bind(n, row.get(n, defaults.get(n))) for n in self.columns) for row in rows],
         )
@@ -78,23 +93,35 @@ class DirectTable:
             assignments = ", ".join(f"{name} = ?" for name in names)
             sql = f"UPDATE {self.table.name} SET {assignments} WHERE {self._key} = ?"
             self._updates[names] = sql
-        cursor = self._cursor(session)
+        connection = self._connect(session)
         parameters = (*(self._bind(name, values[name]) for name in names), key)
-        return int(cursor.execute(sql, parameters).rowcount)
+        return int(self._execute(connection, sql, parameters).rowcount)
 
     def _bind(self, name: str, value: Any) -> Any:
         bind = self._binders[name]
         return value if bind is None or value is None else bind(value)
 
-    def _cursor(self, session: Session) -> Any:
+    def _connect(self, session: Session) -> Connection:
+        """The session's connection, with this dialect's processors ready."""
         if session.new or session.dirty or session.deleted:
             session.flush()  # what the ORM's autoflush would do before a statement
         connection = session.connection()
         if self._dialect is not connection.dialect:
             self._prepare(connection.dialect)
+        return connection
+
+    def _execute(self, connection: Connection, sql: str, parameters: Any) -> Any:
+        """A cursor (or result) after running `sql`; a list of parameter
+        tuples runs it once for each."""
         driver = connection.connection.driver_connection
-        assert driver is not None
-        return driver.cursor()
+        if isinstance(driver, sqlite3.Connection):
+            cursor = driver.cursor()
+            if isinstance(parameters, list):
+                return cursor.executemany(sql, parameters)
+            return cursor.execute(sql, parameters)
+        # Another driver (aiosqlite, inside AsyncSession.run_sync): the same
+        # SQL through SQLAlchemy, which knows how to wait for it.
+        return connection.exec_driver_sql(sql, parameters)
 
     def _prepare(self, dialect: Dialect) -> None:
         # dialect_impl: the processors SQLAlchemy itself would use here.

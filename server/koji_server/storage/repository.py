@@ -147,6 +147,11 @@ class InterviewRepository:
     def append(self, messages: Sequence[MessageRecord]) -> None:
         _MESSAGES.insert(self._session, [_values(message) for message in messages])
 
+    def messages(self, interview_id: str) -> list[MessageRecord]:
+        """The transcript in order, as values (the pipeline's claim reads it)."""
+        rows = _MESSAGES.where(self._session, "interview_id", interview_id, order_by="seq")
+        return [MessageRecord(**row) for row in rows]
+
     def add(self, interview: InterviewRow) -> None:
         self._session.add(interview)
 

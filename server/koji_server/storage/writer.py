@@ -6,8 +6,9 @@ back to the event loop: one thread hop per transaction instead of one per
 statement (aiosqlite hops for every cursor call, and each hop waits its turn
 on a busy event loop while the write lock is held).
 
-Whatever is queued when the thread is free runs as one transaction (a group
-commit): each unit inside a SAVEPOINT of its own, so one unit's failure rolls
+Whatever is queued when the thread is free (after a short window for more
+to arrive) runs as one transaction (a group commit): each
+unit inside a SAVEPOINT of its own, so one unit's failure rolls
 back only that unit, then a single COMMIT. Callers learn their outcome only
 after that COMMIT, so nothing is reported that is not durable.
 
@@ -26,6 +27,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +41,12 @@ T = TypeVar("T")
 # Enough to amortise the COMMIT; small enough that no caller waits long
 # behind a batch.
 MAX_BATCH = 64
+# The writer waits this long after a batch's first unit arrives before it
+# starts, so that under load a batch is a group rather than one or two units
+# (an idle server's writes take half a millisecond longer). Measured (make
+# bench, SendMessage): 1,150 -> 1,800 req/s, p50 44 -> 26 ms. Sleeping also
+# hands the GIL to the event loop instead of contending for it.
+GROUP_COMMIT_WINDOW_SECONDS = 0.0005
 
 
 @dataclass(slots=True)
@@ -140,6 +148,7 @@ class Writer:
         while not stopping:
             batch: list[_Unit] = []
             item = self._queue.get()
+            time.sleep(GROUP_COMMIT_WINDOW_SECONDS)
             while True:
                 if item is _STOP:
                     stopping = True

@@ -10,11 +10,17 @@ expire and the delivery is sent again (same `webhook-id`, for dedupe).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain.clock import backoff_seconds, precise_now
-from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
+from koji_server.storage.schema import (
+    EventRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks import signing
 from koji_server.webhooks.sender import AttemptResult
@@ -39,10 +45,11 @@ class DeliveryClaim:
     signing_secrets: tuple[str, ...]
 
 
-def fan_out(uow: UnitOfWork, event: EventRow) -> int:
-    """Queue the event for every live endpoint of its project that wants it."""
+def fan_out(uow: UnitOfWork, event: EventRow, endpoints: Sequence[WebhookEndpointRow]) -> int:
+    """Queue the event for every one of `endpoints` (its project's live ones)
+    that wants it; how many deliveries were queued."""
     queued = 0
-    for endpoint in uow.webhooks.endpoints(event.project_id):
+    for endpoint in endpoints:
         if endpoint.events and event.type not in endpoint.events:
             continue
         uow.webhooks.add_delivery(
