@@ -222,3 +222,13 @@ def test_analysis_workers_run_on_the_cpus_they_are_given() -> None:
         assert executor.submit(os.sched_getaffinity, 0).result(timeout=60) == wanted
     finally:
         executor.shutdown()
+
+
+def test_analysis_workers_run_at_a_lower_priority() -> None:
+    from koji_server.pipeline.executor import WORKER_NICENESS, make_analysis_executor
+
+    executor = make_analysis_executor(1)
+    try:
+        assert executor.submit(os.nice, 0).result(timeout=60) == os.nice(0) + WORKER_NICENESS
+    finally:
+        executor.shutdown()

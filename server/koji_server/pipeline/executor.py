@@ -29,10 +29,17 @@ def warm_up() -> bool:
     return True
 
 
+# Analyses are background work: where they share CPUs with the server (or
+# anything else), the requests go first.
+WORKER_NICENESS = 10
+
+
 def _initialize(parent_pid: int, cpus: frozenset[int] | None) -> None:
-    """Worker initializer: run on the CPUs given (keeping analyses off the
-    event loop's core), and leave when the server dies (even by kill -9)
-    instead of lingering as an orphan that holds its pipes and memory."""
+    """Worker initializer: run at a lower priority, on the CPUs given
+    (keeping analyses off the event loop's core), and leave when the server
+    dies (even by kill -9) instead of lingering as an orphan that holds its
+    pipes and memory."""
+    os.nice(WORKER_NICENESS)
     if cpus:
         os.sched_setaffinity(0, cpus)
 
