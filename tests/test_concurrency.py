@@ -101,3 +101,24 @@ async def test_a_shared_load_still_hides_other_projects_interviews(
         else:
             assert isinstance(outcome, grpc.aio.AioRpcError)
             assert_error(outcome, grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+
+
+async def test_a_burst_with_an_uncached_key_shares_one_key_lookup(stub, tenant, server) -> None:
+    lookups = 0
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        nonlocal lookups
+        if statement.lstrip().upper().startswith("SELECT") and "FROM api_keys" in statement:
+            lookups += 1
+
+    engine = server.database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        request = pb.GetUsageRequest()
+        got = await asyncio.gather(
+            *(stub.GetUsage(request, metadata=auth(tenant.api_key)) for _ in range(RACERS))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(got) == RACERS
+    assert 1 <= lookups < RACERS // 5, lookups

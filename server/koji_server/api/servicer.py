@@ -48,11 +48,16 @@ class _Call:
     # A response message to send ahead of an error status (already-completed).
     error_body: Message | None = None
 
+    headers: dict[str, str] | None = None
+
     def header(self, name: str) -> str | None:
-        for key, value in self.context.invocation_metadata() or ():
-            if key == name and isinstance(value, str):
-                return value
-        return None
+        """The first value of a request header (the metadata is read once)."""
+        if self.headers is None:
+            self.headers = {}
+            for key, value in self.context.invocation_metadata() or ():
+                if isinstance(value, str):
+                    self.headers.setdefault(key, value)
+        return self.headers.get(name)
 
     @property
     def via_rest(self) -> bool:

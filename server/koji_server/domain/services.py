@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from koji_server.domain.model import (
     Theme,
     Usage,
 )
+from koji_server.domain.singleflight import SingleFlight
 from koji_server.storage.repository import InterviewRecord, MessageRecord
 from koji_server.storage.schema import AnalysisRow, InterviewRow, MessageRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -129,7 +129,8 @@ class InterviewService:
             caching.final_interview_seconds, caching.final_interview_entries
         )
         self._guides: TtlCache[str, list[str]] = TtlCache(3600, 1_000)
-        self._loading: dict[str, asyncio.Future[tuple[str, InterviewDetail]]] = {}
+        self._key_loads: SingleFlight[str, Principal] = SingleFlight()
+        self._detail_loads: SingleFlight[str, tuple[str, InterviewDetail]] = SingleFlight()
 
     async def authenticate(self, api_key: str | None) -> Principal:
         if not credentials.looks_like(api_key, credentials.API_KEY_PREFIX):
@@ -139,19 +140,24 @@ class InterviewService:
         cached = self._principals.get(key_hash)
         if cached is not None:
             return cached
-        key = await self._units.read(lambda uow: uow.keys.by_hash(key_hash))
-        if key is None or not credentials.secret_matches(api_key, key.key_hash):
-            raise Unauthorized()
-        if key.revoked_at is not None:
-            raise Unauthorized()
-        principal = Principal(
-            key_id=key.id,
-            project_id=key.project_id,
-            permissions=frozenset(Permission(p) for p in key.permissions.split(",") if p),
-            rate_limit_per_minute=key.rate_limit_per_minute,
+
+        async def load() -> Principal:
+            key = await self._units.read(lambda uow: uow.keys.by_hash(key_hash))
+            if key is None or not credentials.secret_matches(api_key, key.key_hash):
+                raise Unauthorized()
+            if key.revoked_at is not None:
+                raise Unauthorized()
+            return Principal(
+                key_id=key.id,
+                project_id=key.project_id,
+                permissions=frozenset(Permission(p) for p in key.permissions.split(",") if p),
+                rate_limit_per_minute=key.rate_limit_per_minute,
+            )
+
+        # When a busy key's entry expires, its in-flight requests share one load.
+        return await self._key_loads.run(
+            key_hash, load, lambda principal: self._principals.put(key_hash, principal)
         )
-        self._principals.put(key_hash, principal)
-        return principal
 
     async def start_interview(
         self,
@@ -340,34 +346,24 @@ class InterviewService:
         return detail
 
     async def _load_detail(self, interview_id: str) -> tuple[str, InterviewDetail]:
-        """(owner project, detail) from the database. Concurrent reads of one
-        interview share a single load: a burst of requests for an interview
-        not yet cached must not become a burst of identical queries."""
-        loading = self._loading.get(interview_id)
-        if loading is None:
+        """(owner project, detail) from the database; concurrent reads of one
+        interview share a single load."""
 
-            def load(uow: UnitOfWork) -> tuple[str, InterviewDetail]:
-                interview = uow.interviews.get(interview_id)
-                if interview is None:
-                    raise NotFound("interview", interview_id)
-                transcript = uow.interviews.transcript(interview_id)
-                analysis = uow.interviews.analysis(interview_id)
-                detail = _detail(interview, transcript, analysis, utc_now())
-                return interview.project_id, detail
+        def load(uow: UnitOfWork) -> tuple[str, InterviewDetail]:
+            interview = uow.interviews.get(interview_id)
+            if interview is None:
+                raise NotFound("interview", interview_id)
+            transcript = uow.interviews.transcript(interview_id)
+            analysis = uow.interviews.analysis(interview_id)
+            return interview.project_id, _detail(interview, transcript, analysis, utc_now())
 
-            loading = asyncio.ensure_future(self._units.read(load))
-            self._loading[interview_id] = loading
-            loading.add_done_callback(lambda done: self._loaded(interview_id, done))
-        # Shielded: one caller giving up does not cancel the others' load.
-        return await asyncio.shield(loading)
+        def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
+            if found[1].analysis_status is AnalysisStatus.COMPLETED:
+                self._final.put(interview_id, found)
 
-    def _loaded(self, interview_id: str, done: asyncio.Future[tuple[str, InterviewDetail]]) -> None:
-        del self._loading[interview_id]
-        if done.cancelled() or done.exception() is not None:  # (marks it retrieved)
-            return
-        owner, detail = done.result()
-        if detail.analysis_status is AnalysisStatus.COMPLETED:
-            self._final.put(interview_id, (owner, detail))
+        return await self._detail_loads.run(
+            interview_id, lambda: self._units.read(load), keep_if_final
+        )
 
     def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
         """A study's questions; studies never change, so they are kept.
