@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,13 +19,18 @@ from tests.helpers import auth
 from tests.processes import BIN, admin, free_port
 
 
-def launch(database_url: str, port: int) -> subprocess.Popen[str]:
+def launch(database_url: str, port: int, **settings: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [str(BIN / "koji-server")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "KOJI_DATABASE_URL": database_url, "KOJI_LISTEN": f"127.0.0.1:{port}"},
+        env={
+            **os.environ,
+            "KOJI_DATABASE_URL": database_url,
+            "KOJI_LISTEN": f"127.0.0.1:{port}",
+            **settings,
+        },
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -161,3 +167,36 @@ def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
     for summary in done:
         shown = admin(database_url, "interviews", "show", summary.interview_id).stdout
         assert '"status": "completed"' in shown
+
+
+def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(tmp_path: Path) -> None:
+    # Another process holds the write lock, so a SendMessage is in flight when
+    # SIGTERM comes: the graceful shutdown waits for it (up to its grace); a
+    # second SIGTERM ends the process at once.
+    path = tmp_path / "koji.db"
+    database_url = f"sqlite+aiosqlite:///{path}"
+    key, study = seed_with_cli(database_url, "interview:start,interview:chat")
+    port = free_port()
+    process = launch(database_url, port, KOJI_SHUTDOWN_GRACE_SECONDS="60")
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        started = stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth(key))
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            in_flight = stub.SendMessage.future(
+                pb.SendMessageRequest(interview_id=started.interview_id, content="hello there"),
+                metadata=auth(key, started.session_token),
+            )
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert process.poll() is None  # waiting for the in-flight call
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 1
+        finally:
+            blocker.rollback()
+            blocker.close()
+        in_flight.cancel()
+    _, err = process.communicate(timeout=10)
+    assert "a second signal: exiting without finishing the graceful shutdown" in err

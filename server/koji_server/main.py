@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 
@@ -71,6 +72,10 @@ def _first_problem(invalid: ValidationError) -> str:
     return f"KOJI_{name}: {error['msg']}"
 
 
+log = logging.getLogger("koji_server.main")
+SHUTDOWN_MARGIN_SECONDS = 10.0
+
+
 async def serve(settings: Settings) -> None:
     running = await start_server(settings)
     # Everything loaded so far (grpc, SQLAlchemy, protobuf, ...) lives as long
@@ -86,8 +91,23 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logging.getLogger(__name__).info("shutting down")
-    await running.stop(settings.shutdown_grace_seconds)
+    log.info("shutting down")
+    # A second signal, or a shutdown that outlives its grace by
+    # SHUTDOWN_MARGIN_SECONDS, ends the process at once: nothing is lost, as
+    # every answered write is already committed.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _exit_now, "a second signal")
+    grace = settings.shutdown_grace_seconds
+    try:
+        await asyncio.wait_for(running.stop(grace), timeout=grace + SHUTDOWN_MARGIN_SECONDS)
+    except TimeoutError:
+        _exit_now(f"shutdown still running after {grace + SHUTDOWN_MARGIN_SECONDS:.0f} s")
+
+
+def _exit_now(why: str) -> None:
+    log.error("%s: exiting without finishing the graceful shutdown", why)
+    logging.shutdown()
+    os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
