@@ -7,10 +7,10 @@ statement (aiosqlite hops for every cursor call, and each hop waits its turn
 on a busy event loop while the write lock is held).
 
 Whatever is queued when the thread is free (after a short window for more
-to arrive) runs as one transaction (a group commit): each
-unit inside a SAVEPOINT of its own, so one unit's failure rolls
-back only that unit, then a single COMMIT. Callers learn their outcome only
-after that COMMIT, so nothing is reported that is not durable.
+to arrive) runs as one transaction (a group commit): each unit inside a
+SAVEPOINT of its own, so one unit's failure rolls back only that unit, then
+a single COMMIT. Callers learn their outcome only after that COMMIT, so
+nothing is reported that is not durable.
 
 A unit whose caller gave up (its future was cancelled) before the thread
 reached it is skipped; once started, a unit runs to completion.
@@ -164,7 +164,11 @@ class Writer:
                 except queue.Empty:
                     break
             if batch:
-                self._run_batch(batch)
+                try:
+                    self._run_batch(batch)
+                except Exception as error:  # never let the thread die: writes would hang
+                    log.exception("the writer failed to finish a batch")
+                    self._answer([(unit, None, error) for unit in batch])
         self._engine.dispose()
 
     def _run_batch(self, batch: list[_Unit]) -> None:
@@ -185,6 +189,10 @@ class Writer:
             if len(batch) > 1:
                 log.warning("a group commit of %d units failed: %s", len(batch), type(error))
             outcomes = [(unit, None, error) for unit in batch]
+        self._answer(outcomes)
+
+    def _answer(self, outcomes: list[tuple[_Unit, Any, BaseException | None]]) -> None:
+        """Hand each caller its result, on its own loop (one wake-up per loop)."""
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for unit, result, error in outcomes:
             by_loop.setdefault(unit.loop, []).append((unit.future, result, error))
