@@ -78,6 +78,31 @@ async def test_every_authenticated_response_carries_rate_limit_metadata(stub, te
     assert int(headers["x-ratelimit-reset"]) > datetime.now(UTC).timestamp()
 
 
+async def test_every_rpc_sends_rate_limits_in_its_trailers(stub, tenant) -> None:
+    started = await start(stub, tenant)
+    key = auth(tenant.api_key)
+    session = auth(tenant.api_key, started.session_token)
+    interview = started.interview_id
+    calls = [
+        lambda: stub.SendMessage(
+            pb.SendMessageRequest(interview_id=interview, content="hi"), metadata=session
+        ),
+        lambda: stub.GetInterview(pb.GetInterviewRequest(interview_id=interview), metadata=key),
+        lambda: stub.GetUsage(pb.GetUsageRequest(), metadata=key),
+        lambda: stub.CompleteInterview(
+            pb.CompleteInterviewRequest(interview_id=interview), metadata=session
+        ),
+    ]
+    remaining = []
+    for make_call in calls:  # one after the other: each counts against the key
+        call = make_call()
+        await call
+        trailers = metadata_dict(await call.trailing_metadata())
+        assert trailers["x-ratelimit-limit"] == "100000"
+        remaining.append(int(trailers["x-ratelimit-remaining"]))
+    assert remaining == [remaining[0] - i for i in range(len(calls))]
+
+
 async def test_interviewer_follows_the_guide_then_concludes(stub, tenant) -> None:
     started = await start(stub, tenant)
     short = await send(stub, tenant, started, "a friend")
