@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 from sqlalchemy import event, select
@@ -61,27 +63,33 @@ async def test_concurrent_messages_keep_a_gapless_transcript(stub, tenant) -> No
     assert roles == [pb.interviewer] + [pb.respondent, pb.interviewer] * 20
 
 
-async def test_concurrent_reads_of_one_interview_share_one_load(stub, tenant, server) -> None:
-    started = await start(stub, tenant)  # in progress: never served from the cache
-    loads = 0
+@contextmanager
+def counting_selects(server, table: str) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The SELECTs from `table` that the server's read engine runs meanwhile."""
+    seen: list[str] = []
 
     def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        nonlocal loads
-        if statement.lstrip().upper().startswith("SELECT") and "FROM messages" in statement:
-            loads += 1
+        if statement.lstrip().upper().startswith("SELECT") and f"FROM {table}" in statement:
+            seen.append(statement)
 
     engine = server.database.read_engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        request = pb.GetInterviewRequest(interview_id=started.interview_id)
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_concurrent_reads_of_one_interview_share_one_load(stub, tenant, server) -> None:
+    started = await start(stub, tenant)  # in progress: never served from the cache
+    request = pb.GetInterviewRequest(interview_id=started.interview_id)
+    with counting_selects(server, "messages") as loads:
         got = await asyncio.gather(
             *(stub.GetInterview(request, metadata=auth(tenant.api_key)) for _ in range(RACERS))
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert all(g.interview_id == started.interview_id for g in got)
     # One transcript query per load; without sharing there would be one per call.
-    assert 1 <= loads < RACERS // 5, loads
+    assert 1 <= len(loads) < RACERS // 5, len(loads)
 
 
 async def test_a_shared_load_still_hides_other_projects_interviews(
@@ -104,21 +112,10 @@ async def test_a_shared_load_still_hides_other_projects_interviews(
 
 
 async def test_a_burst_with_an_uncached_key_shares_one_key_lookup(stub, tenant, server) -> None:
-    lookups = 0
-
-    def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        nonlocal lookups
-        if statement.lstrip().upper().startswith("SELECT") and "FROM api_keys" in statement:
-            lookups += 1
-
-    engine = server.database.read_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        request = pb.GetUsageRequest()
+    with counting_selects(server, "api_keys") as lookups:
         got = await asyncio.gather(
-            *(stub.GetUsage(request, metadata=auth(tenant.api_key)) for _ in range(RACERS))
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+            *(stub.GetUsage(pb.GetUsageRequest(), metadata=auth(tenant.api_key))
+              for _ in range(RACERS))
+        )  # fmt: skip
     assert len(got) == RACERS
-    assert 1 <= lookups < RACERS // 5, lookups
+    assert 1 <= len(lookups) < RACERS // 5, len(lookups)
