@@ -38,6 +38,7 @@ class QueueWorker(Generic[Item]):
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -48,6 +49,12 @@ class QueueWorker(Generic[Item]):
     async def stop(self, grace: float) -> None:
         """Stop claiming; give running items `grace` seconds, then cancel them
         (their leases expire and they are claimed again later)."""
+        # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (and
+        # so anything awaiting with a timeout) can swallow a cancellation that
+        # lands as its inner wait finishes, and a worker that lost it kept
+        # polling and made shutdown wait for ever.
+        self._stopping = True
+        self._wakeup.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -58,7 +65,7 @@ class QueueWorker(Generic[Item]):
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             try:
                 await self._claim_while_free()
@@ -68,18 +75,23 @@ class QueueWorker(Generic[Item]):
             except Exception:
                 log.exception("%s: claiming failed; retrying", self._name)
                 delay = self._poll_interval
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wakeup.wait()
 
     async def _claim_while_free(self) -> None:
-        while True:
+        while not self._stopping:
             await self._slots.acquire()
             try:
                 item = await self._claim()
             except BaseException:
                 self._slots.release()
                 raise
-            if item is None:
+            if item is None or self._stopping:
+                # (An item claimed as we stop is left to its lease, like one
+                # whose process died: it is claimed again later.)
                 self._slots.release()
                 return
             task = asyncio.create_task(self._run_one(item))
