@@ -18,6 +18,7 @@ from koji_server.domain.clock import backoff_seconds, iso_utc, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.events import EVENT_ANALYSIS_READY, EVENT_COMPLETED, EVENT_FAILED_GATE
 from koji_server.domain.model import AnalysisStatus
+from koji_server.pipeline.claims import ClaimingQueue
 from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.webhooks.deliveries import fan_out
@@ -152,18 +153,11 @@ def record_events(
     return queued
 
 
-class JobQueue:
+class JobQueue(ClaimingQueue[Claim]):
     def __init__(self, units: UnitOfWorkFactory, settings: QueueSettings, worker_id: str) -> None:
-        self._units = units
+        super().__init__(units)
         self._settings = settings
         self.worker_id = worker_id
-        self._next_due_at: datetime | None = None
-
-    async def claim(self) -> Claim | None:
-        """The next due job, claimed; None when there is none (and then
-        `next_due_at` says when the next one comes due)."""
-        now = precise_now()
-        return await self._units.write(lambda uow: self._claim(uow, now))
 
     def _claim(self, uow: UnitOfWork, now: datetime) -> Claim | None:
         job = uow.jobs.next_ready(now)
@@ -274,10 +268,6 @@ class JobQueue:
         return backoff_seconds(
             attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
         )
-
-    async def next_due_at(self) -> datetime | None:
-        """As seen by the last claim that found nothing due."""
-        return self._next_due_at
 
 
 def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain.clock import backoff_seconds, precise_now
+from koji_server.pipeline.claims import ClaimingQueue
 from koji_server.storage.schema import (
     EventRow,
     WebhookAttemptRow,
@@ -108,17 +109,10 @@ def attempt_row(delivery_id: str, result: AttemptResult, at: datetime) -> Webhoo
     )
 
 
-class DeliveryQueue:
+class DeliveryQueue(ClaimingQueue[DeliveryClaim]):
     def __init__(self, units: UnitOfWorkFactory, settings: DeliverySettings) -> None:
-        self._units = units
+        super().__init__(units)
         self._settings = settings
-        self._next_due_at: datetime | None = None
-
-    async def claim(self) -> DeliveryClaim | None:
-        """The next due delivery, claimed; None when there is none (and then
-        `next_due_at` says when the next one comes due)."""
-        now = precise_now()
-        return await self._units.write(lambda uow: self._claim(uow, now))
 
     def _claim(self, uow: UnitOfWork, now: datetime) -> DeliveryClaim | None:
         delivery = uow.webhooks.next_ready(now)
@@ -167,7 +161,3 @@ class DeliveryQueue:
         return backoff_seconds(
             attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
         )
-
-    async def next_due_at(self) -> datetime | None:
-        """As seen by the last claim that found nothing due."""
-        return self._next_due_at
