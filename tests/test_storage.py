@@ -6,12 +6,13 @@ import asyncio
 import sqlite3
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from koji_server.domain.admin import AdminService
 from koji_server.domain.clock import utc_now
 from koji_server.storage.database import Database, SchemaTooNew
-from koji_server.storage.schema import SCHEMA_VERSION, StudyRow
+from koji_server.storage.schema import SCHEMA_VERSION, MessageRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
 
@@ -96,7 +97,11 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
         record = uow.interviews.record(started.interview_id)
         row = uow.interviews.get(started.interview_id)
         messages = uow.interviews.messages(started.interview_id)
-        transcript = uow.interviews.transcript(started.interview_id)
+        transcript = uow.session.scalars(
+            select(MessageRow)
+            .where(MessageRow.interview_id == started.interview_id)
+            .order_by(MessageRow.seq)
+        ).all()
         return record, row, messages, transcript
 
     for run in (units.read, units.write):

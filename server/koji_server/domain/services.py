@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ from koji_server.domain.model import (
 )
 from koji_server.domain.singleflight import SingleFlight
 from koji_server.storage.repository import InterviewRecord, MessageRecord
-from koji_server.storage.schema import AnalysisRow, InterviewRow, MessageRow
+from koji_server.storage.schema import AnalysisRow, InterviewRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ANALYSIS_JOB = "analyze_interview"
@@ -83,7 +83,7 @@ def _summary(interview: InterviewRecord) -> CompletionSummary:
     )
 
 
-def _message(row: MessageRow | MessageRecord) -> Message:
+def _message(row: MessageRecord) -> Message:
     return Message(row.id, Role(row.role), row.content, row.created_at)
 
 
@@ -320,12 +320,11 @@ class InterviewService:
             require(principal, Permission.READ)
             project_id = principal.project_id
         assert project_id is not None
-        known_project = project_id
 
         def count(uow: UnitOfWork) -> dict[str, int]:
-            if principal is None and uow.projects.get(known_project) is None:
-                raise NotFound("project", known_project)
-            return uow.interviews.usage(known_project)
+            if principal is None and uow.projects.get(project_id) is None:
+                raise NotFound("project", project_id)
+            return uow.interviews.usage(project_id)
 
         return Usage(project_id=project_id, **await self._units.read(count))
 
@@ -353,7 +352,7 @@ class InterviewService:
             interview = uow.interviews.get(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            transcript = uow.interviews.transcript(interview_id)
+            transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
             return interview.project_id, _detail(interview, transcript, analysis, utc_now())
 
@@ -413,13 +412,13 @@ def _complete(
     }
     uow.interviews.change(interview.id, **changes)
     uow.jobs.enqueue(new_id(), ANALYSIS_JOB, interview.id, enqueued_at)
-    interview = interview.changed(**changes)
+    interview = replace(interview, **changes)
     return _summary(interview)
 
 
 def _detail(
     interview: InterviewRow,
-    transcript: Sequence[MessageRow],
+    transcript: Sequence[MessageRecord],
     analysis: AnalysisRow | None,
     now: datetime,
 ) -> InterviewDetail:

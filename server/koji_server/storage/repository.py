@@ -6,9 +6,9 @@ or, for reads, inside `AsyncSession.run_sync`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import Integer, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -100,9 +100,6 @@ class InterviewRecord:
     feedback: dict[str, Any] | None = None
     analysis_status: str | None = None
 
-    def changed(self, **values: Any) -> Self:
-        return replace(self, **values)
-
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
@@ -148,30 +145,13 @@ class InterviewRepository:
         _MESSAGES.insert(self._session, [_values(message) for message in messages])
 
     def messages(self, interview_id: str) -> list[MessageRecord]:
-        """The transcript in order, as values (the pipeline's claim reads it)."""
+        """The transcript in order, as values."""
         rows = _MESSAGES.where(self._session, "interview_id", interview_id, order_by="seq")
         return [MessageRecord(**row) for row in rows]
 
-    def add(self, interview: InterviewRow) -> None:
-        self._session.add(interview)
-
-    def get(self, interview_id: str, project_id: str | None = None) -> InterviewRow | None:
-        """The interview, or None when it is missing or belongs to another project."""
-        interview = self._session.get(InterviewRow, interview_id)
-        if interview is None or (project_id is not None and interview.project_id != project_id):
-            return None
-        return interview
-
-    def add_message(self, message: MessageRow) -> None:
-        self._session.add(message)
-
-    def transcript(self, interview_id: str) -> Sequence[MessageRow]:
-        query = (
-            select(MessageRow)
-            .where(MessageRow.interview_id == interview_id)
-            .order_by(MessageRow.seq)
-        )
-        return (self._session.execute(query)).scalars().all()
+    def get(self, interview_id: str) -> InterviewRow | None:
+        """The interview as an ORM row (for changes the ORM tracks)."""
+        return self._session.get(InterviewRow, interview_id)
 
     def analysis(self, interview_id: str) -> AnalysisRow | None:
         return self._session.get(AnalysisRow, interview_id)
@@ -222,9 +202,6 @@ class JobRepository:
                 }
             ],
         )
-
-    def add(self, job: JobRow) -> None:
-        self._session.add(job)
 
     def add_attempt(self, attempt: JobAttemptRow) -> None:
         self._session.add(attempt)
