@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -120,14 +119,10 @@ def to_status(error: DomainError, metadata: Sequence[tuple[str, str]] = ()) -> g
     )
     if not metadata:
         return status
-    return _Status(status.code, status.details, (*status.trailing_metadata, *metadata))
-
-
-@dataclass(frozen=True)
-class _Status(grpc.Status):
-    code: grpc.StatusCode
-    details: str
-    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+    # grpc_status returns a namedtuple: a copy with the trailers extended.
+    return status._replace(  # type: ignore[attr-defined]
+        trailing_metadata=(*status.trailing_metadata, *metadata)
+    )
 
 
 def internal_error() -> DomainError:
