@@ -121,7 +121,7 @@ def wait_done(path: Path, count: int, timeout: float) -> None:
 
 
 def cpu_per_analysis(runs: int = 30) -> list[float]:
-    from koji_server.domain.analysis import analyze
+    from koji_server.analysis.analyze import analyze
     from koji_server.domain.analysis_input import TranscriptInput, Utterance
 
     utterances = [Utterance("m0", "interviewer", QUESTIONS[0])]

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from koji.v1 import interview_service_pb2 as pb
+from koji_server.analysis.analyze import analyze
 from koji_server.app import start_server
 from koji_server.config import Settings
-from koji_server.domain.analysis import analyze
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
 from tests.conftest import Tenant, make_guide_tenant, make_tenant
 from tests.helpers import auth

@@ -14,11 +14,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.api.handlers import SERVICE, add_interview_service
+from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.servicer import InterviewServicer
+from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
+from koji_server.domain.studies import StudyService
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
@@ -143,11 +145,19 @@ async def start_server(
             final_interview_seconds=settings.final_interview_cache_seconds,
         ),
     )
-    add_interview_service(InterviewServicer(service, KeyRateLimiter()), server)
+    limiter = KeyRateLimiter()  # one per key across both services
+    add_service(InterviewServicer(service, limiter), server, SERVICE)
+    add_service(StudyServicer(service, StudyService(units), limiter), server, STUDY_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (
+            SERVICE.full_name,
+            STUDY_SERVICE.full_name,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
     )
     try:
         port = server.add_insecure_port(settings.listen)
@@ -159,7 +169,7 @@ async def start_server(
     await server.start()
     if pipeline is not None:
         pipeline.start()
-    for name in ("", SERVICE.full_name):
+    for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (database %s)", pb.DESCRIPTOR.package, port, database.path)
     return RunningServer(server, port, database, health_servicer, pipeline)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from google.protobuf import json_format
 
@@ -22,7 +24,9 @@ from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequ
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason
 from koji_server.domain.services import InterviewService
+from koji_server.domain.studies import StudyService
 from koji_server.pipeline.jobs import reanalyze
+from koji_server.pipeline.study_reports import StudyReports
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.admin import Delivery, WebhookAdmin
@@ -95,7 +99,49 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     await reanalyze(ctx.units, args.interview_id)
+    await StudyReports(ctx.units, _in_process).take_in(args.interview_id)
     print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
+
+
+async def _in_process(function: Callable[..., object], *args: object) -> object:
+    return function(*args)
+
+
+async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
+    from koji_server.admin import study_report
+
+    report = await StudyService(ctx.units).get_report(None, args.study_id)
+    if args.html:
+        page = study_report.html_page(report, f"Study {report.study_id}")
+        Path(args.html).write_text(page, encoding="utf-8")  # noqa: ASYNC240 (a CLI, one file)
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(study_report.as_json(report), indent=2))
+    elif not args.html:
+        from rich.console import Console
+
+        study_report.print_table(report, Console())
+
+
+async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
+    from rich.progress import Progress
+
+    study = await StudyService(ctx.units).get_report(None, args.study_id)  # checks it exists
+    interview_ids = await ctx.units.read(
+        lambda uow: uow.study_reports.completed_ids(study.study_id)
+    )
+    with Progress(transient=False) as progress:
+        task = progress.add_task("reanalysing interviews", total=len(interview_ids))
+        for interview_id in interview_ids:
+            await reanalyze(ctx.units, interview_id)
+            progress.advance(task)
+        rebuild = progress.add_task("rebuilding the report", total=1)
+        report = await StudyReports(ctx.units, _in_process).rebuild(study.study_id)
+        progress.advance(rebuild)
+    print(
+        f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
+        f"{len(report['themes'])} themes"
+    )
 
 
 async def usage(args: argparse.Namespace, ctx: Context) -> None:
@@ -244,6 +290,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="QUESTION",
         help="a guide question; repeat for each, in order",
     )
+
+    sub = command(
+        studies,
+        "report",
+        studies_report,
+        "Print a study's report across its interviews: a table of themes (label, interviews, "
+        "share, sentiment, one quote), or the API's JSON, or a self-contained HTML page.",
+    )
+    sub.add_argument("study_id", metavar="STUDY_ID")
+    sub.add_argument("--json", action="store_true", help="print GetStudyReport's JSON instead")
+    sub.add_argument(
+        "--html",
+        metavar="FILE",
+        default=None,
+        help="write one self-contained HTML page (bar chart of themes, quotes) to FILE",
+    )
+    sub = command(
+        studies,
+        "reanalyze",
+        studies_reanalyze,
+        "Run the analysis of every completed interview of a study again, then rebuild the "
+        "study's report from scratch (with a progress bar). Safe while the server runs.",
+    )
+    sub.add_argument("study_id", metavar="STUDY_ID")
 
     interviews = groups.add_parser("interviews", help="operate on interviews").add_subparsers(
         dest="command", required=True, metavar="COMMAND"

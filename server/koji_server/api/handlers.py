@@ -13,12 +13,15 @@ from typing import Any
 
 import grpc
 from google.protobuf import message, message_factory
+from google.protobuf.descriptor import ServiceDescriptor
 
 from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import study_service_pb2 as study_pb
 from koji_server.api import errors
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InterviewService"]
+STUDY_SERVICE = study_pb.DESCRIPTOR.services_by_name["StudyService"]
 # Unary in the proto, but served with a streaming-style handler so that a
 # response message can precede an error status (see
 # InterviewServicer.CompleteInterview). On the wire the two are identical.
@@ -55,9 +58,9 @@ def _guarded(behavior: Behavior) -> Behavior:
     return handle
 
 
-def add_interview_service(servicer: object, server: grpc.aio.Server) -> None:
+def add_service(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor) -> None:
     handlers = {}
-    for method in SERVICE.methods:
+    for method in service.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
         make_handler = (
@@ -71,6 +74,6 @@ def add_interview_service(servicer: object, server: grpc.aio.Server) -> None:
             response_serializer=response_class.SerializeToString,
         )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+    server.add_registered_method_handlers(service.full_name, handlers)

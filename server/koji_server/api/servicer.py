@@ -1,6 +1,6 @@
 """InterviewService servicer: metadata -> principal, proto -> domain -> proto.
 
-Every RPC runs inside `_rpc`, which authenticates, applies the key's rate
+Every RPC runs inside `rpc_call`, which authenticates, applies the key's rate
 limit, sends the rate-limit metadata and turns domain errors into statuses.
 
 Where the rate-limit metadata goes: gRPC clients get it in the trailing
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -92,6 +92,44 @@ def _bearer(value: str | None) -> str | None:
     return credential.strip() if scheme.lower() == "bearer" else None
 
 
+@asynccontextmanager
+async def rpc_call(
+    context: grpc.aio.ServicerContext, service: InterviewService, limiter: KeyRateLimiter
+) -> AsyncIterator[_Call]:
+    """Runs one RPC's body: authentication and rate limiting through the
+    `_Call` it yields, the rate-limit metadata on the way out, and every
+    failure turned into its status (with the REST hints for Envoy)."""
+    call = _Call(context, service, limiter)
+    try:
+        yield call
+    except DomainError as error:
+        failure = error
+    except Exception:
+        log.exception("unexpected failure in an RPC")
+        failure = errors.internal_error()
+    else:
+        if not call.via_rest:
+            context.set_trailing_metadata(call.response_metadata)
+            return
+        metadata = call.response_metadata
+        if call.rest_success_status is not None:
+            metadata = [*metadata, (errors.REST_STATUS_HEADER, str(call.rest_success_status))]
+        if metadata:
+            await context.send_initial_metadata(metadata)
+        return
+    with_body = call.error_body is not None
+    trailing: list[tuple[str, str]] = []
+    if call.via_rest:
+        await context.send_initial_metadata(
+            call.response_metadata + errors.rest_hints(failure, with_body)
+        )
+    else:
+        trailing = call.response_metadata
+    if call.error_body is not None:
+        await context.write(call.error_body)
+    await context.abort_with_status(errors.to_status(failure, trailing))
+
+
 class InterviewServicer:
     def __init__(self, service: InterviewService, limiter: KeyRateLimiter) -> None:
         self._service = service
@@ -100,37 +138,8 @@ class InterviewServicer:
             ttl_seconds=600, max_entries=10_000
         )
 
-    @asynccontextmanager
-    async def _rpc(self, context: grpc.aio.ServicerContext) -> AsyncIterator[_Call]:
-        call = _Call(context, self._service, self._limiter)
-        try:
-            yield call
-        except DomainError as error:
-            failure = error
-        except Exception:
-            log.exception("unexpected failure in %s", type(self).__name__)
-            failure = errors.internal_error()
-        else:
-            if not call.via_rest:
-                context.set_trailing_metadata(call.response_metadata)
-                return
-            metadata = call.response_metadata
-            if call.rest_success_status is not None:
-                metadata = [*metadata, (errors.REST_STATUS_HEADER, str(call.rest_success_status))]
-            if metadata:
-                await context.send_initial_metadata(metadata)
-            return
-        with_body = call.error_body is not None
-        trailing: list[tuple[str, str]] = []
-        if call.via_rest:
-            await context.send_initial_metadata(
-                call.response_metadata + errors.rest_hints(failure, with_body)
-            )
-        else:
-            trailing = call.response_metadata
-        if call.error_body is not None:
-            await context.write(call.error_body)
-        await context.abort_with_status(errors.to_status(failure, trailing))
+    def _rpc(self, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[_Call]:
+        return rpc_call(context, self._service, self._limiter)
 
     async def StartInterview(
         self, request: pb.StartInterviewRequest, context: grpc.aio.ServicerContext

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from koji_server.domain.model import Insight, Quality, Theme
 
@@ -32,3 +33,23 @@ class AnalysisOutput:
     # Wall-clock seconds (time.time()) at the end of each stage.
     scored_at: float
     analyzed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StudyInterview:
+    """One analysed interview as a study's synthesis reads it: whether it
+    passed the quality gate, and its insights as (message_id, quote, type,
+    sentiment)."""
+
+    interview_id: str
+    passed: bool
+    insights: tuple[tuple[str, str, str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyUpdate:
+    """What a study report update sends to the analysis process: the stored
+    working state (None for a new report) and the interviews to take in."""
+
+    state: dict[str, Any] | None
+    interviews: tuple[StudyInterview, ...]

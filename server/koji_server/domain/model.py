@@ -179,3 +179,34 @@ class InterviewDetail:
     feedback: dict[str, Any] | None = None
     analysis_status: AnalysisStatus | None = None
     analysis: Analysis | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyQuote:
+    interview_id: str
+    message_id: str
+    quote: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class StudyTheme:
+    theme_id: str
+    label: str
+    interview_count: int
+    share: float
+    sentiment: float
+    insight_counts: dict[str, int]
+    quotes: tuple[StudyQuote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyReport:
+    """Themes across a study's interviews (updated_at is None until the
+    first of them is analysed)."""
+
+    study_id: str
+    interviews_analyzed: int
+    interviews_excluded: int
+    updated_at: datetime | None
+    themes: tuple[StudyTheme, ...]

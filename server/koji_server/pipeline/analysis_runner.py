@@ -1,4 +1,5 @@
-"""Runs one claimed analysis job: analysis in the process pool, then finish or fail."""
+"""Runs one claimed analysis job: analysis in the process pool, then finish or
+fail; a finished analysis then goes into its study's report."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from koji_server.pipeline.executor import analyze_in_worker, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.pipeline.study_reports import StudyReports
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,17 @@ class AnalysisRunner:
         # Called after a result commits (wakes the webhook delivery worker).
         self._on_finished = on_finished or (lambda: None)
         self._warm_up: asyncio.Future[bool] | None = None
+        self.study_reports = StudyReports(queue.units, self._in_worker)
+
+    async def _in_worker(self, function: Callable[..., object], *args: object) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except BrokenProcessPool:
+            if self._owns_executor:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._executor_factory()
+            raise
 
     def start(self) -> None:
         # Spawn the analysis process and import its libraries now, not on the
@@ -50,27 +63,31 @@ class AnalysisRunner:
             if not await self._queue.renew(claim):
                 return
 
+    async def _update_study(self, claim: Claim) -> None:
+        # The analysis is stored whatever happens here: a report update that
+        # fails is caught up by the study's next one.
+        try:
+            await self.study_reports.take_in(claim.interview_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("study report update after job %s failed", claim.job_id)
+
     async def process(self, claim: Claim) -> None:
         try:
-            loop = asyncio.get_running_loop()
             heartbeat = asyncio.create_task(self._keep_lease(claim))
             try:
-                output = await loop.run_in_executor(
-                    self._executor, analyze_in_worker, claim.transcript
-                )
-            except BrokenProcessPool:
-                if self._owns_executor:
-                    self._executor.shutdown(wait=False, cancel_futures=True)
-                    self._executor = self._executor_factory()
-                raise
+                output = await self._in_worker(analyze_in_worker, claim.transcript)
             finally:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
             queued = await self._queue.finish(claim, output)
             if queued is None:
                 log.warning("job %s: lease lost before finishing; result dropped", claim.job_id)
-            elif queued:
-                self._on_finished()  # wakes the webhook worker
+            else:
+                if queued:
+                    self._on_finished()  # wakes the webhook worker
+                await self._update_study(claim)
         except asyncio.CancelledError:
             raise
         except Exception as error:

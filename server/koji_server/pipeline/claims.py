@@ -23,6 +23,10 @@ class ClaimingQueue(ABC, Generic[Item]):
         # Set by `_claim` whenever it returns None.
         self._next_due_at: datetime | None = None
 
+    @property
+    def units(self) -> UnitOfWorkFactory:
+        return self._units
+
     async def claim(self) -> Item | None:
         """The next due item, claimed; None when there is none (and then
         `next_due_at` says when the next one comes due)."""

@@ -17,14 +17,14 @@ from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput
 
 
 def analyze_in_worker(transcript: TranscriptInput) -> AnalysisOutput:
-    from koji_server.domain.analysis import analyze
+    from koji_server.analysis.analyze import analyze
 
     return analyze(transcript)
 
 
 def warm_up() -> bool:
     """Import the analysis stack ahead of the first job."""
-    import koji_server.domain.analysis  # noqa: F401
+    import koji_server.analysis.analyze  # noqa: F401
 
     return True
 

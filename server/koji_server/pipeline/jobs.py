@@ -292,7 +292,7 @@ async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutp
     replace its result in one transaction (the operator's `reanalyze`).
     Events are sent only if the interview never had them (its analysis had
     failed); a repeat analysis of a completed one announces nothing new."""
-    from koji_server.domain.analysis import analyze
+    from koji_server.analysis.analyze import analyze
 
     def frozen(uow: UnitOfWork) -> tuple[TranscriptInput, str]:
         interview = uow.interviews.get(interview_id)

@@ -23,6 +23,7 @@ from koji_server.storage.schema import (
     JobRow,
     MessageRow,
     ProjectRow,
+    StudyReportRow,
     StudyRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
@@ -180,6 +181,76 @@ class InterviewRepository:
             elif status in totals:
                 totals[status] += count
         return totals
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedInterview:
+    """What a study's synthesis needs of one analysed interview."""
+
+    interview_id: str
+    passed: bool
+    insights: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyReportRecord:
+    report: dict[str, Any]
+    updated_at: datetime
+
+
+class StudyReportRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def report(self, study_id: str) -> StudyReportRecord | None:
+        """The served part only (the working state can be megabytes)."""
+        row = self._session.execute(
+            select(StudyReportRow.report, StudyReportRow.updated_at).where(
+                StudyReportRow.study_id == study_id
+            )
+        ).first()
+        return None if row is None else StudyReportRecord(row.report, row.updated_at)
+
+    def get(self, study_id: str) -> StudyReportRow | None:
+        return self._session.get(StudyReportRow, study_id)
+
+    def add(self, row: StudyReportRow) -> None:
+        self._session.add(row)
+
+    def analysed(
+        self, study_id: str, interview_ids: Sequence[str] | None = None
+    ) -> list[AnalysedInterview]:
+        """The study's analysed interviews (all, or those named), in the
+        order they were completed."""
+        query = (
+            select(AnalysisRow.interview_id, AnalysisRow.counts_toward_usage, AnalysisRow.insights)
+            .join(InterviewRow, InterviewRow.id == AnalysisRow.interview_id)
+            .where(InterviewRow.study_id == study_id)
+            .order_by(InterviewRow.completed_at, InterviewRow.id)
+        )
+        if interview_ids is not None:
+            query = query.where(AnalysisRow.interview_id.in_(list(interview_ids)))
+        return [
+            AnalysedInterview(row.interview_id, bool(row.counts_toward_usage), row.insights)
+            for row in self._session.execute(query)
+        ]
+
+    def completed_ids(self, study_id: str) -> list[str]:
+        """The study's completed interviews, in completion order."""
+        query = (
+            select(InterviewRow.id)
+            .where(InterviewRow.study_id == study_id, InterviewRow.completed_at.is_not(None))
+            .order_by(InterviewRow.completed_at, InterviewRow.id)
+        )
+        return list(self._session.scalars(query))
+
+    def analysed_ids(self, study_id: str) -> list[str]:
+        query = (
+            select(AnalysisRow.interview_id)
+            .join(InterviewRow, InterviewRow.id == AnalysisRow.interview_id)
+            .where(InterviewRow.study_id == study_id)
+        )
+        return list(self._session.scalars(query))
 
 
 class JobRepository:

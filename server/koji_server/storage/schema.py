@@ -14,7 +14,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: study_reports (additive: create_all adds it to a version 1 file)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -239,3 +239,19 @@ class WebhookAttemptRow(Base):
     latency_ms: Mapped[float]
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class StudyReportRow(Base):
+    """A study's report across its interviews, kept up to date by the
+    pipeline. `report` is what GetStudyReport serves; `state` is the
+    synthesis's working state (theme centroids and mentions), never sent;
+    `version` guards against two writers updating from the same state."""
+
+    __tablename__ = "study_reports"
+
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]

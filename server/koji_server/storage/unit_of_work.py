@@ -27,6 +27,7 @@ from koji_server.storage.repository import (
     InterviewRepository,
     JobRepository,
     ProjectRepository,
+    StudyReportRepository,
     StudyRepository,
     WebhookRepository,
 )
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
         self.studies = StudyRepository(session)
+        self.study_reports = StudyReportRepository(session)
         self.interviews = InterviewRepository(session)
         self.jobs = JobRepository(session)
         self.events = EventRepository(session)

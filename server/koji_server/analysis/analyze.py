@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from koji_server.domain import insights, quality
+from koji_server.analysis import insights, quality
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput
 
 

@@ -1,0 +1,151 @@
+"""Keeps each study's report up to date as analyses land.
+
+The synthesis (analysis/study.py) runs where the analyses run, in the
+analysis process, never on the event loop: the working state is read from
+storage, updated there with the interviews it has not taken in yet, and
+written back only if nobody wrote it in between (else the update starts
+again from the newer state). Interviews whose update was lost (a crash
+between the analysis and the report) are taken in by the next update of
+their study, so the report catches up by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from koji_server.domain.analysis_input import StudyInterview, StudyUpdate
+from koji_server.domain.clock import precise_now
+from koji_server.storage.repository import AnalysedInterview
+from koji_server.storage.schema import StudyReportRow
+from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+# Runs a function of the analysis stack (in the analysis process, or here).
+RunAnalysis = Callable[..., Awaitable[Any]]
+MAX_TRIES = 5
+
+
+def _insights(analysed: AnalysedInterview) -> StudyInterview:
+    return StudyInterview(
+        interview_id=analysed.interview_id,
+        passed=analysed.passed,
+        insights=tuple(
+            (i["message_id"], i["quote"], i["type"], float(i["sentiment"]))
+            for i in analysed.insights
+        ),
+    )
+
+
+class StudyReports:
+    def __init__(self, units: UnitOfWorkFactory, run: RunAnalysis) -> None:
+        self._units = units
+        self._run = run
+
+    async def take_in(self, interview_id: str) -> bool:
+        """Bring the report of the interview's study up to date with its
+        (new or replaced) analysis. False if the interview has none."""
+        for _ in range(MAX_TRIES):
+            work = await self._units.read(partial(_pending, interview_id=interview_id))
+            if work is None:
+                return False
+            study_id, project_id, version, update = work
+            state, report = await self._run(_update_in_worker, update)
+            save = partial(_save, study_id, project_id, version, state, report)
+            if await self._units.write(save):
+                return True
+        log.warning(
+            "study report of %s: gave up after %d concurrent updates", interview_id, MAX_TRIES
+        )
+        return False
+
+    async def rebuild(self, study_id: str) -> dict[str, Any]:
+        """Rebuild a study's report from every analysed interview (the
+        operator's `studies reanalyze`); returns the report."""
+        for _ in range(MAX_TRIES):
+
+            def everything(uow: UnitOfWork) -> tuple[str, int, StudyUpdate] | None:
+                study = uow.studies.get(study_id)
+                if study is None:
+                    return None
+                row = uow.study_reports.get(study_id)
+                interviews = tuple(_insights(a) for a in uow.study_reports.analysed(study_id))
+                return study.project_id, row.version if row else 0, StudyUpdate(None, interviews)
+
+            work = await self._units.read(everything)
+            if work is None:
+                raise LookupError(study_id)
+            project_id, version, update = work
+            state, report = await self._run(_rebuild_in_worker, update)
+            save = partial(_save, study_id, project_id, version, state, report)
+            if await self._units.write(save):
+                return report
+        raise RuntimeError(f"study {study_id}: the report kept changing during the rebuild")
+
+
+def _pending(uow: UnitOfWork, *, interview_id: str) -> tuple[str, str, int, StudyUpdate] | None:
+    interview = uow.interviews.record(interview_id)
+    if interview is None:
+        return None
+    study_id = interview.study_id
+    row = uow.study_reports.get(study_id)
+    included = set(row.state.get("included", {})) if row is not None else set()
+    missing = [i for i in uow.study_reports.analysed_ids(study_id) if i not in included]
+    wanted = [*missing, interview_id] if interview_id not in missing else missing
+    analysed = uow.study_reports.analysed(study_id, wanted)
+    if not any(a.interview_id == interview_id for a in analysed):
+        return None
+    update = StudyUpdate(
+        row.state if row is not None else None, tuple(_insights(a) for a in analysed)
+    )
+    return study_id, interview.project_id, row.version if row is not None else 0, update
+
+
+def _save(
+    study_id: str,
+    project_id: str,
+    version: int,
+    state: dict[str, Any],
+    report: dict[str, Any],
+    uow: UnitOfWork,
+) -> bool:
+    row = uow.study_reports.get(study_id)
+    if (row.version if row is not None else 0) != version:
+        return False  # someone else updated it meanwhile: start again from theirs
+    now = precise_now()
+    if row is None:
+        uow.study_reports.add(
+            StudyReportRow(
+                study_id=study_id,
+                project_id=project_id,
+                report=report,
+                state=state,
+                version=1,
+                updated_at=now,
+            )
+        )
+    else:
+        row.report = report
+        row.state = state
+        row.version = version + 1
+        row.updated_at = now
+    return True
+
+
+def _update_in_worker(update: StudyUpdate) -> tuple[dict[str, Any], dict[str, Any]]:
+    from koji_server.analysis import study
+
+    state = study.from_json(update.state)
+    for interview in update.interviews:
+        study.update(state, study.interview_insights(interview))
+    return study.to_json(state), study.report(state)
+
+
+def _rebuild_in_worker(update: StudyUpdate) -> tuple[dict[str, Any], dict[str, Any]]:
+    from koji_server.analysis import study
+
+    state = study.rebuild([study.interview_insights(i) for i in update.interviews])
+    return study.to_json(state), study.report(state)
