@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen run test lint bench bench-pipeline clean
+.PHONY: help install gen check-gen run test lint bench bench-pipeline eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check c
 
 bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency (200 interviews)
 	$(PY) -m bench.analysis_latency
+
+eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
+	$(PY) -m tools.eval_insights
 
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools bench

@@ -99,7 +99,7 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     await reanalyze(ctx.units, args.interview_id)
-    await StudyReports(ctx.units, _in_process).take_in(args.interview_id)
+    await StudyReports(ctx.units, _in_process).take_in(args.interview_id, replaced=True)
     print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
 
 

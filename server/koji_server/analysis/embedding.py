@@ -19,6 +19,11 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from wordllama import WordLlama
 from wordllama.inference import WordLlamaInference
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 DIMENSIONS = 256
 _PACKAGE = Path(wordllama.__file__).parent
 _WEIGHTS = _PACKAGE / "weights" / f"l2_supercat_{DIMENSIONS}.safetensors"
@@ -26,153 +31,20 @@ _TOKENIZER = _PACKAGE / "tokenizers" / "l2_supercat_tokenizer_config.json"
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'+-]*")
 # Words that say how the respondent feels or how much, not what about: a topic
 # vector without them groups "the importer is slow" with "I love the importer".
-_NOT_TOPIC = frozenset(
-    [
-        "love",
-        "loved",
-        "like",
-        "liked",
-        "hate",
-        "hated",
-        "great",
-        "good",
-        "bad",
-        "terrible",
-        "awful",
-        "amazing",
-        "awesome",
-        "nice",
-        "really",
-        "very",
-        "quite",
-        "pretty",
-        "super",
-        "so",
-        "too",
-        "just",
-        "also",
-        "still",
-        "even",
-        "always",
-        "never",
-        "ever",
-        "again",
-        "easy",
-        "easier",
-        "hard",
-        "harder",
-        "difficult",
-        "simple",
-        "slow",
-        "slower",
-        "fast",
-        "faster",
-        "quick",
-        "quickly",
-        "frustrating",
-        "frustrated",
-        "annoying",
-        "annoyed",
-        "confusing",
-        "confused",
-        "happy",
-        "unhappy",
-        "glad",
-        "sad",
-        "wish",
-        "want",
-        "wanted",
-        "need",
-        "needed",
-        "would",
-        "could",
-        "should",
-        "might",
-        "must",
-        "can",
-        "cannot",
-        "can't",
-        "couldn't",
-        "don't",
-        "didn't",
-        "doesn't",
-        "won't",
-        "isn't",
-        "wasn't",
-        "aren't",
-        "weren't",
-        "i'd",
-        "i'm",
-        "i've",
-        "we're",
-        "we've",
-        "it's",
-        "thing",
-        "things",
-        "stuff",
-        "lot",
-        "lots",
-        "bit",
-        "way",
-        "time",
-        "times",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "hour",
-        "hours",
-        "minute",
-        "minutes",
-        "use",
-        "used",
-        "using",
-        "work",
-        "works",
-        "worked",
-        "working",
-        "get",
-        "got",
-        "getting",
-        "make",
-        "made",
-        "makes",
-        "take",
-        "took",
-        "takes",
-        "taking",
-        "try",
-        "tried",
-        "trying",
-        "keep",
-        "kept",
-        "keeps",
-        "go",
-        "went",
-        "going",
-        "thank",
-        "thanks",
-        "honestly",
-        "basically",
-        "actually",
-        "literally",
-        "definitely",
-        "probably",
-        "maybe",
-        "okay",
-        "ok",
-        "part",
-        "whole",
-        "every",
-        "everything",
-        "something",
-        "anything",
-        "nothing",
-        "one",
-        "ones",
-    ]
+_NOT_TOPIC = _words(
+    """
+    love loved like liked hate hated great good bad terrible awful amazing awesome nice
+    really very quite pretty super so too just also still even always never ever again easy
+    easier hard harder difficult simple slow slower fast faster quick quickly frustrating
+    frustrated annoying annoyed confusing confused happy unhappy glad sad wish want wanted
+    need needed would could should might must can cannot can't couldn't don't didn't doesn't
+    won't isn't wasn't aren't weren't i'd i'm i've we're we've it's thing things stuff lot
+    lots bit way time times day days week weeks month months hour hours minute minutes use
+    used using work works worked working get got getting make made makes take took takes
+    taking try tried trying keep kept keeps go went going thank thanks honestly basically
+    actually literally definitely probably maybe okay ok part whole every everything
+    something anything nothing one ones
+    """
 )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from koji_server.analysis import classifier, clustering, phrases
 from koji_server.analysis.embedding import topic_vectors
+from koji_server.analysis.labels import theme_label
 from koji_server.analysis.quality import Answer
 from koji_server.domain.model import Insight, Theme
 
@@ -80,7 +81,11 @@ def themes(answers: list[Answer]) -> tuple[Theme, ...]:
     for group in clustering.groups(vectors):
         if not np.any(vectors[group[0]]):
             continue
-        label = phrases.best_label([said[i].text for i in group])
+        label = theme_label(
+            [said[i].text for i in group],
+            [said[i].message_id for i in group],
+            clustering.centroid(vectors[group]),
+        )
         if label is None:
             continue
         message_ids = tuple(dict.fromkeys(said[i].message_id for i in group))

@@ -9,7 +9,6 @@ layout"). Theme labels and insight summaries are built from those.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -17,220 +16,42 @@ from functools import cache
 from lemminflect import getAllLemmas
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 MAX_LABEL_WORDS = 4
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|[.,;:!?()]")
 # Nouns too vague to name a topic on their own.
-_VAGUE = frozenset(
-    [
-        "thing",
-        "things",
-        "stuff",
-        "lot",
-        "lots",
-        "bit",
-        "way",
-        "time",
-        "times",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "year",
-        "years",
-        "hour",
-        "hours",
-        "minute",
-        "minutes",
-        "second",
-        "seconds",
-        "part",
-        "parts",
-        "kind",
-        "sort",
-        "type",
-        "people",
-        "person",
-        "guy",
-        "guys",
-        "one",
-        "ones",
-        "everything",
-        "something",
-        "anything",
-        "nothing",
-        "everyone",
-        "someone",
-        "anyone",
-        "team",
-        "colleague",
-        "colleagues",
-        "friend",
-        "friends",
-        "boss",
-        "company",
-        "business",
-        "job",
-        "work",
-        "problem",
-        "problems",
-        "issue",
-        "issues",
-        "question",
-        "questions",
-        "idea",
-        "ideas",
-        "point",
-        "reason",
-        "fact",
-        "case",
-        "end",
-        "start",
-        "moment",
-        "place",
-        "side",
-        "number",
-        "lot",
-        "experience",
-        "product",
-        "tool",
-        "app",
-        "feature",
-        "features",
-        "thing",
-        "option",
-        "options",
-        "use",
-        "user",
-        "users",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "morning",
-        "afternoon",
-        "evening",
-        "night",
-        "week",
-        "weekend",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "half",
-        "third",
-        "quarter",
-        "couple",
-    ]
+_VAGUE = _words(
+    """
+    thing things stuff lot lots bit way time times day days week weeks month months year
+    years hour hours minute minutes second seconds part parts kind sort type people person
+    guy guys one ones everything something anything nothing everyone someone anyone team
+    colleague colleagues friend friends boss company business job work problem problems
+    issue issues question questions idea ideas point reason fact case end start moment place
+    side number lot experience product tool app feature features thing option options use
+    user users today yesterday tomorrow morning afternoon evening night week weekend monday
+    tuesday wednesday thursday friday saturday sunday half third quarter couple
+    """
 )
 # After these a word that can be a verb is one ("we import", "to export").
-_BEFORE_VERB = frozenset(
-    [
-        "i",
-        "we",
-        "you",
-        "they",
-        "he",
-        "she",
-        "it",
-        "to",
-        "would",
-        "will",
-        "can",
-        "could",
-        "should",
-        "did",
-        "didn't",
-        "don't",
-        "doesn't",
-        "not",
-        "never",
-        "let",
-        "me",
-        "us",
-        "just",
-        "always",
-        "often",
-        "also",
-    ]
+_BEFORE_VERB = _words(
+    """
+    i we you they he she it to would will can could should did didn't don't doesn't not
+    never let me us just always often also
+    """
 )
-_NOT_IN_PHRASE = frozenset(
-    [
-        "really",
-        "very",
-        "quite",
-        "pretty",
-        "super",
-        "too",
-        "just",
-        "also",
-        "still",
-        "even",
-        "always",
-        "never",
-        "ever",
-        "again",
-        "honestly",
-        "basically",
-        "actually",
-        "literally",
-        "definitely",
-        "probably",
-        "maybe",
-        "love",
-        "hate",
-        "like",
-        "great",
-        "good",
-        "bad",
-        "terrible",
-        "awful",
-        "amazing",
-        "awesome",
-        "nice",
-        "easy",
-        "hard",
-        "difficult",
-        "simple",
-        "slow",
-        "fast",
-        "quick",
-        "whole",
-        "every",
-        "able",
-        "sure",
-        "own",
-        "last",
-        "next",
-        "first",
-        "new",
-        "old",
-        "other",
-        "same",
-        "different",
-        "much",
-        "many",
-        "more",
-        "most",
-        "less",
-        "least",
-        "few",
-        "several",
-        "enough",
-        "main",
-        "only",
-        "real",
-        "big",
-        "small",
-        "little",
-        "long",
-        "short",
-        "high",
-        "low",
-    ]
+_NOT_IN_PHRASE = _words(
+    """
+    really very quite pretty super too just also still even always never ever again honestly
+    basically actually literally definitely probably maybe love hate like great good bad
+    terrible awful amazing awesome nice easy hard difficult simple slow fast quick whole
+    every able sure own last next first new old other same different much many more most
+    less least few several enough main only real big small little long short high low
+    wrong right fine okay ok sorry glad happy unhappy unable clear
+    """
 )
 
 
@@ -394,6 +215,17 @@ _SUBJECT = re.compile(r"^(?:i|we|my team|our team|they)\s+", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:the|a|an|our|my)\s+", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s,;:.!?]+$")
 MAX_STATEMENT_WORDS = 12
+MIN_STATEMENT_WORDS = 5
+# A long statement is cut before one of these (the detail that follows can go).
+_CUT_BEFORE = _words(
+    "for in on with about when because after before since while so which that without and "
+    "until by during every each than"
+)
+_HEDGES = re.compile(
+    r"\b(?:really|very|just|actually|basically|literally|kind of|sort of|pretty much|"
+    r"quite|totally|honestly)\s+",
+    re.IGNORECASE,
+)
 KIND_NAMES = {"pain_point": "Pain point", "request": "Request", "praise": "Praise"}
 
 
@@ -409,7 +241,17 @@ def statement(sentence: str, kind: str) -> str:
         text = _SUBJECT.sub("", text)
     text = _ARTICLE.sub("", text)
     text = _TRAILING.sub("", text)
+    text = _HEDGES.sub("", text)
     words = text.split()
+    if len(words) > MAX_STATEMENT_WORDS:
+        cuts = [
+            i
+            for i in range(MIN_STATEMENT_WORDS, MAX_STATEMENT_WORDS + 1)
+            if words[i].lower() in _CUT_BEFORE
+        ]
+        if cuts:
+            words = words[: cuts[-1]]
+            text = _TRAILING.sub("", " ".join(words))
     if 2 <= len(words) <= MAX_STATEMENT_WORDS:
         return text[0].upper() + text[1:]
     phrases = noun_phrases(clause) or noun_phrases(sentence)

@@ -16,12 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from koji_server.analysis import clustering, phrases
-from koji_server.analysis.embedding import DIMENSIONS, label_words, topic_vectors
+from koji_server.analysis import clustering
+from koji_server.analysis.embedding import DIMENSIONS, topic_vectors
+from koji_server.analysis.labels import theme_label
 from koji_server.domain.analysis_input import StudyInterview
 
 MAX_REPORT_THEMES = 30
 MAX_QUOTES = 3
+# Cosine similarity of an insight's topic vector to a theme's centroid for it
+# to join the theme, and of two centroids for their themes to merge. Chosen on
+# the training sentences' topics and bench/study_report.py's synthetic study,
+# never on tests/study_transcripts.py.
+JOIN_THEME = 0.35
+MERGE_THEMES = 0.5
+LABEL_SAMPLE = 300
 INSIGHT_TYPES = ("pain_point", "request", "praise")
 
 
@@ -52,6 +60,9 @@ class StudyTheme:
     label: str = ""
     quotes: list[Mention] = field(default_factory=list)
     stale: bool = True
+    # Mentions added since the quotes were chosen (not stored: an update
+    # reads, changes and writes the state in one call).
+    added: list[Mention] = field(default_factory=list)
 
     @property
     def centroid(self) -> np.ndarray:
@@ -78,7 +89,8 @@ def _vectors(mentions: list[Mention]) -> np.ndarray:
 
 
 def _remove(state: StudyState, interview_id: str) -> None:
-    state.included.pop(interview_id, None)
+    if state.included.pop(interview_id, None) is None:
+        return  # never taken in: nothing to take out
     for theme in state.themes:
         leaving = [m for m in theme.mentions if m.interview_id == interview_id]
         if leaving:
@@ -94,20 +106,21 @@ def _add(state: StudyState, interview: InterviewInsights) -> None:
     if not interview.passed or not mentions:
         return
     vectors = _vectors(mentions)
-    for group in clustering.groups(vectors):
-        if not np.any(vectors[group[0]]):
+    # One insight at a time: an interview raises several topics, and its
+    # insights averaged together would pull unrelated themes into one.
+    for mention, vector in zip(mentions, vectors, strict=True):
+        if not np.any(vector):
             continue  # no topic word at all: nothing to file it under
-        total = vectors[group].sum(axis=0)
-        direction = total / (np.linalg.norm(total) or 1.0)
         best: StudyTheme | None = None
-        best_similarity = clustering.SAME_TOPIC
+        best_similarity = JOIN_THEME
         for theme in state.themes:
-            similarity = float(theme.centroid @ direction)
+            similarity = float(theme.centroid @ vector)
             if similarity >= best_similarity:
                 best, best_similarity = theme, similarity
         theme = best or state.new_theme()
-        theme.total = theme.total + total
-        theme.mentions.extend(mentions[i] for i in group)
+        theme.total = theme.total + vector
+        theme.mentions.append(mention)
+        theme.added.append(mention)
         theme.stale = True
 
 
@@ -117,13 +130,14 @@ def _merge(state: StudyState) -> None:
         return
     centroids = np.array([t.centroid for t in state.themes])
     merged: list[StudyTheme] = []
-    for group in clustering.groups(centroids):
+    for group in clustering.groups(centroids, MERGE_THEMES):
         keep = min((state.themes[i] for i in group), key=lambda t: _number(t.theme_id))
         for i in group:
             other = state.themes[i]
             if other is not keep:
                 keep.total = keep.total + other.total
                 keep.mentions.extend(other.mentions)
+                keep.added.extend(other.mentions)
                 keep.stale = True
         merged.append(keep)
     state.themes = merged
@@ -133,32 +147,43 @@ def _number(theme_id: str) -> int:
     return int(theme_id.rsplit("-", 1)[1])
 
 
+def _sample(mentions: list[Mention], size: int) -> list[Mention]:
+    if len(mentions) <= size:
+        return mentions
+    step = len(mentions) / size
+    return [mentions[int(i * step)] for i in range(size)]
+
+
 def _refresh(theme: StudyTheme) -> None:
     """Label and representative quotes (one per interview, nearest the
-    centroid) of a theme whose mentions changed."""
+    centroid) of a theme whose mentions changed. A big theme is labelled from
+    an even sample, and its quotes are chosen among the current ones and the
+    mentions just added: an update costs the new interview, not the theme."""
     if not theme.stale:
         return
-    texts = [m.quote for m in theme.mentions]
+    sample = _sample(theme.mentions, LABEL_SAMPLE)
+    texts = [m.quote for m in sample]
     # A phrase's support is the number of interviews using it.
-    sources = [m.interview_id for m in theme.mentions]
-    centroid = theme.centroid
-
-    def centrality(candidates: list[str]) -> list[float]:
-        return [float(x) for x in topic_vectors(candidates) @ centroid]
-
-    theme.label = phrases.best_label(texts, sources, centrality, label_words(texts)) or "Other"
-    similarity = _vectors(theme.mentions) @ theme.centroid
-    ranked = sorted(range(len(theme.mentions)), key=lambda i: (-similarity[i], i))
+    sources = [m.interview_id for m in sample]
+    theme.label = theme_label(texts, sources, theme.centroid) or "Other"
+    present = set(theme.mentions)
+    if theme.quotes and all(q in present for q in theme.quotes):
+        candidates = [m for m in dict.fromkeys([*theme.quotes, *theme.added]) if m in present]
+    else:
+        candidates = theme.mentions
+    similarity = _vectors(candidates) @ theme.centroid
+    ranked = sorted(range(len(candidates)), key=lambda i: (-similarity[i], i))
     quotes: list[Mention] = []
     seen: set[str] = set()
     for i in ranked:
-        mention = theme.mentions[i]
+        mention = candidates[i]
         if mention.interview_id not in seen:
             seen.add(mention.interview_id)
             quotes.append(mention)
         if len(quotes) == MAX_QUOTES:
             break
     theme.quotes = quotes
+    theme.added = []
     theme.stale = False
 
 
@@ -172,8 +197,7 @@ def update(state: StudyState, interview: InterviewInsights) -> StudyState:
 
 def rebuild(interviews: list[InterviewInsights]) -> StudyState:
     state = StudyState()
-    for interview in interviews:
-        _remove(state, interview.interview_id)
+    for interview in {i.interview_id: i for i in interviews}.values():
         _add(state, interview)
     _merge(state)
     return state

@@ -1,5 +1,6 @@
 """Runs one claimed analysis job: analysis in the process pool, then finish or
-fail; a finished analysis then goes into its study's report."""
+fail. Finished analyses go into their studies' reports in the background: a
+burst of completions in one study costs one report update, not one each."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ class AnalysisRunner:
         self._on_finished = on_finished or (lambda: None)
         self._warm_up: asyncio.Future[bool] | None = None
         self.study_reports = StudyReports(queue.units, self._in_worker)
+        # Interviews whose analysis landed and whose study report is not yet
+        # updated (lost on a crash: the study's next update catches them up).
+        self._study_backlog: set[str] = set()
+        self._study_wakeup = asyncio.Event()
+        self._study_task: asyncio.Task[None] | None = None
 
     async def _in_worker(self, function: Callable[..., object], *args: object) -> object:
         loop = asyncio.get_running_loop()
@@ -47,8 +53,12 @@ class AnalysisRunner:
         # Spawn the analysis process and import its libraries now, not on the
         # first completion (that would add a second or two to its latency).
         self._warm_up = asyncio.get_running_loop().run_in_executor(self._executor, warm_up)
+        self._study_task = asyncio.create_task(self._update_studies(), name="study-reports")
 
     async def stop(self) -> None:
+        if self._study_task is not None:
+            self._study_task.cancel()
+            await asyncio.gather(self._study_task, return_exceptions=True)
         if self._warm_up is not None:
             self._warm_up.cancel()
             await asyncio.gather(self._warm_up, return_exceptions=True)
@@ -63,15 +73,20 @@ class AnalysisRunner:
             if not await self._queue.renew(claim):
                 return
 
-    async def _update_study(self, claim: Claim) -> None:
-        # The analysis is stored whatever happens here: a report update that
-        # fails is caught up by the study's next one.
-        try:
-            await self.study_reports.take_in(claim.interview_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("study report update after job %s failed", claim.job_id)
+    async def _update_studies(self) -> None:
+        while True:
+            await self._study_wakeup.wait()
+            self._study_wakeup.clear()
+            while self._study_backlog:
+                interview_id = self._study_backlog.pop()
+                # The analysis is stored whatever happens here: a report
+                # update that fails is caught up by the study's next one.
+                try:
+                    await self.study_reports.take_in(interview_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("study report update for interview %s failed", interview_id)
 
     async def process(self, claim: Claim) -> None:
         try:
@@ -87,7 +102,8 @@ class AnalysisRunner:
             else:
                 if queued:
                     self._on_finished()  # wakes the webhook worker
-                await self._update_study(claim)
+                self._study_backlog.add(claim.interview_id)
+                self._study_wakeup.set()
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -45,11 +45,14 @@ class StudyReports:
         self._units = units
         self._run = run
 
-    async def take_in(self, interview_id: str) -> bool:
-        """Bring the report of the interview's study up to date with its
-        (new or replaced) analysis. False if the interview has none."""
+    async def take_in(self, interview_id: str, replaced: bool = False) -> bool:
+        """Bring the report of the interview's study up to date: every
+        analysed interview it has not taken in yet, and this one again if its
+        analysis was `replaced`. False if there was nothing to do."""
         for _ in range(MAX_TRIES):
-            work = await self._units.read(partial(_pending, interview_id=interview_id))
+            work = await self._units.read(
+                partial(_pending, interview_id=interview_id, replaced=replaced)
+            )
             if work is None:
                 return False
             study_id, project_id, version, update = work
@@ -86,7 +89,9 @@ class StudyReports:
         raise RuntimeError(f"study {study_id}: the report kept changing during the rebuild")
 
 
-def _pending(uow: UnitOfWork, *, interview_id: str) -> tuple[str, str, int, StudyUpdate] | None:
+def _pending(
+    uow: UnitOfWork, *, interview_id: str, replaced: bool
+) -> tuple[str, str, int, StudyUpdate] | None:
     interview = uow.interviews.record(interview_id)
     if interview is None:
         return None
@@ -94,10 +99,11 @@ def _pending(uow: UnitOfWork, *, interview_id: str) -> tuple[str, str, int, Stud
     row = uow.study_reports.get(study_id)
     included = set(row.state.get("included", {})) if row is not None else set()
     missing = [i for i in uow.study_reports.analysed_ids(study_id) if i not in included]
-    wanted = [*missing, interview_id] if interview_id not in missing else missing
-    analysed = uow.study_reports.analysed(study_id, wanted)
-    if not any(a.interview_id == interview_id for a in analysed):
+    if replaced and interview_id not in missing:
+        missing.append(interview_id)
+    if not missing:
         return None
+    analysed = uow.study_reports.analysed(study_id, missing)
     update = StudyUpdate(
         row.state if row is not None else None, tuple(_insights(a) for a in analysed)
     )
