@@ -43,8 +43,9 @@ test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code ch
 bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load)
 	$(PY) -m bench.load
 
-bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency (200 interviews)
+bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency; study report rebuild and reads
 	$(PY) -m bench.analysis_latency
+	$(PY) -m bench.study_report
 
 eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
 	$(PY) -m tools.eval_insights
