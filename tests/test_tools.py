@@ -35,6 +35,7 @@ async def test_reflection_lists_the_services(server) -> None:
     assert code == 0, err
     assert set(out.split()) == {
         "koji.v1.InterviewService",
+        "koji.v1.StudyService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
@@ -106,7 +107,10 @@ async def test_grpcurl_drives_the_lifecycle(server, tenant) -> None:
     assert done["completed_at"] in err
 
 
-@pytest.mark.parametrize("name", ["koji.v1.InterviewService", "koji.v1.CompleteInterviewResponse"])
+@pytest.mark.parametrize(
+    "name",
+    ["koji.v1.InterviewService", "koji.v1.StudyService", "koji.v1.CompleteInterviewResponse"],
+)
 async def test_reflection_describes_types(server, name) -> None:
     code, out, err = await grpcurl(server.port, "describe", name)
     assert code == 0, err
