@@ -211,6 +211,17 @@ _CLAUSE_BREAK = re.compile(
     r"|\s+(?:and|but|so)\s+(?=(?:the|a|it|i|we|they|then)\b)",
     re.IGNORECASE,
 )
+_REQUEST_FRAME = re.compile(
+    r"^(?:(?:i|we)\s+(?:really\s+)?(?:wish|hope)\s+"
+    r"(?:there\s+(?:was|were|is)\s+|that\s+|it\s+|you\s+)?|"
+    r"(?:i|we)(?:'d| would)\s+(?:really\s+)?(?:like|love|want)\s+"
+    r"(?:to\s+(?:see|have)\s+|it\s+if\s+)?|"
+    r"(?:i|we)\s+(?:really\s+)?(?:want|need)\s+(?:to\s+(?:see|have)\s+)?|"
+    r"it\s+would\s+be\s+(?:nice|great|good|helpful|amazing|awesome)\s+(?:if|to\s+have)\s+|"
+    r"(?:could|can|would)\s+you\s+(?:please\s+)?|please\s+|if\s+only\s+|"
+    r"what\s+(?:i|we)(?:'d)?\s+(?:really\s+)?(?:need|want|like|love)\s+is\s+)",
+    re.IGNORECASE,
+)
 _SUBJECT = re.compile(r"^(?:i|we|my team|our team|they)\s+", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:the|a|an|our|my)\s+", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s,;:.!?]+$")
@@ -230,15 +241,17 @@ KIND_NAMES = {"pain_point": "Pain point", "request": "Request", "praise": "Prais
 
 
 def statement(sentence: str, kind: str) -> str:
-    """A short statement of a sentence's point: fillers, the speaker and a
-    leading article dropped, one clause kept; if that is still long, the
-    kind and the sentence's main noun phrase ("Pain point: CSV importer")."""
+    """A short statement of a sentence's point: fillers, the speaker, a
+    request's framing ("I wish there was") and a leading article dropped, one
+    clause kept, trailing detail cut; if nothing could be dropped, the kind
+    leads ("Request: make it work on phones"); if it stays long, the kind and
+    the sentence's main noun phrase ("Pain point: CSV importer")."""
     clause = _CLAUSE_BREAK.split(sentence)[0]
     if len(clause.split()) < 3:
         clause = sentence
     text = _LEADING_FILLER.sub("", clause.strip())
-    if kind != "request":  # "We need X" must keep its verb to stay a request
-        text = _SUBJECT.sub("", text)
+    # A request loses its framing ("I wish there was"), anything else its speaker.
+    text = (_REQUEST_FRAME if kind == "request" else _SUBJECT).sub("", text)
     text = _ARTICLE.sub("", text)
     text = _TRAILING.sub("", text)
     text = _HEDGES.sub("", text)
@@ -252,11 +265,21 @@ def statement(sentence: str, kind: str) -> str:
         if cuts:
             words = words[: cuts[-1]]
             text = _TRAILING.sub("", " ".join(words))
+    prefix = KIND_NAMES.get(kind, "Insight")
     if 2 <= len(words) <= MAX_STATEMENT_WORDS:
+        if _comparable(text) == _comparable(sentence):
+            return (
+                f"{prefix}: {text[0].lower()}{text[1:]}"
+                if not _is_acronym(words[0])
+                else (f"{prefix}: {text}")
+            )
         return text[0].upper() + text[1:]
     phrases = noun_phrases(clause) or noun_phrases(sentence)
-    prefix = KIND_NAMES.get(kind, "Insight")
     if not phrases:
         return f"{prefix}: {' '.join(words[:8])}..."
     longest = max(phrases, key=lambda p: len(p.words))
     return f"{prefix}: {longest.text}"
+
+
+def _comparable(text: str) -> str:
+    return _TRAILING.sub("", text).strip().lower()
