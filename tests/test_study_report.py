@@ -109,7 +109,7 @@ async def test_each_topic_is_one_theme_with_its_interviews_and_a_label_naming_it
         ).one()
     members = {
         theme["theme_id"]: {mention[0] for mention in theme["mentions"]}
-        for theme in row.state["themes"]
+        for theme in json.loads(row.state)["themes"]
     }
     served = {theme.theme_id: theme for theme in report.themes}
     for topic in TOPICS:

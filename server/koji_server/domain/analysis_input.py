@@ -47,9 +47,20 @@ class StudyInterview:
 
 
 @dataclass(frozen=True, slots=True)
+class StudyUpdated:
+    """What comes back: the new state (JSON text), the interviews it has
+    taken in, and the report to serve."""
+
+    state: str
+    included: tuple[str, ...]
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class StudyUpdate:
     """What a study report update sends to the analysis process: the stored
-    working state (None for a new report) and the interviews to take in."""
+    working state as JSON text (None for a new report) and the interviews to
+    take in."""
 
-    state: dict[str, Any] | None
+    state: str | None
     interviews: tuple[StudyInterview, ...]

@@ -11,12 +11,13 @@ their study, so the report catches up by itself.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from koji_server.domain.analysis_input import StudyInterview, StudyUpdate
+from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
 from koji_server.domain.clock import precise_now
 from koji_server.storage.repository import AnalysedInterview
 from koji_server.storage.schema import StudyReportRow
@@ -56,9 +57,8 @@ class StudyReports:
             if work is None:
                 return False
             study_id, project_id, version, update = work
-            state, report = await self._run(_update_in_worker, update)
-            save = partial(_save, study_id, project_id, version, state, report)
-            if await self._units.write(save):
+            updated = await self._run(_update_in_worker, update)
+            if await self._units.write(partial(_save, study_id, project_id, version, updated)):
                 return True
         log.warning(
             "study report of %s: gave up after %d concurrent updates", interview_id, MAX_TRIES
@@ -82,10 +82,9 @@ class StudyReports:
             if work is None:
                 raise LookupError(study_id)
             project_id, version, update = work
-            state, report = await self._run(_rebuild_in_worker, update)
-            save = partial(_save, study_id, project_id, version, state, report)
-            if await self._units.write(save):
-                return report
+            updated = await self._run(_rebuild_in_worker, update)
+            if await self._units.write(partial(_save, study_id, project_id, version, updated)):
+                return updated.report
         raise RuntimeError(f"study {study_id}: the report kept changing during the rebuild")
 
 
@@ -97,7 +96,7 @@ def _pending(
         return None
     study_id = interview.study_id
     row = uow.study_reports.get(study_id)
-    included = set(row.state.get("included", {})) if row is not None else set()
+    included = set(row.included) if row is not None else set()
     missing = [i for i in uow.study_reports.analysed_ids(study_id) if i not in included]
     if replaced and interview_id not in missing:
         missing.append(interview_id)
@@ -111,12 +110,7 @@ def _pending(
 
 
 def _save(
-    study_id: str,
-    project_id: str,
-    version: int,
-    state: dict[str, Any],
-    report: dict[str, Any],
-    uow: UnitOfWork,
+    study_id: str, project_id: str, version: int, updated: StudyUpdated, uow: UnitOfWork
 ) -> bool:
     row = uow.study_reports.get(study_id)
     if (row.version if row is not None else 0) != version:
@@ -127,31 +121,40 @@ def _save(
             StudyReportRow(
                 study_id=study_id,
                 project_id=project_id,
-                report=report,
-                state=state,
+                report=updated.report,
+                state=updated.state,
+                included=list(updated.included),
                 version=1,
                 updated_at=now,
             )
         )
     else:
-        row.report = report
-        row.state = state
+        row.report = updated.report
+        row.state = updated.state
+        row.included = list(updated.included)
         row.version = version + 1
         row.updated_at = now
     return True
 
 
-def _update_in_worker(update: StudyUpdate) -> tuple[dict[str, Any], dict[str, Any]]:
+def _update_in_worker(update: StudyUpdate) -> StudyUpdated:
     from koji_server.analysis import study
 
-    state = study.from_json(update.state)
+    state = study.from_json(json.loads(update.state) if update.state else None)
     for interview in update.interviews:
         study.update(state, study.interview_insights(interview))
-    return study.to_json(state), study.report(state)
+    return _updated(state)
 
 
-def _rebuild_in_worker(update: StudyUpdate) -> tuple[dict[str, Any], dict[str, Any]]:
+def _rebuild_in_worker(update: StudyUpdate) -> StudyUpdated:
     from koji_server.analysis import study
 
-    state = study.rebuild([study.interview_insights(i) for i in update.interviews])
-    return study.to_json(state), study.report(state)
+    return _updated(study.rebuild([study.interview_insights(i) for i in update.interviews]))
+
+
+def _updated(state: Any) -> StudyUpdated:
+    from koji_server.analysis import study
+
+    report = study.report(state)  # first: it refreshes labels and quotes
+    text = json.dumps(study.to_json(state), separators=(",", ":"))
+    return StudyUpdated(text, tuple(state.included), report)

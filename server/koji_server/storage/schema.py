@@ -244,14 +244,17 @@ class WebhookAttemptRow(Base):
 class StudyReportRow(Base):
     """A study's report across its interviews, kept up to date by the
     pipeline. `report` is what GetStudyReport serves; `state` is the
-    synthesis's working state (theme centroids and mentions), never sent;
-    `version` guards against two writers updating from the same state."""
+    synthesis's working state (theme centroids and mentions, JSON kept as
+    text: only the analysis process parses it, megabytes for a big study);
+    `included` lists the interviews taken in; `version` guards against two
+    writers updating from the same state."""
 
     __tablename__ = "study_reports"
 
     study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(Text)
+    included: Mapped[list[str]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
