@@ -107,7 +107,10 @@ def main() -> int:
         label: (row[i] / row.sum() if row.sum() else 0.0)
         for i, (label, row) in enumerate(zip(labels, matrix, strict=True))
     }
-    spent = timing(texts)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # as in the analysis processes
+        spent = timing(texts)
     if spent:
         p95 = statistics.quantiles(spent, n=20)[-1] if len(spent) >= 2 else spent[0]
         print(

@@ -30,6 +30,9 @@ MAX_QUOTES = 3
 JOIN_THEME = 0.35
 MERGE_THEMES = 0.5
 LABEL_SAMPLE = 300
+# Small themes are relabelled on every change; bigger ones once they have
+# grown or shrunk by a tenth since their label was chosen.
+RELABEL_BELOW = 50
 INSIGHT_TYPES = ("pain_point", "request", "praise")
 
 
@@ -60,6 +63,8 @@ class StudyTheme:
     label: str = ""
     quotes: list[Mention] = field(default_factory=list)
     stale: bool = True
+    # How many mentions the theme had when it was last labelled.
+    labelled_size: int = 0
     # Mentions added since the quotes were chosen (not stored: an update
     # reads, changes and writes the state in one call).
     added: list[Mention] = field(default_factory=list)
@@ -161,11 +166,14 @@ def _refresh(theme: StudyTheme) -> None:
     mentions just added: an update costs the new interview, not the theme."""
     if not theme.stale:
         return
-    sample = _sample(theme.mentions, LABEL_SAMPLE)
-    texts = [m.quote for m in sample]
-    # A phrase's support is the number of interviews using it.
-    sources = [m.interview_id for m in sample]
-    theme.label = theme_label(texts, sources, theme.centroid) or "Other"
+    size = len(theme.mentions)
+    if not theme.label or size < RELABEL_BELOW or abs(size - theme.labelled_size) * 10 > size:
+        sample = _sample(theme.mentions, LABEL_SAMPLE)
+        texts = [m.quote for m in sample]
+        # A phrase's support is the number of interviews using it.
+        sources = [m.interview_id for m in sample]
+        theme.label = theme_label(texts, sources, theme.centroid) or "Other"
+        theme.labelled_size = size
     present = set(theme.mentions)
     if theme.quotes and all(q in present for q in theme.quotes):
         candidates = [m for m in dict.fromkeys([*theme.quotes, *theme.added]) if m in present]
@@ -259,6 +267,7 @@ def to_json(state: StudyState) -> dict[str, Any]:
                 ],
                 "quotes": [t.mentions.index(q) for q in t.quotes],
                 "stale": t.stale,
+                "labelled_size": t.labelled_size,
             }
             for t in state.themes
         ],
@@ -279,6 +288,7 @@ def from_json(data: dict[str, Any] | None) -> StudyState:
                 label=item["label"],
                 quotes=[mentions[i] for i in item["quotes"]],
                 stale=item["stale"],
+                labelled_size=item.get("labelled_size", 0),
             )
         )
     return StudyState(themes=themes, included=dict(data["included"]), next_theme=data["next_theme"])

@@ -16,6 +16,8 @@ from koji_server.pipeline.study_reports import StudyReports
 
 log = logging.getLogger(__name__)
 
+STUDY_REPORT_DELAY_SECONDS = 0.5
+
 
 class AnalysisRunner:
     def __init__(
@@ -76,6 +78,9 @@ class AnalysisRunner:
     async def _update_studies(self) -> None:
         while True:
             await self._study_wakeup.wait()
+            # Let a burst of completions land first: one update then takes in
+            # all of them, and analyses are not kept waiting behind updates.
+            await asyncio.sleep(STUDY_REPORT_DELAY_SECONDS)
             self._study_wakeup.clear()
             while self._study_backlog:
                 interview_id = self._study_backlog.pop()

@@ -23,9 +23,13 @@ def analyze_in_worker(transcript: TranscriptInput) -> AnalysisOutput:
 
 
 def warm_up() -> bool:
-    """Import the analysis stack ahead of the first job."""
-    import koji_server.analysis.analyze  # noqa: F401
+    """Import the analysis stack, load the embeddings and train the sentence
+    classifier ahead of the first job (about a second, which the first
+    completions would otherwise wait for)."""
+    from koji_server.analysis import classifier, embedding
 
+    embedding.model()
+    classifier.trained()
     return True
 
 
@@ -42,6 +46,10 @@ def _initialize(parent_pid: int, cpus: frozenset[int] | None) -> None:
     os.nice(WORKER_NICENESS)
     if cpus:
         os.sched_setaffinity(0, cpus)
+    # One analysis is small matrices: BLAS threads only contend for the CPUs.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
