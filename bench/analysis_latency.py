@@ -56,6 +56,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def spawn_server(database_url: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """koji-server on a scratch database, once it answers."""
+    server = subprocess.Popen(
+        [str(BIN / "koji-server"), "--log-level", "WARNING"],
+        env={
+            **os.environ,
+            "KOJI_DATABASE_URL": database_url,
+            "KOJI_LISTEN": f"127.0.0.1:{port}",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+    return server
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -165,19 +182,9 @@ def main() -> None:
         database_url = f"sqlite+aiosqlite:///{path}"
         key, study = asyncio.run(seed(database_url, receiver.url))
         port = free_port()
-        server = subprocess.Popen(
-            [str(BIN / "koji-server"), "--log-level", "WARNING"],
-            env={
-                **os.environ,
-                "KOJI_DATABASE_URL": database_url,
-                "KOJI_LISTEN": f"127.0.0.1:{port}",
-                "KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",  # the receiver is local
-            },
-            stdout=subprocess.DEVNULL,
-        )
+        # The receiver is local: loopback must be allowed.
+        server = spawn_server(database_url, port, KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=30)
             warm = asyncio.run(warm_up(port, key, study, path))
             receiver.wait_for(2, timeout=60)
             began = time.monotonic()

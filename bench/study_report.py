@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.analysis_latency import free_port, percentile
+from bench.analysis_latency import free_port, percentile, spawn_server
 from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
 from koji_server.domain.admin import AdminService
@@ -237,18 +236,8 @@ def main() -> None:
         wall, cpu, themes = asyncio.run(rebuild(database_url, study))
         update = asyncio.run(one_update(database_url, study))
         port = free_port()
-        server = subprocess.Popen(
-            [str(BIN / "koji-server"), "--log-level", "WARNING"],
-            env={
-                **os.environ,
-                "KOJI_DATABASE_URL": database_url,
-                "KOJI_LISTEN": f"127.0.0.1:{port}",
-            },
-            stdout=subprocess.DEVNULL,
-        )
+        server = spawn_server(database_url, port)
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=30)
             alone = asyncio.run(load(port, key, study, args.requests, args.concurrency))
             rebuilder = subprocess.Popen(
                 [
