@@ -43,6 +43,13 @@ _BEFORE_VERB = _words(
     never let me us just always often also
     """
 )
+# After a verb, not after a noun: "cuts off", "logs me", "make the".
+_AFTER_VERB = _words(
+    """
+    the a an me us them him her it my our your their his its off out up down away back
+    faster slower again every all this that these those
+    """
+)
 _NOT_IN_PHRASE = _words(
     """
     really very quite pretty super too just also still even always never ever again honestly
@@ -117,7 +124,11 @@ def noun_phrases(text: str) -> list[Phrase]:
     run: list[str] = []
     previous = ""
 
-    def close() -> None:
+    def close(following: str = "") -> None:
+        # "the export cuts off the column": a word that can be a verb, after
+        # a noun and before an object or a particle, is the verb.
+        if len(run) > 1 and following.lower() in _AFTER_VERB and "VERB" in _parts(run[-1]):
+            run.pop()
         while run and not _can_be_noun(run[-1]):
             run.pop()
         if run and (len(run) > 1 or run[-1].lower() not in _VAGUE):
@@ -126,15 +137,27 @@ def noun_phrases(text: str) -> list[Phrase]:
         run.clear()
 
     for token in _TOKEN.findall(text):
-        verb_here = previous.lower() in _BEFORE_VERB and "VERB" in _parts(token)
+        verb_here = "VERB" in _parts(token) and (
+            previous.lower() in _BEFORE_VERB
+            # A sentence that opens with a bare verb is an imperative ("Answer ...").
+            or (previous in ("", ".", "!", "?") and _is_bare_verb(token))
+        )
         previous = token
         wordlike = token.isalnum() or "-" in token or "'" in token
+        if token.lower() in _AFTER_VERB:
+            close(token)
+            continue
         if wordlike and not verb_here and _usable(token) and _can_modify(token):
             run.append(token)
             continue
-        close()
+        close(token)
     close()
     return found
+
+
+def _is_bare_verb(word: str) -> bool:
+    lowered = word.lower()
+    return lowered in getAllLemmas(lowered).get("VERB", ())
 
 
 def _display(word: str) -> str:
