@@ -30,6 +30,12 @@ from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
 
+# What gRPC clients accept by default (4 MiB), stated rather than implied: the
+# per-interview limits (domain.validation) keep the largest GetInterview
+# response well under it, so every interview is readable by a default client.
+MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVER_OPTIONS = (("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),)
+
 
 @dataclass
 class RunningServer:
@@ -134,7 +140,7 @@ async def start_server(
         build_pipeline(settings, units, analysis_executor) if settings.pipeline_enabled else None
     )
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     service = InterviewService(
         units,
         on_completed=pipeline.analysis.wake if pipeline else None,

@@ -234,6 +234,12 @@ class InterviewService:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             if interview.status == InterviewStatus.COMPLETED:
                 raise InterviewCompleted(interview_id)
+            validation.transcript_room(
+                interview.id,
+                interview.respondent_messages,
+                content,
+                lambda: uow.interviews.respondent_bytes(interview.id),
+            )
             questions = self._guide(uow, interview.study_id)
             position = interviewer.GuidePosition(
                 interview.question_index,

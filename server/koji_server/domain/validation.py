@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from koji_server.domain.errors import FieldViolation, InvalidRequest, PayloadTooLarge
 
 MAX_CONTENT_CHARS = 10_000
+# Per interview: respondent messages, and their text in UTF-8 bytes. With
+# them, the whole interview fits a gRPC client's default 4 MiB receive limit
+# and the REST edge's response buffer (see envoy_config.MAX_RESPONSE_BYTES).
+MAX_RESPONDENT_MESSAGES = 200
+MAX_TRANSCRIPT_BYTES = 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024
 MAX_NAME_CHARS = 200
 NOT_JSON = "must be JSON: NaN and Infinity are not allowed"
@@ -38,6 +44,36 @@ def message_content(value: str) -> str:
             [FieldViolation("content", f"must be at most {MAX_CONTENT_CHARS} characters")]
         )
     return value
+
+
+# A character is at most 4 bytes in UTF-8.
+_MAX_CONTENT_BYTES = 4 * MAX_CONTENT_CHARS
+
+
+def content_bytes(value: str) -> int:
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def transcript_room(
+    interview_id: str, respondent_messages: int, content: str, used_bytes: Callable[[], int]
+) -> None:
+    """Refuses a message that would take the interview past its limits;
+    `used_bytes` (the respondent text so far) is asked only when it matters."""
+    if respondent_messages >= MAX_RESPONDENT_MESSAGES:
+        raise PayloadTooLarge(
+            [FieldViolation("content", "the interview has no room for more messages")],
+            f"Interview {interview_id} has reached its limit of {MAX_RESPONDENT_MESSAGES} "
+            "respondent messages; complete it.",
+        )
+    size = content_bytes(content)
+    if respondent_messages * _MAX_CONTENT_BYTES + size <= MAX_TRANSCRIPT_BYTES:
+        return
+    if used_bytes() + size > MAX_TRANSCRIPT_BYTES:
+        raise PayloadTooLarge(
+            [FieldViolation("content", "does not fit in the interview's transcript")],
+            f"Interview {interview_id} would exceed its limit of {MAX_TRANSCRIPT_BYTES:,} bytes "
+            "of respondent text (UTF-8); send less, or complete it.",
+        )
 
 
 def short_text(field: str, value: str) -> str:

@@ -1,0 +1,65 @@
+"""The documented per-interview limits, and that an interview at those limits
+is readable over both transports (issue 13)."""
+
+from __future__ import annotations
+
+import grpc
+
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
+from koji_server.domain.validation import (
+    MAX_CONTENT_CHARS,
+    MAX_RESPONDENT_MESSAGES,
+    MAX_TRANSCRIPT_BYTES,
+)
+from tests.conftest import Rest
+from tests.helpers import auth
+from tests.test_rest import assert_envelope
+
+# The JSON printer escapes a control character as \u0001: six bytes of JSON
+# for each byte stored, the worst case for the REST reader.
+WORST = "\x01"
+
+
+def test_an_interview_at_every_limit_is_readable_over_rest_and_grpc(rest: Rest) -> None:
+    started = rest.start()
+    interview_id = started["interview_id"]
+    full = MAX_TRANSCRIPT_BYTES // MAX_CONTENT_CHARS  # 104 messages of 10,000
+    small = MAX_RESPONDENT_MESSAGES - full - 1
+    remainder = MAX_TRANSCRIPT_BYTES - small - full * MAX_CONTENT_CHARS
+    assert 0 < remainder <= MAX_CONTENT_CHARS
+    for _ in range(small):
+        assert rest.send(started, "x").status_code == 200
+    for _ in range(full):
+        response = rest.send(started, WORST * MAX_CONTENT_CHARS)
+        assert response.status_code == 200, response.text
+    # A message that would take the transcript over its size: refused, cleanly.
+    over = rest.send(started, WORST * (remainder + 1))
+    body = assert_envelope(over, 413, "payload_too_large")
+    assert f"{MAX_TRANSCRIPT_BYTES:,} bytes" in body["message"]
+    last = rest.send(started, WORST * remainder)
+    assert last.status_code == 200, last.text
+    assert last.json()["messages_count"] == 2 * MAX_RESPONDENT_MESSAGES + 1
+    # The message count is full too.
+    over = rest.send(started, "y")
+    body = assert_envelope(over, 413, "payload_too_large")
+    assert f"{MAX_RESPONDENT_MESSAGES} respondent messages" in body["message"]
+
+    def read_both() -> None:
+        response = rest.get(interview_id)
+        assert response.status_code == 200, response.text[:300]
+        transcript = response.json()["transcript"]
+        assert len(transcript) == 2 * MAX_RESPONDENT_MESSAGES + 1
+        assert len(response.content) > 6 * MAX_TRANSCRIPT_BYTES
+        # A gRPC client with the default 4 MiB receive limit.
+        with grpc.insecure_channel(f"127.0.0.1:{rest.threaded.running.port}") as channel:
+            got = pb_grpc.InterviewServiceStub(channel).GetInterview(
+                pb.GetInterviewRequest(interview_id=interview_id),
+                metadata=auth(rest.tenant.api_key),
+                timeout=30,
+            )
+        assert len(got.transcript) == 2 * MAX_RESPONDENT_MESSAGES + 1
+
+    read_both()
+    assert rest.complete(started, {"reason": "natural"}).status_code == 200
+    read_both()
