@@ -12,6 +12,7 @@ from koji_server.domain.validation import (
     MAX_RESPONDENT_MESSAGES,
     MAX_TRANSCRIPT_BYTES,
 )
+from koji_server.envoy_config import MAX_HEADER_KB
 from tests.conftest import Rest
 from tests.helpers import auth
 from tests.test_rest import assert_envelope
@@ -63,3 +64,25 @@ def test_an_interview_at_every_limit_is_readable_over_rest_and_grpc(rest: Rest) 
     read_both()
     assert rest.complete(started, {"reason": "natural"}).status_code == 200
     read_both()
+
+
+def test_request_headers_get_one_answer_at_every_size(rest: Rest) -> None:
+    # Below Envoy's limit: always served (the gRPC server's metadata limit
+    # sits above what Envoy forwards); above it: always 431 in the envelope,
+    # never the gRPC runtime's RESOURCE_EXHAUSTED at random.
+    started = rest.start()
+    path = f"/api/v1/interviews/{started['interview_id']}"
+    under = (MAX_HEADER_KB - 1) * 1024 - 300
+    many = {f"x-pad-{i}": "a" * 80 for i in range(80)}
+    for headers in ({"x-pad": "a" * under}, many):
+        for _ in range(10):
+            response = rest.client.get(path, headers={**rest.headers(), **headers})
+            assert response.status_code == 200, response.text
+    for size in (MAX_HEADER_KB * 1024, 10_000, 12_000, 15_500, 17_000, 40_000, 70_000):
+        for _ in range(5):
+            response = rest.client.get(path, headers={**rest.headers(), "x-pad": "a" * size})
+            body = assert_envelope(response, 431, "invalid_request")
+            assert (
+                body["message"]
+                == f"Request headers are too large: at most {MAX_HEADER_KB} KiB in all."
+            )

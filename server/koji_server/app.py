@@ -34,7 +34,15 @@ log = logging.getLogger(__name__)
 # per-interview limits (domain.validation) keep the largest GetInterview
 # response well under it, so every interview is readable by a default client.
 MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
-SERVER_OPTIONS = (("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),)
+# Request metadata: one limit (soft = hard), so a request is not refused at
+# random between the two; Envoy's header limit (envoy_config.MAX_HEADER_KB)
+# keeps REST requests well under it.
+MAX_METADATA_BYTES = 16 * 1024
+SERVER_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+)
 
 
 @dataclass
