@@ -3,6 +3,8 @@ is readable over both transports (issue 13)."""
 
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from koji.v1 import interview_service_pb2 as pb
@@ -86,3 +88,20 @@ def test_request_headers_get_one_answer_at_every_size(rest: Rest) -> None:
                 body["message"]
                 == f"Request headers are too large: at most {MAX_HEADER_KB} KiB in all."
             )
+
+
+def test_secrets_in_a_query_string_never_reach_envoys_access_log(rest: Rest) -> None:
+    started = rest.start()
+    secrets = [rest.tenant.api_key, started["session_token"]]
+    marker = started["interview_id"]
+    for name, secret in zip(("api_key", "session_token"), secrets, strict=True):
+        response = rest.client.get(f"/api/v1/interviews/{marker}?{name}={secret}")
+        assert_envelope(response, 400, "invalid_request")
+    deadline = time.monotonic() + 30
+    while rest.envoy.log.read_text().count(f"/api/v1/interviews/{marker}") < 2:
+        assert time.monotonic() < deadline, rest.envoy.log.read_text()[-2000:]
+        time.sleep(0.1)
+    log = rest.envoy.log.read_text()
+    for secret in secrets:
+        assert secret not in log
+    assert "api_key=" not in log and "session_token=" not in log
