@@ -4,8 +4,9 @@
 --           the server's own x-koji-* hints), marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path, and no documented endpoint takes a query parameter)
---           and preflights the CORS filter did not answer.
+--           in the path, and no documented endpoint takes a query parameter),
+--           gRPC content types (415: REST only on this port), gRPC method
+--           paths (404) and preflights the CORS filter did not answer.
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
 --           documented {"error": "<code>", "message": "..."} envelope, and
@@ -25,6 +26,8 @@ local CODE_FOR_STATUS = {
   ["404"] = "not_found", ["409"] = "already_completed", ["413"] = "payload_too_large",
   ["429"] = "rate_limited", ["500"] = "internal",
 }
+
+local GRPC_REFUSED = "This port serves the REST API (JSON); gRPC clients use the gRPC port."
 
 local function starts_with(text, prefix)
   return text:sub(1, #prefix) == prefix
@@ -51,7 +54,18 @@ function envoy_on_request(handle)
   -- in the trailers); a client-sent one was dropped above.
   headers:add("x-koji-via-rest", "1")
   local path = headers:get(":path") or ""
-  if headers:get(":method") == "OPTIONS" then
+  local content_type = string.lower(headers:get("content-type") or "")
+  if starts_with(content_type, "application/grpc") then
+    -- The transcoder would pass gRPC through untouched (and gRPC errors would
+    -- come back as empty 200s): this port serves REST only. Envoy turns a
+    -- local reply to a gRPC request into a gRPC one; envoy_on_response makes
+    -- it the REST answer again.
+    handle:streamInfo():dynamicMetadata():set("koji", "grpc_refused", "1")
+    handle:respond({ [":status"] = "415" }, GRPC_REFUSED)
+  elseif starts_with(path, "/koji.") or starts_with(path, "/grpc.") then
+    -- gRPC method paths exist only for the transcoder's own rewritten calls.
+    handle:respond({ [":status"] = "404" }, "No such endpoint.")
+  elseif headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.
     handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
   elseif starts_with(path, "/api/") and path:find("?", 1, true) then
@@ -62,6 +76,16 @@ end
 
 function envoy_on_response(handle)
   local headers = handle:headers()
+  local koji = handle:streamInfo():dynamicMetadata():get("koji")
+  if koji ~= nil and koji["grpc_refused"] == "1" then
+    for _, name in ipairs(RESPONSE_DROP) do
+      headers:remove(name)
+    end
+    headers:replace(":status", "415")
+    headers:replace("content-type", "application/json")
+    handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+    return
+  end
   local status = headers:get("x-koji-http-status")
   local code = headers:get("x-koji-error")
   local message = headers:get("x-koji-error-message")
