@@ -4,6 +4,7 @@ is readable over both transports (issue 13)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -12,12 +13,13 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.domain.validation import (
     MAX_CONTENT_CHARS,
+    MAX_JSON_DEPTH,
     MAX_RESPONDENT_MESSAGES,
     MAX_TRANSCRIPT_BYTES,
 )
 from koji_server.envoy_config import MAX_HEADER_KB
 from tests.conftest import Rest
-from tests.helpers import auth
+from tests.helpers import assert_error, auth
 from tests.test_rest import MISSING_ID, assert_envelope
 
 # The JSON printer escapes a control character as \u0001: six bytes of JSON
@@ -152,3 +154,55 @@ def test_grpc_method_paths_are_not_served_on_the_rest_port(rest: Rest) -> None:
             timeout=10,
         )
     assert refused.value.code() != grpc.StatusCode.OK
+
+
+def nested(levels: int, array: bool = False) -> dict[str, Any]:
+    """A JSON object `levels` deep, the outermost included."""
+    value: Any = "bottom"
+    for _ in range(levels - 1):
+        value = [value] if array else {"a": value}
+    return {"a": value}
+
+
+@pytest.mark.parametrize("array", [False, True], ids=["objects", "arrays"])
+def test_deep_nesting_is_a_400_in_the_envelope_at_every_depth(rest: Rest, array: bool) -> None:
+    ok = rest.client.post(
+        "/api/v1/interviews/start",
+        json={
+            "study_id": rest.tenant.study_id,
+            "respondent": {"metadata": nested(MAX_JSON_DEPTH, array)},
+        },
+        headers=rest.headers(),
+    )
+    assert ok.status_code == 201, ok.text
+    started = rest.start()
+    assert rest.complete(started, {"feedback": nested(MAX_JSON_DEPTH, array)}).status_code == 200
+    for levels in (MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH + 2, 34, 40, 60, 90):
+        response = rest.client.post(
+            "/api/v1/interviews/start",
+            json={
+                "study_id": rest.tenant.study_id,
+                "respondent": {"metadata": nested(levels, array)},
+            },
+            headers=rest.headers(),
+        )
+        body = assert_envelope(response, 400, "invalid_request")
+        assert f"nested more than {MAX_JSON_DEPTH} levels" in body["message"] or (
+            f"nested at most {MAX_JSON_DEPTH} levels" in body["message"]
+        ), body
+        other = rest.start()
+        response = rest.complete(other, {"feedback": nested(levels, array)})
+        body = assert_envelope(response, 400, "invalid_request")
+        assert f"{MAX_JSON_DEPTH} levels" in body["message"], body
+        assert rest.get(other["interview_id"]).json()["status"] == "active"
+
+
+async def test_deep_feedback_over_grpc_names_the_field(stub, tenant) -> None:
+    started = await stub.StartInterview(
+        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
+    )
+    request = pb.CompleteInterviewRequest(interview_id=started.interview_id)
+    request.feedback.update(nested(MAX_JSON_DEPTH + 1))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.CompleteInterview(request, metadata=auth(tenant.api_key, started.session_token))
+    assert_error(refused.value, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", {"feedback"})

@@ -16,6 +16,9 @@ MAX_CONTENT_CHARS = 10_000
 MAX_RESPONDENT_MESSAGES = 200
 MAX_TRANSCRIPT_BYTES = 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024
+# Objects and arrays nested in each other, the outermost object included
+# (protobuf's parser refuses a Struct much deeper than this anyway).
+MAX_JSON_DEPTH = 32
 MAX_NAME_CHARS = 200
 NOT_JSON = "must be JSON: NaN and Infinity are not allowed"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -98,8 +101,27 @@ def json_object(field: str, value: dict[str, Any] | None) -> dict[str, Any] | No
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:
         raise invalid(field, NOT_JSON) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise invalid(field, f"must be nested at most {MAX_JSON_DEPTH} levels deep")
     if len(encoded.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
         raise PayloadTooLarge(
             [FieldViolation(field, f"must be at most {MAX_JSON_BYTES} bytes once encoded")]
         )
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children)
+    return deepest
