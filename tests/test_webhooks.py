@@ -378,7 +378,6 @@ async def test_requests_go_to_the_checked_address_with_the_original_host() -> No
         "198.18.0.1",  # benchmarking
         "192.0.2.1",  # documentation
         "2001:db8::1",
-        "::ffff:100.64.0.1",
     ],
 )
 def test_only_global_addresses_without_the_setting(address: str) -> None:
