@@ -131,3 +131,20 @@ def test_envoys_own_rejections_say_what_was_wrong(
     envelope = httpx.Response(got, content=body).json()
     assert envelope["error"] == "invalid_request"
     assert words in envelope["message"], envelope
+
+
+def test_envoys_5xx_have_a_plain_message(tmp_path) -> None:
+    from tests.envoy_process import EnvoyProcess
+    from tests.processes import free_port
+
+    envoy = EnvoyProcess(free_port(), tmp_path)  # no server behind it
+    try:
+        envoy.wait_ready(expect_healthy=False)
+        with httpx.Client(base_url=envoy.base_url, timeout=10) as client:
+            response = client.get(
+                f"/api/v1/interviews/{MISSING_ID}", headers={"Authorization": "Bearer x"}
+            )
+        body = assert_envelope(response, 503, "unavailable")
+        assert body["message"] == "The service is unavailable; retry shortly."
+    finally:
+        envoy.stop()
