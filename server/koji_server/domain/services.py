@@ -123,6 +123,9 @@ class InterviewService:
         caching = caching or CacheSettings()
         # Keys: a revocation takes effect within auth_seconds.
         self._principals: TtlCache[str, Principal] = TtlCache(caching.auth_seconds, 10_000)
+        # Unknown and revoked keys, as briefly: a client repeating a bad key
+        # costs no database read each time.
+        self._refused_keys: TtlCache[str, bool] = TtlCache(caching.auth_seconds, 10_000)
         # Completed, analysed interviews no longer change (but for an operator's
         # reanalyze, seen within final_interview_seconds).
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
@@ -140,12 +143,17 @@ class InterviewService:
         cached = self._principals.get(key_hash)
         if cached is not None:
             return cached
+        if self._refused_keys.get(key_hash):
+            raise Unauthorized()
 
         async def load() -> Principal:
             key = await self._units.read(lambda uow: uow.keys.by_hash(key_hash))
-            if key is None or not credentials.secret_matches(api_key, key.key_hash):
-                raise Unauthorized()
-            if key.revoked_at is not None:
+            if (
+                key is None
+                or not credentials.secret_matches(api_key, key.key_hash)
+                or key.revoked_at is not None
+            ):
+                self._refused_keys.put(key_hash, True)
                 raise Unauthorized()
             return Principal(
                 key_id=key.id,
