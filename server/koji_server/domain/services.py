@@ -13,6 +13,7 @@ from koji_server.domain.cache import TtlCache
 from koji_server.domain.clock import precise_now, utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
+    DomainError,
     Forbidden,
     InterviewCompleted,
     InvalidSessionToken,
@@ -307,9 +308,36 @@ class InterviewService:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             return _complete(uow, interview, reason, feedback)
 
-        summary = await self._units.write(complete)
+        def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
+            interview = _interview_for_token(uow, principal, interview_id, session_token)
+            return _summary(interview) if interview.completed_at is not None else None
+
+        summary = await self._write_or_already_completed(complete, first_completion)
         self._on_completed()
         return summary
+
+    async def _write_or_already_completed(
+        self,
+        complete: Callable[[UnitOfWork], CompletionSummary],
+        first_completion: Callable[[UnitOfWork], CompletionSummary | None],
+    ) -> CompletionSummary:
+        """Run the completion; if the write itself fails (a full disk, a
+        failed group commit), a repeat completion is still answered as one,
+        from a read: the completed state needs no write."""
+        try:
+            return await self._units.write(complete)
+        except DomainError:
+            raise
+        except Exception:
+            try:
+                done = await self._units.read(first_completion)
+            except DomainError:
+                raise  # the right answer anyway: no such interview, wrong token
+            except Exception:
+                done = None
+            if done is not None:
+                raise AlreadyCompleted(done) from None
+            raise
 
     async def complete_as_operator(
         self, interview_id: str, reason: CompletionReason | None
@@ -323,7 +351,13 @@ class InterviewService:
                 raise NotFound("interview", interview_id)
             return _complete(uow, interview, reason, None)
 
-        summary = await self._units.write(complete)
+        def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
+            interview = uow.interviews.record(interview_id)
+            return (
+                None if interview is None or interview.completed_at is None else _summary(interview)
+            )
+
+        summary = await self._write_or_already_completed(complete, first_completion)
         self._on_completed()
         return summary
 
