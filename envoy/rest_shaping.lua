@@ -9,8 +9,9 @@
 --           paths (404) and preflights the CORS filter did not answer.
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
---           documented {"error": "<code>", "message": "..."} envelope, and
---           removes gRPC internals (grpc-status, grpc-message, ...).
+--           documented {"error": "<code>", "message": "..."} envelope (also
+--           for a bare gRPC status the transcoder printed without the
+--           server's hints), and removes gRPC internals (grpc-status, ...).
 
 local REQUEST_DROP_EXACT = { ["grpc-timeout"] = true }
 local REQUEST_DROP_PREFIXES = { "x-envoy-", "x-koji-" }
@@ -74,6 +75,25 @@ function envoy_on_request(handle)
   end
 end
 
+-- An error status the server sent before it could add its hints (the gRPC
+-- runtime's own refusals), printed by the transcoder as a bare
+-- {"code": N, "message": ...}: the envelope instead, without the runtime's
+-- internals.
+function shape_bare_status(handle, headers, http_status)
+  if (tonumber(http_status) or 0) < 400 then
+    return
+  end
+  if not starts_with(headers:get("content-type") or "", "application/json") then
+    return
+  end
+  local body = handle:body()
+  if body == nil or not starts_with(body:getBytes(0, math.min(body:length(), 8)), '{"code":') then
+    return
+  end
+  body:setBytes('{"error":"' .. (CODE_FOR_STATUS[http_status] or "internal")
+    .. '","message":"The request was refused before the server could handle it."}')
+end
+
 function envoy_on_response(handle)
   local headers = handle:headers()
   local koji = handle:streamInfo():dynamicMetadata():get("koji")
@@ -104,6 +124,7 @@ function envoy_on_response(handle)
     message = '"The request failed."'
   end
   if code == nil then
+    shape_bare_status(handle, headers, http_status)
     return
   end
   local envelope = '{"error":"' .. code .. '","message":' .. (message or '""')

@@ -13,6 +13,7 @@ import pytest
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from tests.conftest import Rest
+from tests.envoy_process import EnvoyProcess
 from tests.helpers import auth
 from tests.test_rest import MISSING_ID, assert_envelope
 
@@ -78,6 +79,13 @@ def test_grpc_method_paths_are_not_served_on_the_rest_port(rest: Rest) -> None:
             timeout=10,
         )
     assert refused.value.code() != grpc.StatusCode.OK
+
+
+DOCUMENTED_CODES = {
+    "invalid_request", "payload_too_large", "unauthorized", "invalid_session_token",
+    "forbidden", "not_found", "already_completed", "interview_completed", "rate_limited",
+    "internal", "unavailable",
+}  # fmt: skip
 
 
 def raw_http(rest: Rest, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -148,3 +156,27 @@ def test_envoys_5xx_have_a_plain_message(tmp_path) -> None:
         assert body["message"] == "The service is unavailable; retry shortly."
     finally:
         envoy.stop()
+
+
+def test_a_bare_grpc_status_from_the_runtime_gets_the_envelope(rest: Rest, tmp_path) -> None:
+    # An Envoy that lets more headers through than the gRPC server accepts:
+    # the runtime refuses such calls before our handler (and its REST hints).
+    loose = EnvoyProcess(rest.threaded.running.port, tmp_path, max_header_kb=96)
+    statuses = []
+    try:
+        loose.wait_ready()
+        with httpx.Client(base_url=loose.base_url, timeout=10) as client:
+            for size in (20_000, 30_000, 50_000, 80_000) * 2:
+                response = client.get(
+                    f"/api/v1/interviews/{MISSING_ID}",
+                    headers={**rest.headers(), "x-pad": "a" * size},
+                )
+                statuses.append(response.status_code)
+                body = response.json()
+                assert set(body) == {"error", "message"}, body
+                assert body["error"] in DOCUMENTED_CODES and body["message"]
+                assert "metadata" not in body["message"]
+                assert response.headers["content-type"] == "application/json"
+    finally:
+        loose.stop()
+    assert 429 in statuses, statuses  # the runtime did refuse some
