@@ -61,7 +61,9 @@ function envoy_on_request(handle)
     -- come back as empty 200s): this port serves REST only. Envoy turns a
     -- local reply to a gRPC request into a gRPC one; envoy_on_response makes
     -- it the REST answer again.
-    handle:streamInfo():dynamicMetadata():set("koji", "grpc_refused", "1")
+    -- (A HEAD response must stay without a body.)
+    local refused = headers:get(":method") == "HEAD" and "head" or "1"
+    handle:streamInfo():dynamicMetadata():set("koji", "grpc_refused", refused)
     handle:respond({ [":status"] = "415" }, GRPC_REFUSED)
   elseif starts_with(path, "/koji.") or starts_with(path, "/grpc.") then
     -- gRPC method paths exist only for the transcoder's own rewritten calls.
@@ -97,13 +99,15 @@ end
 function envoy_on_response(handle)
   local headers = handle:headers()
   local koji = handle:streamInfo():dynamicMetadata():get("koji")
-  if koji ~= nil and koji["grpc_refused"] == "1" then
+  if koji ~= nil and koji["grpc_refused"] ~= nil then
     for _, name in ipairs(RESPONSE_DROP) do
       headers:remove(name)
     end
     headers:replace(":status", "415")
     headers:replace("content-type", "application/json")
-    handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+    if koji["grpc_refused"] == "1" then
+      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+    end
     return
   end
   local status = headers:get("x-koji-http-status")

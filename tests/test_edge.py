@@ -56,6 +56,14 @@ def test_the_rest_port_refuses_grpc_content_types(rest: Rest, content_type: str)
         )
         body = assert_envelope(response, 415, "invalid_request")
         assert "REST" in body["message"]
+    # HEAD: the status, and no body (which would corrupt the connection).
+    for _ in range(3):
+        head = rest.client.head(
+            f"/api/v1/interviews/{started['interview_id']}",
+            headers={"content-type": content_type},
+        )
+        assert head.status_code == 415
+        assert head.content == b""
     assert rest.get(started["interview_id"]).json()["status"] == "active"
 
 
