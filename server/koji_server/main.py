@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from koji_server.app import start_server
 from koji_server.config import Settings
-from koji_server.storage.database import DatabaseUnusable, SchemaTooNew
+from koji_server.storage.database import SchemaTooNew
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         asyncio.run(serve(settings))
-    except (OSError, ValueError, SchemaTooNew, DatabaseUnusable) as error:
+    except (OSError, ValueError, SchemaTooNew) as error:
         sys.exit(f"koji-server: {error}")
 
 

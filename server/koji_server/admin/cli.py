@@ -23,7 +23,7 @@ from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason
 from koji_server.domain.services import InterviewService
 from koji_server.pipeline.jobs import reanalyze
-from koji_server.storage.database import Database, DatabaseUnusable, SchemaTooNew
+from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.admin import Delivery, WebhookAdmin
 
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"koji-admin: invalid input: {error.message}")
     except DomainError as error:
         sys.exit(f"koji-admin: {error.code}: {error.message}")
-    except (ValueError, SchemaTooNew, DatabaseUnusable) as error:
+    except ValueError as error:
         sys.exit(f"koji-admin: {error}")
 
 

@@ -31,9 +31,10 @@ class SchemaTooNew(RuntimeError):
     pass
 
 
-class DatabaseUnusable(RuntimeError):
-    """The file cannot be opened or written as a SQLite database; the
-    message says which file and why, in one line."""
+class DatabaseUnusable(ValueError):
+    """The configured file cannot be opened or written as a SQLite database
+    (a bad KOJI_DATABASE_URL, like the ValueError for a bad URL); the message
+    says which file and why, in one line."""
 
 
 def _configure(engine: Engine, begin_statement: str) -> None:
