@@ -9,10 +9,11 @@ length-prefixed requests; HTTP/1.1 for REST through Envoy). The ceiling is
 grpc.health.v1.Health/Check on the same server with the same load shape.
 Writes bench/results.json.
 
-CompleteInterview must hit a different interview on every call and h2load
-sends one fixed body, so over gRPC it is driven by a small grpc.aio client
-(pre-serialized requests, identity serializers) instead; over REST the id is
-in the path and h2load round-robins the URIs.
+CompleteInterview must hit a different interview on every call, and
+SendMessage must spread over interviews (one interview takes at most 200
+respondent messages), while h2load sends one fixed body: both are driven by
+a small grpc.aio client (pre-serialized requests, identity serializers)
+instead; over REST the id is in the path and h2load round-robins the URIs.
 """
 
 from __future__ import annotations
@@ -222,18 +223,18 @@ def grpc_load(port: int, path: str, body: bytes, headers: list[str], seconds: fl
     return h2load([*flags, f"http://127.0.0.1:{port}{path}"], seconds, log)
 
 
-async def complete_driver(port: int, key: str, token: str, ids: list[str],
+async def rotating_driver(port: int, method: str, requests: list[bytes], key: str, token: str,
                           seconds: float) -> dict[str, float]:  # fmt: skip
-    requests = [
-        pb.CompleteInterviewRequest(interview_id=i, reason=pb.natural).SerializeToString()
-        for i in ids
-    ]
+    """Each call a different pre-serialized request (h2load sends one fixed
+    body): CompleteInterview needs a fresh interview per call, and
+    SendMessage spreads over interviews (one would reach its limit of
+    respondent messages within a second and measure only refusals)."""
     metadata = (("authorization", f"Bearer {key}"), ("x-session-token", token))
     latencies: list[float] = []
     failures = 0
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(
-            "/koji.v1.InterviewService/CompleteInterview",
+            f"/koji.v1.InterviewService/{method}",
             request_serializer=lambda b: b,
             response_deserializer=lambda b: b,
         )
@@ -261,6 +262,22 @@ async def complete_driver(port: int, key: str, token: str, ids: list[str],
         "p99_ms": percentile(latencies, 0.99),
         "ok_share": 1 - failures / max(1, len(latencies)),
     }
+
+
+def complete_requests(ids: list[str]) -> list[bytes]:
+    return [
+        pb.CompleteInterviewRequest(interview_id=i, reason=pb.natural).SerializeToString()
+        for i in ids
+    ]
+
+
+def send_requests(ids: list[str], rounds: int = 4) -> list[bytes]:
+    """Round-robin over the interviews: at most `rounds` messages each."""
+    return [
+        pb.SendMessageRequest(interview_id=i, content=ANSWER).SerializeToString()
+        for _ in range(rounds)
+        for i in ids
+    ]
 
 
 def check_grpc_ok(port: int, key: str, done_id: str) -> None:
@@ -336,12 +353,12 @@ def main() -> None:
             uris = [f"http://127.0.0.1:{rest_port}/api/v1/interviews/{i}" for i in done_ids[:200]]
             measure("GetInterview", "rest", h2load(
                 ["--h1", "-H", auth, *uris], seconds, work / "r.log"))  # fmt: skip
-            send = grpc_frame(pb.SendMessageRequest(interview_id=open_ids[-1], content=ANSWER))
-            measure("SendMessage", "grpc", grpc_load(
-                grpc_port, "/koji.v1.InterviewService/SendMessage", send,
-                [auth, f"x-session-token: {token}"], seconds, work / "s.log"))  # fmt: skip
-            measure("CompleteInterview", "grpc", asyncio.run(
-                complete_driver(grpc_port, key, token, open_ids[:-1], seconds)))  # fmt: skip
+            sends = send_requests(open_ids)
+            measure("SendMessage", "grpc", asyncio.run(rotating_driver(
+                grpc_port, "SendMessage", sends, key, token, seconds)))  # fmt: skip
+            measure("CompleteInterview", "grpc", asyncio.run(rotating_driver(
+                grpc_port, "CompleteInterview", complete_requests(open_ids), key, token,
+                seconds)))  # fmt: skip
             rss_after = rss_mb(server.pid)
             samples.append(rss_after)
         finally:

@@ -4,12 +4,14 @@
 --           the server's own x-koji-* hints), marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path, and no documented endpoint takes a query parameter)
---           and preflights the CORS filter did not answer.
+--           in the path, and no documented endpoint takes a query parameter),
+--           gRPC content types (415: REST only on this port), gRPC method
+--           paths (404) and preflights the CORS filter did not answer.
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
---           documented {"error": "<code>", "message": "..."} envelope, and
---           removes gRPC internals (grpc-status, grpc-message, ...).
+--           documented {"error": "<code>", "message": "..."} envelope (also
+--           for a bare gRPC status the transcoder printed without the
+--           server's hints), and removes gRPC internals (grpc-status, ...).
 
 local REQUEST_DROP_EXACT = { ["grpc-timeout"] = true }
 local REQUEST_DROP_PREFIXES = { "x-envoy-", "x-koji-" }
@@ -25,6 +27,8 @@ local CODE_FOR_STATUS = {
   ["404"] = "not_found", ["409"] = "already_completed", ["413"] = "payload_too_large",
   ["429"] = "rate_limited", ["500"] = "internal",
 }
+
+local GRPC_REFUSED = "This port serves the REST API (JSON); gRPC clients use the gRPC port."
 
 local function starts_with(text, prefix)
   return text:sub(1, #prefix) == prefix
@@ -51,7 +55,20 @@ function envoy_on_request(handle)
   -- in the trailers); a client-sent one was dropped above.
   headers:add("x-koji-via-rest", "1")
   local path = headers:get(":path") or ""
-  if headers:get(":method") == "OPTIONS" then
+  local content_type = string.lower(headers:get("content-type") or "")
+  if starts_with(content_type, "application/grpc") then
+    -- The transcoder would pass gRPC through untouched (and gRPC errors would
+    -- come back as empty 200s): this port serves REST only. Envoy turns a
+    -- local reply to a gRPC request into a gRPC one; envoy_on_response makes
+    -- it the REST answer again.
+    -- (A HEAD response must stay without a body.)
+    local refused = headers:get(":method") == "HEAD" and "head" or "1"
+    handle:streamInfo():dynamicMetadata():set("koji", "grpc_refused", refused)
+    handle:respond({ [":status"] = "415" }, GRPC_REFUSED)
+  elseif starts_with(path, "/koji.") or starts_with(path, "/grpc.") then
+    -- gRPC method paths exist only for the transcoder's own rewritten calls.
+    handle:respond({ [":status"] = "404" }, "No such endpoint.")
+  elseif headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.
     handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
   elseif starts_with(path, "/api/") and path:find("?", 1, true) then
@@ -60,8 +77,39 @@ function envoy_on_request(handle)
   end
 end
 
+-- An error status the server sent before it could add its hints (the gRPC
+-- runtime's own refusals), printed by the transcoder as a bare
+-- {"code": N, "message": ...}: the envelope instead, without the runtime's
+-- internals.
+function shape_bare_status(handle, headers, http_status)
+  if (tonumber(http_status) or 0) < 400 then
+    return
+  end
+  if not starts_with(headers:get("content-type") or "", "application/json") then
+    return
+  end
+  local body = handle:body()
+  if body == nil or not starts_with(body:getBytes(0, math.min(body:length(), 8)), '{"code":') then
+    return
+  end
+  body:setBytes('{"error":"' .. (CODE_FOR_STATUS[http_status] or "internal")
+    .. '","message":"The request was refused before the server could handle it."}')
+end
+
 function envoy_on_response(handle)
   local headers = handle:headers()
+  local koji = handle:streamInfo():dynamicMetadata():get("koji")
+  if koji ~= nil and koji["grpc_refused"] ~= nil then
+    for _, name in ipairs(RESPONSE_DROP) do
+      headers:remove(name)
+    end
+    headers:replace(":status", "415")
+    headers:replace("content-type", "application/json")
+    if koji["grpc_refused"] == "1" then
+      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+    end
+    return
+  end
   local status = headers:get("x-koji-http-status")
   local code = headers:get("x-koji-error")
   local message = headers:get("x-koji-error-message")
@@ -80,6 +128,7 @@ function envoy_on_response(handle)
     message = '"The request failed."'
   end
   if code == nil then
+    shape_bare_status(handle, headers, http_status)
     return
   end
   local envelope = '{"error":"' .. code .. '","message":' .. (message or '""')

@@ -28,7 +28,17 @@ class EnvoyProcess:
         self.base_url = f"http://127.0.0.1:{self.settings.listen_port}"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [ENVOY, "-c", str(self.config), "--disable-hot-restart", "--log-level", "warn"],
+                [
+                    ENVOY,
+                    "-c",
+                    str(self.config),
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "warn",
+                    # Access log lines reach the file within 0.2 s (default 10 s).
+                    "--file-flush-interval-msec",
+                    "200",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -119,3 +120,52 @@ async def test_a_burst_with_an_uncached_key_shares_one_key_lookup(stub, tenant, 
         )  # fmt: skip
     assert len(got) == RACERS
     assert 1 <= len(lookups) < RACERS // 5, len(lookups)
+
+
+async def test_a_repeat_complete_is_409_while_writes_fail_for_lack_of_space(
+    stub, tenant, server
+) -> None:
+    # SQLite's own "database or disk is full", on the server's writer
+    # connection: no page may be added any more.
+    started = await start(stub, tenant)
+    request = pb.CompleteInterviewRequest(interview_id=started.interview_id, reason=pb.natural)
+    metadata = auth(tenant.api_key, started.session_token)
+    first = await stub.CompleteInterview(request, metadata=metadata)
+
+    def freeze_size(session) -> None:  # type: ignore[no-untyped-def]
+        connection = session.connection()
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+
+    await server.database.writer.run(freeze_size)
+    for _ in range(200):  # fill the last pages
+        try:
+            await start(stub, tenant)
+        except grpc.aio.AioRpcError as full:
+            assert full.code() == grpc.StatusCode.INTERNAL
+            break
+    else:
+        raise AssertionError("the database never filled up")
+
+    async def repeat() -> grpc.aio.AioRpcError:
+        try:
+            await stub.CompleteInterview(request, metadata=metadata)
+        except grpc.aio.AioRpcError as error:
+            return error
+        raise AssertionError("a repeat completion succeeded")
+
+    async def doomed_start() -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await start(stub, tenant)
+
+    # Repeats in the same group commits as writes that fail.
+    outcomes = await asyncio.gather(*(repeat() if i % 2 else doomed_start() for i in range(60)))
+    repeats = [outcome for outcome in outcomes if outcome is not None]
+    assert len(repeats) == 30
+    for error in repeats:
+        details = assert_error(error, grpc.StatusCode.ALREADY_EXISTS, "ALREADY_COMPLETED")
+        again = details["CompleteInterviewResponse"]
+        # The first completion's data; analysis_status as it is now (the
+        # pipeline may have finished meanwhile).
+        again.analysis_status = first.analysis_status
+        assert again == first

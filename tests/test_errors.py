@@ -393,3 +393,33 @@ async def test_internal_errors_never_leak_details(stub, tenant, server) -> None:
     )
     started_error = await expect_error(start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL")
     assert started_error.keys() == {"ErrorInfo"}
+
+
+async def test_a_repeated_unknown_key_is_refused_without_a_database_read_each_time(
+    stub, tenant, server
+) -> None:
+    from sqlalchemy import event
+
+    key_reads: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM api_keys" in statement:
+            key_reads.append(statement)
+
+    engine = server.database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        unknown = auth("koji_sk_" + "u" * 40)
+        request = pb.GetInterviewRequest(interview_id="f8e7d6c5-b4a3-2109-8765-432109876543")
+        for _ in range(30):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetInterview(request, metadata=unknown)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert len(key_reads) == 1
+        # Briefly: once the refusal expires, the key is looked up again.
+        await asyncio.sleep(AUTH_CACHE_SECONDS + 0.1)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetInterview(request, metadata=unknown)
+        assert len(key_reads) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -332,3 +332,42 @@ async def test_analysed_interviews_served_from_memory_keep_project_scoping(
             metadata=auth(other.api_key),
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_reanalyze_while_the_job_runs_leaves_one_set_of_events_and_completed(
+    database_url, analysis_executor
+) -> None:
+    # The race, step by step with the real queue: the pipeline has claimed the
+    # job (its analysis is running) when the operator's reanalyze stores an
+    # analysis and announces it; then the pipeline finishes.
+    from koji.v1 import interview_service_pb2_grpc as pb_grpc
+    from koji_server.pipeline.jobs import JobQueue, QueueSettings
+    from koji_server.storage.unit_of_work import UnitOfWorkFactory
+
+    settings = Settings(listen="127.0.0.1:0", database_url=database_url, pipeline_enabled=False)
+    running = await start_server(settings, analysis_executor)
+    try:
+        tenant = await make_guide_tenant(database_url)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.InterviewServiceStub(channel)
+            started = await run_interview(stub, tenant, ENGAGED)
+            queue = JobQueue(UnitOfWorkFactory(running.database), QueueSettings(), "racer")
+            claim = await queue.claim()
+            assert claim is not None and claim.interview_id == started.interview_id
+            await admin_async(database_url, "interviews", "reanalyze", started.interview_id)
+            assert await queue.finish(claim, analyze(claim.transcript)) == 0
+            got = await stub.GetInterview(
+                pb.GetInterviewRequest(interview_id=started.interview_id),
+                metadata=auth(tenant.api_key),
+            )
+            assert got.analysis_status == pb.Analysis.completed
+            events = await rows(running, EventRow, interview_id=started.interview_id)
+            assert sorted(e.type for e in events) == [
+                "interview.analysis_ready",
+                "interview.completed",
+            ]
+            (job,) = await rows(running, JobRow, interview_id=started.interview_id)
+            assert job.status == "done" and job.attempts == 1
+            assert len(await rows(running, AnalysisRow, interview_id=started.interview_id)) == 1
+    finally:
+        await running.stop(0)

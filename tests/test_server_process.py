@@ -200,3 +200,33 @@ def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(tmp_path: Path) -> Non
         in_flight.cancel()
     _, err = process.communicate(timeout=10)
     assert "a second signal: exiting without finishing the graceful shutdown" in err
+
+
+def unusable_databases(tmp_path: Path) -> dict[str, Path]:
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("these are notes, not a SQLite database\n" * 200)
+    a_directory = tmp_path / "dir.db"
+    a_directory.mkdir()
+    return {
+        "missing directory": tmp_path / "no" / "such" / "dir" / "koji.db",
+        "not a database": not_a_database,
+        "a directory": a_directory,
+    }
+
+
+@pytest.mark.parametrize("command", ["koji-server", "koji-admin"])
+def test_an_unusable_database_fails_in_one_clear_line(tmp_path: Path, command: str) -> None:
+    for why, path in unusable_databases(tmp_path).items():
+        args = ["--listen", "127.0.0.1:0"] if command == "koji-server" else ["keys", "list"]
+        result = subprocess.run(
+            [str(BIN / command), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "KOJI_DATABASE_URL": f"sqlite+aiosqlite:///{path}"},
+        )
+        assert result.returncode != 0, why
+        assert "Traceback" not in result.stderr, (why, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (why, result.stderr)
+        assert lines[0].startswith(f"{command}: cannot use the database {path}: "), lines

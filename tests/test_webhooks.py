@@ -368,3 +368,32 @@ async def test_requests_go_to_the_checked_address_with_the_original_host() -> No
     )
     assert target.host_header == "localhost:8123"
     assert target.server_name == "localhost"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "100.64.0.1",  # shared address space (carrier-grade NAT), not "private"
+        "100.127.255.254",
+        "198.18.0.1",  # benchmarking
+        "192.0.2.1",  # documentation
+        "2001:db8::1",
+    ],
+)
+def test_only_global_addresses_without_the_setting(address: str) -> None:
+    from koji_server.webhooks.destination import UnsafeDestination, check_address
+
+    with pytest.raises(UnsafeDestination, match="not public"):
+        check_address(address, allow_private=False)
+
+
+async def test_a_failed_verification_does_not_echo_the_endpoints_answer(
+    fast_server, hook_tenant, database_url, receiver
+) -> None:
+    receiver.plan = Plan(statuses=[418])
+    err = await cli_fails(
+        database_url, "webhooks", "add", "--project", hook_tenant.project_id, "--url", receiver.url
+    )
+    assert "did not get a 2xx answer" in err
+    assert "418" not in err
+    assert len(receiver.received) == 1

@@ -105,3 +105,28 @@ async def test_units_see_what_earlier_units_of_their_group_wrote(database: Datab
         database, add_project("e"), count_projects, add_project("f"), count_projects
     )
     assert results == ["e", 1, "f", 2]
+
+
+async def test_a_unit_that_fills_the_database_leaves_its_group_to_run(database: Database) -> None:
+    # SQLite rolls back the whole transaction on "database or disk is full":
+    # the other units of the group run again on their own.
+    def freeze_size(session: Session) -> None:
+        connection = session.connection()
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages + 2}")
+
+    def too_big(session: Session) -> None:
+        # Plain SQL, as the hot paths write (storage.direct): no ORM flush
+        # to notice that the transaction is gone.
+        session.connection().exec_driver_sql(
+            "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
+            ("big", "x" * 1_000_000, "2026-01-01 00:00:00"),
+        )
+
+    await database.writer.run(freeze_size)
+    before, full, after = await as_one_group(
+        database, add_project("before"), too_big, add_project("after")
+    )
+    assert (before, after) == ("before", "after")
+    assert "full" in str(full)
+    assert await projects(database) == {"before", "after"}

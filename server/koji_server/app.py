@@ -32,6 +32,20 @@ from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
 
+# What gRPC clients accept by default (4 MiB), stated rather than implied: the
+# per-interview limits (domain.validation) keep the largest GetInterview
+# response well under it, so every interview is readable by a default client.
+MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
+# Request metadata: one limit (soft = hard), so a request is not refused at
+# random between the two; Envoy's header limit (envoy_config.MAX_HEADER_KB)
+# keeps REST requests well under it.
+MAX_METADATA_BYTES = 16 * 1024
+SERVER_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_SEND_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+)
+
 
 @dataclass
 class RunningServer:
@@ -136,7 +150,7 @@ async def start_server(
         build_pipeline(settings, units, analysis_executor) if settings.pipeline_enabled else None
     )
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     service = InterviewService(
         units,
         on_completed=pipeline.analysis.wake if pipeline else None,

@@ -16,6 +16,13 @@ TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
 LUA = ENVOY_DIR / "rest_shaping.lua"
 DESCRIPTOR = ROOT / "gen" / "koji_v1_descriptor.binpb"
 MAX_BODY_BYTES = 64 * 1024
+# The transcoder buffers a whole response before printing it as JSON. The
+# largest interview (domain.validation's limits) prints as about 6.5 MiB when
+# every character needs a \u escape (6 bytes for each byte stored).
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Request headers Envoy accepts, in KiB: with what Envoy adds (about 1 KiB),
+# safely under the gRPC server's metadata limit (app.MAX_METADATA_BYTES).
+MAX_HEADER_KB = 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class EnvoySettings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     health_interval_seconds: float = 1.0
     max_body_bytes: int = MAX_BODY_BYTES
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_header_kb: int = MAX_HEADER_KB
 
 
 def render(settings: EnvoySettings) -> str:
@@ -48,6 +57,8 @@ def render(settings: EnvoySettings) -> str:
         descriptor_path=json.dumps(str(DESCRIPTOR)),
         health_interval=json.dumps(f"{settings.health_interval_seconds}s"),
         max_body_bytes=settings.max_body_bytes,
+        max_response_bytes=settings.max_response_bytes,
+        max_header_kb=settings.max_header_kb,
     )
 
 

@@ -18,6 +18,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
 from koji_server.api import errors
+from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InterviewService"]
@@ -26,6 +27,12 @@ STUDY_SERVICE = study_pb.DESCRIPTOR.services_by_name["StudyService"]
 # response message can precede an error status (see
 # InterviewServicer.CompleteInterview). On the wire the two are identical.
 STREAMED_RESPONSE_METHODS = frozenset({"CompleteInterview"})
+
+
+UNDECODABLE = (
+    "is not a valid protobuf message (malformed, or JSON nested more than "
+    f"{validation.MAX_JSON_DEPTH} levels deep)"
+)
 
 
 class _Undecodable:
@@ -48,11 +55,12 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 def _guarded(behavior: Behavior) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if isinstance(request, _Undecodable):
-            await context.abort_with_status(
-                errors.to_status(
-                    InvalidRequest([FieldViolation("request", "is not a valid protobuf message")])
-                )
-            )
+            error = InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            if dict(context.invocation_metadata() or ()).get(errors.VIA_REST_HEADER) == "1":
+                # The REST edge needs its hints here too, or the caller gets
+                # the transcoder's raw status instead of the envelope.
+                await context.send_initial_metadata(errors.rest_hints(error, with_body=False))
+            await context.abort_with_status(errors.to_status(error))
         return await behavior(request, context)
 
     return handle

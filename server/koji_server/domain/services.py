@@ -13,6 +13,7 @@ from koji_server.domain.cache import TtlCache
 from koji_server.domain.clock import precise_now, utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
+    DomainError,
     Forbidden,
     InterviewCompleted,
     InvalidSessionToken,
@@ -123,6 +124,9 @@ class InterviewService:
         caching = caching or CacheSettings()
         # Keys: a revocation takes effect within auth_seconds.
         self._principals: TtlCache[str, Principal] = TtlCache(caching.auth_seconds, 10_000)
+        # Unknown and revoked keys, as briefly: a client repeating a bad key
+        # costs no database read each time.
+        self._refused_keys: TtlCache[str, bool] = TtlCache(caching.auth_seconds, 10_000)
         # Completed, analysed interviews no longer change (but for an operator's
         # reanalyze, seen within final_interview_seconds).
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
@@ -140,12 +144,17 @@ class InterviewService:
         cached = self._principals.get(key_hash)
         if cached is not None:
             return cached
+        if self._refused_keys.get(key_hash):
+            raise Unauthorized()
 
         async def load() -> Principal:
             key = await self._units.read(lambda uow: uow.keys.by_hash(key_hash))
-            if key is None or not credentials.secret_matches(api_key, key.key_hash):
-                raise Unauthorized()
-            if key.revoked_at is not None:
+            if (
+                key is None
+                or not credentials.secret_matches(api_key, key.key_hash)
+                or key.revoked_at is not None
+            ):
+                self._refused_keys.put(key_hash, True)
                 raise Unauthorized()
             return Principal(
                 key_id=key.id,
@@ -234,6 +243,12 @@ class InterviewService:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             if interview.status == InterviewStatus.COMPLETED:
                 raise InterviewCompleted(interview_id)
+            validation.transcript_room(
+                interview.id,
+                interview.respondent_messages,
+                content,
+                lambda: uow.interviews.respondent_bytes(interview.id),
+            )
             questions = self._guide(uow, interview.study_id)
             position = interviewer.GuidePosition(
                 interview.question_index,
@@ -293,9 +308,36 @@ class InterviewService:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             return _complete(uow, interview, reason, feedback)
 
-        summary = await self._units.write(complete)
+        def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
+            interview = _interview_for_token(uow, principal, interview_id, session_token)
+            return _summary(interview) if interview.completed_at is not None else None
+
+        summary = await self._write_or_already_completed(complete, first_completion)
         self._on_completed()
         return summary
+
+    async def _write_or_already_completed(
+        self,
+        complete: Callable[[UnitOfWork], CompletionSummary],
+        first_completion: Callable[[UnitOfWork], CompletionSummary | None],
+    ) -> CompletionSummary:
+        """Run the completion; if the write itself fails (a full disk, a
+        failed group commit), a repeat completion is still answered as one,
+        from a read: the completed state needs no write."""
+        try:
+            return await self._units.write(complete)
+        except DomainError:
+            raise
+        except Exception:
+            try:
+                done = await self._units.read(first_completion)
+            except DomainError:
+                raise  # the right answer anyway: no such interview, wrong token
+            except Exception:
+                done = None
+            if done is not None:
+                raise AlreadyCompleted(done) from None
+            raise
 
     async def complete_as_operator(
         self, interview_id: str, reason: CompletionReason | None
@@ -309,7 +351,13 @@ class InterviewService:
                 raise NotFound("interview", interview_id)
             return _complete(uow, interview, reason, None)
 
-        summary = await self._units.write(complete)
+        def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
+            interview = uow.interviews.record(interview_id)
+            return (
+                None if interview is None or interview.completed_at is None else _summary(interview)
+            )
+
+        summary = await self._write_or_already_completed(complete, first_completion)
         self._on_completed()
         return summary
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from koji_server.domain.errors import FieldViolation, InvalidRequest, PayloadTooLarge
 
 MAX_CONTENT_CHARS = 10_000
+# Per interview: respondent messages, and their text in UTF-8 bytes. With
+# them, the whole interview fits a gRPC client's default 4 MiB receive limit
+# and the REST edge's response buffer (see envoy_config.MAX_RESPONSE_BYTES).
+MAX_RESPONDENT_MESSAGES = 200
+MAX_TRANSCRIPT_BYTES = 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024
+# Objects and arrays nested in each other, the outermost object included
+# (protobuf's parser refuses a Struct much deeper than this anyway).
+MAX_JSON_DEPTH = 32
 MAX_NAME_CHARS = 200
 NOT_JSON = "must be JSON: NaN and Infinity are not allowed"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -40,6 +49,36 @@ def message_content(value: str) -> str:
     return value
 
 
+# A character is at most 4 bytes in UTF-8.
+_MAX_CONTENT_BYTES = 4 * MAX_CONTENT_CHARS
+
+
+def content_bytes(value: str) -> int:
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def transcript_room(
+    interview_id: str, respondent_messages: int, content: str, used_bytes: Callable[[], int]
+) -> None:
+    """Refuses a message that would take the interview past its limits;
+    `used_bytes` (the respondent text so far) is asked only when it matters."""
+    if respondent_messages >= MAX_RESPONDENT_MESSAGES:
+        raise PayloadTooLarge(
+            [FieldViolation("content", "the interview has no room for more messages")],
+            f"Interview {interview_id} has reached its limit of {MAX_RESPONDENT_MESSAGES} "
+            "respondent messages; complete it.",
+        )
+    size = content_bytes(content)
+    if respondent_messages * _MAX_CONTENT_BYTES + size <= MAX_TRANSCRIPT_BYTES:
+        return
+    if used_bytes() + size > MAX_TRANSCRIPT_BYTES:
+        raise PayloadTooLarge(
+            [FieldViolation("content", "does not fit in the interview's transcript")],
+            f"Interview {interview_id} would exceed its limit of {MAX_TRANSCRIPT_BYTES:,} bytes "
+            "of respondent text (UTF-8); send less, or complete it.",
+        )
+
+
 def short_text(field: str, value: str) -> str:
     if len(value) > MAX_NAME_CHARS:
         raise invalid(field, f"must be at most {MAX_NAME_CHARS} characters")
@@ -62,8 +101,27 @@ def json_object(field: str, value: dict[str, Any] | None) -> dict[str, Any] | No
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:
         raise invalid(field, NOT_JSON) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise invalid(field, f"must be nested at most {MAX_JSON_DEPTH} levels deep")
     if len(encoded.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
         raise PayloadTooLarge(
             [FieldViolation(field, f"must be at most {MAX_JSON_BYTES} bytes once encoded")]
         )
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children)
+    return deepest

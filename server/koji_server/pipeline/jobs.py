@@ -214,7 +214,11 @@ class JobQueue(ClaimingQueue[Claim]):
             row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
             uow.interviews.replace_analysis(row)
             interview.analysis_status = AnalysisStatus.COMPLETED.value
-            queued = record_events(uow, interview, output, now)
+            # An operator's reanalyze may have run meanwhile and announced its
+            # result: those events stand for this one (same transcript), so
+            # the job is done without a second set.
+            announced = bool(uow.events.for_interview(claim.interview_id))
+            queued = 0 if announced else record_events(uow, interview, output, now)
             job.status = "done"
             job.finished_at = now
             job.lease_expires_at = None

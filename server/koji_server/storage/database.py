@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,12 @@ READ_POOL_SIZE = 4
 
 class SchemaTooNew(RuntimeError):
     pass
+
+
+class DatabaseUnusable(ValueError):
+    """The configured file cannot be opened or written as a SQLite database
+    (a bad KOJI_DATABASE_URL, like the ValueError for a bad URL); the message
+    says which file and why, in one line."""
 
 
 def _configure(engine: Engine, begin_statement: str) -> None:
@@ -69,7 +76,13 @@ class Database:
 
     async def create_schema(self) -> None:
         """Create or check the schema; safe to run on every start."""
-        await self.writer.run(_create_schema)
+        try:
+            await self.writer.run(_create_schema)
+        except DBAPIError as error:  # the first use of the file: open, read, write
+            reason = str(error.orig) if error.orig is not None else type(error).__name__
+            if "unable to open" in reason:
+                reason += " (does its directory exist, and may this user write there?)"
+            raise DatabaseUnusable(f"cannot use the database {self.path}: {reason}") from None
 
     async def dispose(self) -> None:
         await self.writer.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, delete, func, or_, select, update
+from sqlalchemy import Integer, LargeBinary, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from koji_server.storage.direct import DirectTable
@@ -149,6 +149,14 @@ class InterviewRepository:
         """The transcript in order, as values."""
         rows = _MESSAGES.where(self._session, "interview_id", interview_id, order_by="seq")
         return [MessageRecord(**row) for row in rows]
+
+    def respondent_bytes(self, interview_id: str) -> int:
+        """The respondent's text so far, in UTF-8 bytes."""
+        size = func.coalesce(func.sum(func.length(cast(MessageRow.content, LargeBinary))), 0)
+        query = select(size).where(
+            MessageRow.interview_id == interview_id, MessageRow.role == "respondent"
+        )
+        return int(self._session.execute(query).scalar_one())
 
     def get(self, interview_id: str) -> InterviewRow | None:
         """The interview as an ORM row (for changes the ORM tracks)."""

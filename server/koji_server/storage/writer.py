@@ -87,9 +87,10 @@ def _run_isolated(session: Session, work: Callable[[Session], Any]) -> tuple[Any
         result = work(session)
         session.flush()
     except Exception as error:
-        if not session.is_active:
-            # A failed flush has already rolled back the whole transaction,
-            # and the units before this one with it.
+        if not session.is_active or not driver.in_transaction:
+            # A failed flush, or SQLite itself (SQLITE_FULL rolls back the
+            # whole transaction), has ended the transaction, and the units
+            # before this one with it.
             raise _GroupLost from error
         driver.execute("ROLLBACK TO unit")
         driver.execute("RELEASE unit")

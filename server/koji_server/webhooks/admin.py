@@ -111,8 +111,10 @@ class WebhookAdmin:
         )
         result = await self._send(url, message_id, body, (secret,))
         if not result.succeeded:
+            # The same words whatever happened: the endpoint's own answer
+            # (status, timing of a refusal) is not shown to whoever adds it.
             raise VerificationFailed(
-                f"the verification request got {result.error or result.status_code}; "
+                "the verification request did not get a 2xx answer; "
                 "the endpoint must answer 2xx to be added"
             )
         endpoint = WebhookEndpointRow(

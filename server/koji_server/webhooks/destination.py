@@ -3,9 +3,10 @@
 - http(s) only, no credentials in the URL;
 - never link-local or cloud-metadata addresses (also when hidden in 6to4,
   Teredo or IPv4-mapped IPv6), never multicast, unspecified or reserved ones;
-- loopback and private networks only when allowed (KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS,
-  off by default: a receiver on the server's own network could otherwise be
-  reached, e.g. Envoy's admin port);
+- only globally routable addresses (`is_global`), unless private networks
+  are allowed (KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS, off by default: a
+  receiver on the server's own network could otherwise be reached, e.g.
+  Envoy's admin port);
 - the host is resolved once per attempt, every address is checked, and the
   request is sent to the checked address (Host header and TLS SNI keep the
   name), so DNS cannot swap in another address between check and connect.
@@ -79,10 +80,13 @@ def check_address(address: str, allow_private: bool) -> IPAddress:
             raise UnsafeDestination(f"{ip} cannot receive webhooks")
         if candidate.is_reserved and not candidate.is_loopback:  # ::1 sits in reserved ::/8
             raise UnsafeDestination(f"{ip} cannot receive webhooks")
-        if not allow_private and (candidate.is_private or candidate.is_loopback):
+        # Only globally routable addresses, unless allowed: not a list of
+        # private ranges that misses one (shared address space 100.64.0.0/10,
+        # benchmarking, documentation, IETF assignments...).
+        if not allow_private and not candidate.is_global:
             raise UnsafeDestination(
-                f"{ip} is a private or loopback address "
-                "(allow with KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)"
+                f"{ip} is a private or loopback address, or otherwise not public "
+                "(allow private networks with KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)"
             )
     return ip
 
