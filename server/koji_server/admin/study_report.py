@@ -14,6 +14,13 @@ from koji_server.domain.model import StudyReport
 BAR_WIDTH = 360
 ROW_HEIGHT = 26
 LABEL_WIDTH = 220
+# A bar takes the colour of the theme's most frequent kind of insight.
+COLOURS = {"pain_point": "#c0392b", "request": "#2e86c1", "praise": "#27ae60"}
+LEGEND = (
+    '<p><span style="color:#c0392b">&#9632;</span> mostly pain points '
+    '<span style="color:#2e86c1">&#9632;</span> mostly requests '
+    '<span style="color:#27ae60">&#9632;</span> mostly praise</p>'
+)
 
 
 def as_json(report: StudyReport) -> dict[str, Any]:
@@ -80,9 +87,8 @@ def _bar_chart(report: StudyReport) -> str:
     for index, theme in enumerate(report.themes):
         y = 5 + index * ROW_HEIGHT
         bar = max(1.0, theme.share * BAR_WIDTH)
-        colour = "#c0392b" if theme.sentiment < -0.05 else "#2e86c1"
-        if theme.sentiment > 0.05:
-            colour = "#27ae60"
+        counts = theme.insight_counts
+        colour = COLOURS[max(COLOURS, key=lambda kind: (counts.get(kind, 0), kind))]
         rows.append(
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 17}" text-anchor="end">'
             f"{html.escape(theme.label)}</text>"
@@ -123,6 +129,6 @@ def html_page(report: StudyReport, title: str) -> str:
         f"<body><h1>{html.escape(title)}</h1>"
         f"<p>{report.interviews_analyzed} interviews analysed, "
         f"{report.interviews_excluded} excluded by the quality gate; updated {updated}.</p>"
-        f"<h2>Themes by share of interviews</h2>{_bar_chart(report)}"
+        f"<h2>Themes by share of interviews</h2>{_bar_chart(report)}{LEGEND}"
         f"{''.join(sections)}</body></html>\n"
     )
