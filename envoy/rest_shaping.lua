@@ -1,7 +1,8 @@
 -- Shapes the REST edge of the koji.v1 API to the documented contract.
 --
 -- Request:  drops headers a client must not control (x-envoy-*, grpc-timeout,
---           the server's own x-koji-* hints), marks the call as REST
+--           the server's own x-koji-* hints) and those gRPC metadata cannot
+--           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path, and no documented endpoint takes a query parameter),
@@ -34,11 +35,25 @@ local function starts_with(text, prefix)
   return text:sub(1, #prefix) == prefix
 end
 
+-- A header gRPC cannot carry as metadata (a name outside [0-9a-z_.-], a
+-- value outside printable ASCII, a binary `-bin` header whose value need not be
+-- base64) would make the gRPC runtime fail the call with INTERNAL (a 500)
+-- before our handler runs; none of them means anything to this API.
+local function carried_by_grpc(name, value)
+  if starts_with(name, ":") then
+    return true
+  end
+  return name:find("^[0-9a-z_.%-]+$") ~= nil and name:sub(-4) ~= "-bin"
+    and value:find("[^\32-\126]") == nil
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local drop = {}
-  for name, _ in pairs(headers) do
-    if REQUEST_DROP_EXACT[name] then
+  for name, value in pairs(headers) do
+    if not carried_by_grpc(name, value) then
+      drop[#drop + 1] = name
+    elseif REQUEST_DROP_EXACT[name] then
       drop[#drop + 1] = name
     else
       for _, prefix in ipairs(REQUEST_DROP_PREFIXES) do
