@@ -5,7 +5,7 @@
 --           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path, and no documented endpoint takes a query parameter),
+--           in the path) but ListInterviews' documented parameters,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404) and preflights the CORS filter did not answer.
 -- Response: applies the status the server asked for (201 on start; 409/413
@@ -47,6 +47,27 @@ local function carried_by_grpc(name, value)
     and value:find("[^\32-\126]") == nil
 end
 
+-- ListInterviews is the one call that takes query parameters, exactly these
+-- (it has no path fields for a parameter to override).
+local LIST_PATH = "/api/v1/interviews"
+local LIST_PARAMETERS = {
+  study_id = true, status = true, updated_after = true, page_size = true, page_token = true,
+}
+
+local function listing_query(headers, path)
+  local question = path:find("?", 1, true)
+  if headers:get(":method") ~= "GET" or path:sub(1, question - 1) ~= LIST_PATH then
+    return false
+  end
+  for pair in path:sub(question + 1):gmatch("[^&]+") do
+    local name = pair:match("^([^=]*)")
+    if not LIST_PARAMETERS[name] then
+      return false
+    end
+  end
+  return true
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local drop = {}
@@ -86,9 +107,10 @@ function envoy_on_request(handle)
   elseif headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.
     handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
-  elseif starts_with(path, "/api/") and path:find("?", 1, true) then
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not listing_query(headers, path) then
     -- Plain text: local_reply_config wraps it in the documented envelope.
-    handle:respond({ [":status"] = "400" }, "Query parameters are not accepted by this API.")
+    handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
+      .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token).")
   end
 end
 
