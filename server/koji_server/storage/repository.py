@@ -165,11 +165,11 @@ class InterviewRepository:
             query = query.where(InterviewRow.updated_at > where.updated_after)
         if after is not None:
             updated_at, interview_id = after
+            # The first term is the index range (where the page starts); an
+            # OR alone would make SQLite walk the index from the beginning.
             query = query.where(
-                or_(
-                    InterviewRow.updated_at > updated_at,
-                    and_(InterviewRow.updated_at == updated_at, InterviewRow.id > interview_id),
-                )
+                InterviewRow.updated_at >= updated_at,
+                or_(InterviewRow.updated_at > updated_at, InterviewRow.id > interview_id),
             )
         query = query.order_by(InterviewRow.updated_at, InterviewRow.id).limit(limit)
         rows = self._session.execute(query).scalars().all()
