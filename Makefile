@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen run test lint bench bench-pipeline eval clean
+.PHONY: help install gen check-gen run test lint bench bench-pipeline eval clean protoc-gen-swagger
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,20 +23,35 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv with the service and dev tools
+# Node.js tools (package.json): swagger2openapi for gen/openapi.json, the gRPC
+# client of the second-language test.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
 
-gen: $(VENV)/.installed ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set) from proto/
+# The OpenAPI generator, a protoc plugin: Debian's golang-grpc-gateway (1.8 MB).
+protoc-gen-swagger:
+	@command -v protoc-gen-swagger >/dev/null || { \
+	  echo "installing golang-grpc-gateway (protoc-gen-swagger) with apt-get"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-grpc-gateway >/dev/null; }
+
+TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger
+
+install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger
+
+gen: $(TOOLS) ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set, openapi.json) from proto/
 	$(PY) tools/gen.py --out gen
 
-check-gen: $(VENV)/.installed ## Fail if gen/ differs from what proto/ generates
+check-gen: $(TOOLS) ## Fail if gen/ differs from what proto/ generates
 	$(PY) tools/gen.py --check gen
+	$(VENV)/bin/openapi-spec-validator gen/openapi.json
 
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
 	$(PY) -m koji_server.devrun $(ARGS)
 
-test: $(VENV)/.installed ## Run the whole test suite (lint and generated-code checks included)
+test: $(TOOLS) ## Run the whole test suite (lint and generated-code checks included)
 	$(MAKE) --no-print-directory check-gen lint
 	$(PY) -m pytest -q
 
@@ -58,4 +73,4 @@ lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/buf lint build/koji-lint.binpb --path koji --config buf.yaml
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis

@@ -1,10 +1,11 @@
 -- Shapes the REST edge of the koji.v1 API to the documented contract.
 --
 -- Request:  drops headers a client must not control (x-envoy-*, grpc-timeout,
---           the server's own x-koji-* hints), marks the call as REST
+--           the server's own x-koji-* hints) and those gRPC metadata cannot
+--           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path, and no documented endpoint takes a query parameter),
+--           in the path) but ListInterviews' documented parameters,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404) and preflights the CORS filter did not answer.
 -- Response: applies the status the server asked for (201 on start; 409/413
@@ -34,11 +35,46 @@ local function starts_with(text, prefix)
   return text:sub(1, #prefix) == prefix
 end
 
+-- A header gRPC cannot carry as metadata (a name outside [0-9a-z_.-], a
+-- value outside printable ASCII, a binary `-bin` header whose value need not be
+-- base64) would make the gRPC runtime fail the call with INTERNAL (a 500)
+-- before our handler runs; none of them means anything to this API.
+local function carried_by_grpc(name, value)
+  if starts_with(name, ":") then
+    return true
+  end
+  return name:find("^[0-9a-z_.%-]+$") ~= nil and name:sub(-4) ~= "-bin"
+    and value:find("[^\32-\126]") == nil
+end
+
+-- ListInterviews is the one call that takes query parameters, exactly these
+-- (it has no path fields for a parameter to override).
+local LIST_PATH = "/api/v1/interviews"
+local LIST_PARAMETERS = {
+  study_id = true, status = true, updated_after = true, page_size = true, page_token = true,
+}
+
+local function listing_query(headers, path)
+  local question = path:find("?", 1, true)
+  if headers:get(":method") ~= "GET" or path:sub(1, question - 1) ~= LIST_PATH then
+    return false
+  end
+  for pair in path:sub(question + 1):gmatch("[^&]+") do
+    local name = pair:match("^([^=]*)")
+    if not LIST_PARAMETERS[name] then
+      return false
+    end
+  end
+  return true
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local drop = {}
-  for name, _ in pairs(headers) do
-    if REQUEST_DROP_EXACT[name] then
+  for name, value in pairs(headers) do
+    if not carried_by_grpc(name, value) then
+      drop[#drop + 1] = name
+    elseif REQUEST_DROP_EXACT[name] then
       drop[#drop + 1] = name
     else
       for _, prefix in ipairs(REQUEST_DROP_PREFIXES) do
@@ -71,9 +107,10 @@ function envoy_on_request(handle)
   elseif headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.
     handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
-  elseif starts_with(path, "/api/") and path:find("?", 1, true) then
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not listing_query(headers, path) then
     -- Plain text: local_reply_config wraps it in the documented envelope.
-    handle:respond({ [":status"] = "400" }, "Query parameters are not accepted by this API.")
+    handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
+      .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token).")
   end
 end
 

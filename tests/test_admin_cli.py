@@ -129,3 +129,34 @@ async def test_operator_completes_without_a_session_token_and_shows_it(
             metadata=auth(tenant.api_key, started.session_token),
         )
     assert_error(caught.value, grpc.StatusCode.ALREADY_EXISTS, "ALREADY_COMPLETED")
+
+
+async def test_interviews_list_pages_through_a_study(database_url, stub, server) -> None:
+    tenant = await make_tenant(database_url)
+    started = [await start(stub, tenant) for _ in range(3)]
+    done = started[1]
+    await stub.CompleteInterview(
+        pb.CompleteInterviewRequest(interview_id=done.interview_id),
+        metadata=auth(tenant.api_key, done.session_token),
+    )
+    out, err = await admin_async(database_url, "interviews", "list", "--study", tenant.study_id)
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        started[0].interview_id,
+        started[2].interview_id,
+        done.interview_id,
+    ]
+    assert "completed" in lines[-1] and "3 interviews" in err
+    out, _ = await admin_async(
+        database_url,
+        "interviews",
+        "list",
+        "--study",
+        tenant.study_id,
+        "--status",
+        "completed",
+        "--json",
+    )
+    listed = json.loads(out)
+    assert [i["interview_id"] for i in listed["interviews"]] == [done.interview_id]
+    assert "transcript" not in listed["interviews"][0]

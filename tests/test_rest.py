@@ -377,7 +377,7 @@ def test_400_for_bodies_the_transcoder_rejects(rest: Rest, body: bytes, label: s
     ("method", "path"),
     [
         ("GET", "/nope"),
-        ("GET", "/api/v1/interviews"),
+        ("POST", "/api/v1/interviews"),
         ("DELETE", f"/api/v1/interviews/{MISSING_ID}"),
         ("PUT", f"/api/v1/interviews/{MISSING_ID}/complete"),
         ("GET", f"/api/v1/interviews/{MISSING_ID}/complete"),

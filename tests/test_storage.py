@@ -115,3 +115,48 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
         ]
         assert [m.seq for m in messages] == [1, 2, 3]
     await database.dispose()
+
+
+async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
+    database_url, stub, server
+) -> None:
+    from koji.v1 import interview_service_pb2 as pb
+    from tests.conftest import make_tenant
+    from tests.helpers import auth
+
+    tenant = await make_tenant(database_url)
+    started = await stub.StartInterview(
+        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
+    )
+    path = database_url.split("///", 1)[1]
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "DROP TRIGGER interviews_touch; DROP INDEX ix_interviews_listing;"
+            "ALTER TABLE interviews DROP COLUMN updated_at; PRAGMA user_version = 2;"
+        )
+    database = Database(database_url)
+    try:
+        await database.create_schema()
+    finally:
+        await database.dispose()
+    with sqlite3.connect(path) as connection:
+        started_at, updated_at = connection.execute(
+            "SELECT started_at, updated_at FROM interviews WHERE id = ?", (started.interview_id,)
+        ).fetchone()
+        assert updated_at == started_at
+        connection.execute(
+            "UPDATE interviews SET locale = 'fr' WHERE id = ?", (started.interview_id,)
+        )
+        (touched,) = connection.execute(
+            "SELECT updated_at FROM interviews WHERE id = ?", (started.interview_id,)
+        ).fetchone()
+        assert touched > started_at and len(touched) == len("2026-01-01 00:00:00.000000")
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        plan = " ".join(
+            str(row)
+            for row in connection.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM interviews WHERE study_id = 'x' "
+                "ORDER BY updated_at, id LIMIT 51"
+            )
+        )
+        assert "ix_interviews_listing" in plan and "TEMP B-TREE" not in plan

@@ -1,4 +1,5 @@
-"""Generate gen/ from proto/: Python stubs, .pyi files and the Envoy descriptor set.
+"""Generate gen/ from proto/: Python stubs, .pyi files, the Envoy descriptor set and
+the OpenAPI document (tools/openapi.py).
 
 Run through `make gen`; `--check DIR` regenerates into a scratch folder and
 fails if DIR differs, so a stale gen/ is caught in CI.
@@ -14,6 +15,9 @@ import tempfile
 from pathlib import Path
 
 import google.api
+
+# Run as a script: its folder, tools/, is on sys.path.
+import openapi
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +55,17 @@ def generate(out: Path) -> None:
             *EXTRA_DESCRIPTOR_PROTOS,
         ]
     )
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        shim = openapi.PluginShim(scratch)
+        run_protoc(
+            [
+                f"--plugin=protoc-gen-swagger={shim.path}",
+                f"--swagger_out=allow_merge=true,merge_file_name=koji:{scratch}",
+                *protos,
+            ]
+        )
+        openapi.build(scratch / "koji.swagger.json", out / openapi.OPENAPI_NAME, scratch)
 
 
 def differences(expected: Path, actual: Path) -> list[str]:

@@ -18,6 +18,7 @@ from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.servicer import InterviewServicer
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
+from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
@@ -157,6 +158,9 @@ async def start_server(
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,
+        ),
+        page_tokens=(
+            PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
         ),
     )
     limiter = KeyRateLimiter()  # one per key across both services

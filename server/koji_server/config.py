@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 2.0
     # Completed, analysed interviews are served from memory this long.
     final_interview_cache_seconds: float = 60.0
+    # Signs ListInterviews' page tokens. Empty: a random secret per process
+    # (set one shared secret when several server processes serve one database).
+    page_token_secret: str = ""
     # The post-completion pipeline (analysis worker inside the server).
     pipeline_enabled: bool = True
     pipeline_concurrency: int = 2

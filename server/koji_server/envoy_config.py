@@ -15,6 +15,7 @@ ENVOY_DIR = ROOT / "envoy"
 TEMPLATE = ENVOY_DIR / "envoy.yaml.tmpl"
 LUA = ENVOY_DIR / "rest_shaping.lua"
 DESCRIPTOR = ROOT / "gen" / "koji_v1_descriptor.binpb"
+OPENAPI = ROOT / "gen" / "openapi.json"
 MAX_BODY_BYTES = 64 * 1024
 # The transcoder buffers a whole response before printing it as JSON. The
 # largest interview (domain.validation's limits) prints as about 6.5 MiB when
@@ -55,6 +56,7 @@ def render(settings: EnvoySettings) -> str:
         cors_origins=json.dumps(origins),
         lua_path=json.dumps(str(LUA)),
         descriptor_path=json.dumps(str(DESCRIPTOR)),
+        openapi_path=json.dumps(str(OPENAPI)),
         health_interval=json.dumps(f"{settings.health_interval_seconds}s"),
         max_body_bytes=settings.max_body_bytes,
         max_response_bytes=settings.max_response_bytes,

@@ -286,3 +286,53 @@ class GetUsageResponse(_message.Message):
     processing_interviews: int
     failed_interviews: int
     def __init__(self, project_id: _Optional[str] = ..., counted_interviews: _Optional[int] = ..., excluded_interviews: _Optional[int] = ..., processing_interviews: _Optional[int] = ..., failed_interviews: _Optional[int] = ...) -> None: ...
+
+class InterviewSummary(_message.Message):
+    __slots__ = ("interview_id", "study_id", "status", "analysis_status", "reason", "started_at", "completed_at", "updated_at", "stats", "respondent", "mode", "locale")
+    INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    RESPONDENT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    interview_id: str
+    study_id: str
+    status: InterviewStatus
+    analysis_status: Analysis.Status
+    reason: CompletionReason
+    started_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    stats: InterviewStats
+    respondent: Respondent
+    mode: InterviewMode
+    locale: str
+    def __init__(self, interview_id: _Optional[str] = ..., study_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., analysis_status: _Optional[_Union[Analysis.Status, str]] = ..., reason: _Optional[_Union[CompletionReason, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stats: _Optional[_Union[InterviewStats, _Mapping]] = ..., respondent: _Optional[_Union[Respondent, _Mapping]] = ..., mode: _Optional[_Union[InterviewMode, str]] = ..., locale: _Optional[str] = ...) -> None: ...
+
+class ListInterviewsRequest(_message.Message):
+    __slots__ = ("study_id", "status", "updated_after", "page_size", "page_token")
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    study_id: str
+    status: InterviewStatus
+    updated_after: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, study_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., updated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListInterviewsResponse(_message.Message):
+    __slots__ = ("interviews", "next_page_token")
+    INTERVIEWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    interviews: _containers.RepeatedCompositeFieldContainer[InterviewSummary]
+    next_page_token: str
+    def __init__(self, interviews: _Optional[_Iterable[_Union[InterviewSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

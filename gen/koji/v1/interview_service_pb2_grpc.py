@@ -69,6 +69,11 @@ class InterviewServiceStub:
                 request_serializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.SerializeToString,
                 response_deserializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.FromString,
                 _registered_method=True)
+        self.ListInterviews = channel.unary_unary(
+                '/koji.v1.InterviewService/ListInterviews',
+                request_serializer=koji_dot_v1_dot_interview__service__pb2.ListInterviewsRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_interview__service__pb2.ListInterviewsResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/koji.v1.InterviewService/GetUsage',
                 request_serializer=koji_dot_v1_dot_interview__service__pb2.GetUsageRequest.SerializeToString,
@@ -152,6 +157,24 @@ class InterviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInterviews(self, request, context):
+        """Lists a study's interviews without their transcripts (AIP-132), least
+        recently updated first, so that a client can sync: keep the last item's
+        `updated_at` and ask again with `updated_after`. The order is stable
+        (`updated_at`, then `interview_id`); an interview that changes while a
+        client pages moves to the end and is listed again.
+
+        Requires the `interview:read` permission. Returns UNAUTHENTICATED
+        (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN), INVALID_ARGUMENT
+        (INVALID_REQUEST) for a malformed study id, a page size out of range, an
+        unknown status, or a page token that is malformed, tampered with or
+        was issued for other filters; NOT_FOUND if the study does not exist in
+        the key's project; RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUsage(self, request, context):
         """Returns how many of the key's project's completed interviews count
         toward usage: those that passed the quality gate (score 3.0 or more).
@@ -186,6 +209,11 @@ def add_InterviewServiceServicer_to_server(servicer, server):
                     servicer.GetInterview,
                     request_deserializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.FromString,
                     response_serializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.SerializeToString,
+            ),
+            'ListInterviews': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInterviews,
+                    request_deserializer=koji_dot_v1_dot_interview__service__pb2.ListInterviewsRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_interview__service__pb2.ListInterviewsResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -316,6 +344,33 @@ class InterviewService:
             '/koji.v1.InterviewService/GetInterview',
             koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.SerializeToString,
             koji_dot_v1_dot_interview__service__pb2.GetInterviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInterviews(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.InterviewService/ListInterviews',
+            koji_dot_v1_dot_interview__service__pb2.ListInterviewsRequest.SerializeToString,
+            koji_dot_v1_dot_interview__service__pb2.ListInterviewsResponse.FromString,
             options,
             channel_credentials,
             insecure,

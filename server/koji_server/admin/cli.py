@@ -17,13 +17,14 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService, parse_permissions
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
-from koji_server.domain.model import CompletionReason
-from koji_server.domain.services import InterviewService
+from koji_server.domain.model import CompletionReason, InterviewStatus
+from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.pipeline.jobs import reanalyze
 from koji_server.pipeline.study_reports import StudyReports
@@ -91,6 +92,29 @@ async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
         print("already completed: nothing changed", file=sys.stderr)
         return
     print(_json(translate.completion(summary)))
+
+
+async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
+    status = InterviewStatus(args.status) if args.status else None
+    token = ""
+    listed = []
+    while True:
+        query = InterviewQuery(args.study, status, page_size=MAX_PAGE_SIZE, page_token=token)
+        page = await ctx.interviews.list_interviews(None, query)
+        listed += [translate.interview_summary(item) for item in page.interviews]
+        token = page.next_page_token
+        if not token:
+            break
+    if args.json:
+        print(_json(pb.ListInterviewsResponse(interviews=listed)))
+        return
+    for item in listed:
+        updated = item.updated_at.ToDatetime().isoformat(timespec="seconds") + "Z"
+        print(
+            f"{item.interview_id}  {pb.InterviewStatus.Name(item.status):<9}  {updated}  "
+            f"{item.stats.respondent_messages + item.stats.interviewer_messages} messages"
+        )
+    print(f"{len(listed)} interviews", file=sys.stderr)
 
 
 async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
@@ -332,6 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[r.value for r in CompletionReason],
         help="why it ended (default %(default)s)",
     )
+    sub = command(
+        interviews,
+        "list",
+        interviews_list,
+        "List a study's interviews, least recently updated first, without transcripts "
+        "(one line each, or the API's JSON with --json).",
+    )
+    sub.add_argument("--study", required=True, metavar="STUDY_ID")
+    sub.add_argument("--status", choices=[s.value for s in InterviewStatus])
+    sub.add_argument("--json", action="store_true", help="print the API's JSON")
     sub = command(interviews, "show", interviews_show, "Print an interview as JSON.")
     sub.add_argument("interview_id", metavar="INTERVIEW_ID")
     sub = command(

@@ -205,6 +205,15 @@ class InterviewServicer:
             return response
         raise AssertionError("unreachable")
 
+    async def ListInterviews(
+        self, request: pb.ListInterviewsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListInterviewsResponse:
+        async with self._rpc(context) as call:
+            principal = await call.principal()
+            page = await self._service.list_interviews(principal, translate.list_query(request))
+            return translate.interview_page(page)
+        raise AssertionError("unreachable")
+
     async def GetUsage(
         self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetUsageResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -15,6 +15,8 @@ from koji_server.domain.model import (
     CompletionSummary,
     InterviewDetail,
     InterviewMode,
+    InterviewPage,
+    InterviewStatus,
     Message,
     MessageExchange,
     Respondent,
@@ -22,6 +24,7 @@ from koji_server.domain.model import (
     Stats,
     Usage,
 )
+from koji_server.domain.services import InterviewQuery
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -69,6 +72,63 @@ def mode_from_proto(value: int) -> InterviewMode:
         return InterviewMode(pb.InterviewMode.Name(value))
     except ValueError:
         raise validation.invalid("mode", "must be text or voice") from None
+
+
+def status_from_proto(value: int) -> InterviewStatus | None:
+    if value == pb.INTERVIEW_STATUS_UNSPECIFIED:
+        return None
+    try:
+        return InterviewStatus(pb.InterviewStatus.Name(value))
+    except ValueError:
+        raise validation.invalid(
+            "status", "must be one of " + ", ".join(r.value for r in InterviewStatus)
+        ) from None
+
+
+def list_query(request: pb.ListInterviewsRequest) -> InterviewQuery:
+    updated_after = None
+    if request.HasField("updated_after"):
+        updated_after = request.updated_after.ToDatetime(tzinfo=UTC)
+    return InterviewQuery(
+        study_id=request.study_id,
+        status=status_from_proto(request.status),
+        updated_after=updated_after,
+        page_size=request.page_size,
+        page_token=request.page_token,
+    )
+
+
+def interview_page(page: InterviewPage) -> pb.ListInterviewsResponse:
+    return pb.ListInterviewsResponse(
+        interviews=[interview_summary(item) for item in page.interviews],
+        next_page_token=page.next_page_token,
+    )
+
+
+def interview_summary(value: InterviewDetail) -> pb.InterviewSummary:
+    summary = pb.InterviewSummary(
+        interview_id=value.interview_id,
+        study_id=value.study_id,
+        status=pb.InterviewStatus.Value(value.status),
+        started_at=timestamp(value.started_at),
+        stats=stats(value.stats),
+        respondent=pb.Respondent(
+            external_id=value.respondent.external_id,
+            display_name=value.respondent.display_name,
+            metadata=struct(value.respondent.metadata),
+        ),
+        mode=pb.InterviewMode.Value(value.mode),
+        locale=value.locale,
+    )
+    if value.analysis_status is not None:
+        summary.analysis_status = pb.Analysis.Status.Value(value.analysis_status)
+    if value.reason is not None:
+        summary.reason = pb.CompletionReason.Value(value.reason)
+    if value.completed_at is not None:
+        summary.completed_at.CopyFrom(timestamp(value.completed_at))
+    if value.updated_at is not None:
+        summary.updated_at.CopyFrom(timestamp(value.updated_at))
+    return summary
 
 
 def respondent_from_proto(request: pb.StartInterviewRequest) -> Respondent:

@@ -179,6 +179,15 @@ class InterviewDetail:
     feedback: dict[str, Any] | None = None
     analysis_status: AnalysisStatus | None = None
     analysis: Analysis | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewPage:
+    """A page of ListInterviews: interviews without transcript or analysis."""
+
+    interviews: tuple[InterviewDetail, ...]
+    next_page_token: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from koji_server.domain.model import (
     Insight,
     InterviewDetail,
     InterviewMode,
+    InterviewPage,
     InterviewStatus,
     Message,
     MessageExchange,
@@ -41,12 +43,26 @@ from koji_server.domain.model import (
     Theme,
     Usage,
 )
+from koji_server.domain.page_tokens import PageTokens, Position
 from koji_server.domain.singleflight import SingleFlight
-from koji_server.storage.repository import InterviewRecord, MessageRecord
+from koji_server.storage.repository import InterviewFilter, InterviewRecord, MessageRecord
 from koji_server.storage.schema import AnalysisRow, InterviewRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ANALYSIS_JOB = "analyze_interview"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewQuery:
+    """ListInterviews' parameters."""
+
+    study_id: str
+    status: InterviewStatus | None = None
+    updated_after: datetime | None = None
+    page_size: int = 0
+    page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +133,12 @@ class InterviewService:
         units: UnitOfWorkFactory,
         on_completed: Callable[[], None] | None = None,
         caching: CacheSettings | None = None,
+        page_tokens: PageTokens | None = None,
     ) -> None:
         self._units = units
+        # A secret of this process unless configured (several processes must
+        # share one to honour each other's tokens).
+        self._page_tokens = page_tokens or PageTokens(secrets.token_bytes(32))
         # Called after a completion commits (wakes the pipeline worker).
         self._on_completed = on_completed or (lambda: None)
         caching = caching or CacheSettings()
@@ -208,6 +228,7 @@ class InterviewService:
                 respondent_messages=0,
                 interviewer_messages=1,
                 started_at=now,
+                updated_at=_to_milliseconds(precise_now()),
             )
             first = MessageRecord(
                 id=new_id(),
@@ -376,6 +397,51 @@ class InterviewService:
 
         return Usage(project_id=project_id, **await self._units.read(count))
 
+    async def list_interviews(
+        self, principal: Principal | None, query: InterviewQuery
+    ) -> InterviewPage:
+        """A page of a study's interviews by (updated_at, id), without their
+        transcripts; a principal of None is the local operator."""
+        if principal is not None:
+            require(principal, Permission.READ)
+        study_id = validation.uuid_field("study_id", query.study_id)
+        if query.page_size < 0:
+            raise validation.invalid("page_size", "must not be negative")
+        size = min(query.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+        def read(uow: UnitOfWork) -> InterviewPage:
+            project_id = principal.project_id if principal is not None else None
+            study = uow.studies.get(study_id, project_id)
+            if study is None:
+                raise NotFound("study", study_id)
+            where = InterviewFilter(
+                study.project_id,
+                study_id,
+                query.status.value if query.status is not None else None,
+                query.updated_after,
+            )
+            scope = "|".join(
+                [where.project_id, study_id, where.status or "", _iso(where.updated_after)]
+            )
+            after = None
+            if query.page_token:
+                position = self._page_tokens.read(scope, query.page_token)
+                after = (position.updated_at, position.interview_id)
+            rows = uow.interviews.page(where, after, size + 1)
+            now = utc_now()
+            listed = tuple(
+                replace(_detail(row, (), None, now), updated_at=row.updated_at)  # type: ignore[arg-type]
+                for row in rows[:size]
+            )
+            token = ""
+            if len(rows) > size:
+                last = rows[size - 1]
+                assert last.updated_at is not None
+                token = self._page_tokens.issue(scope, Position(last.updated_at, last.id))
+            return InterviewPage(listed, token)
+
+        return await self._units.read(read)
+
     async def get_interview(
         self, principal: Principal | None, interview_id: str
     ) -> InterviewDetail:
@@ -422,6 +488,15 @@ class InterviewService:
             questions = list(study.questions)
             self._guides.put(study_id, questions)
         return questions
+
+
+def _to_milliseconds(value: datetime) -> datetime:
+    """The precision of the database's own updates to updated_at (SQLite's 'now')."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
 
 
 def _interview_for_token(

@@ -14,13 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
-from koji_server.storage.schema import SCHEMA_VERSION, Base
+from koji_server.storage.schema import (
+    INTERVIEW_LISTING_INDEX,
+    INTERVIEW_TOUCH_TRIGGER,
+    SCHEMA_VERSION,
+    Base,
+)
 from koji_server.storage.writer import Writer
 
 BUSY_TIMEOUT_MS = 10_000
@@ -97,5 +102,22 @@ def _create_schema(session: Session) -> None:
             f"database schema version {version} is newer than this server's "
             f"{SCHEMA_VERSION}; upgrade the server"
         )
+    if 0 < version < 3:
+        upgrade_to_3(connection)
     Base.metadata.create_all(connection)
+    connection.exec_driver_sql(INTERVIEW_TOUCH_TRIGGER)
     connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def upgrade_to_3(connection: Connection) -> None:
+    """interviews.updated_at (from the last known change) and its index."""
+    columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(interviews)")}
+    if columns and "updated_at" not in columns:
+        connection.exec_driver_sql("ALTER TABLE interviews ADD COLUMN updated_at DATETIME")
+        connection.exec_driver_sql(
+            "UPDATE interviews SET updated_at = coalesce(completed_at, started_at)"
+        )
+        connection.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {INTERVIEW_LISTING_INDEX} "
+            "ON interviews (study_id, updated_at, id)"
+        )

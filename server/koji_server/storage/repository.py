@@ -100,6 +100,17 @@ class InterviewRecord:
     reason: str | None = None
     feedback: dict[str, Any] | None = None
     analysis_status: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewFilter:
+    """Which of a project's interviews ListInterviews reads."""
+
+    project_id: str
+    study_id: str
+    status: str | None = None
+    updated_after: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,34 @@ class InterviewRepository:
         return InterviewRecord(**values)
 
     def create(self, interview: InterviewRecord) -> None:
-        _INTERVIEWS.insert(self._session, [_values(interview)])
+        values = _values(interview)
+        values["updated_at"] = values["updated_at"] or values["started_at"]
+        _INTERVIEWS.insert(self._session, [values])
+
+    def page(
+        self, where: InterviewFilter, after: tuple[datetime, str] | None, limit: int
+    ) -> list[InterviewRecord]:
+        """Up to `limit` interviews by (updated_at, id), those after `after`:
+        a keyset page, as cheap at any depth (ix_interviews_listing)."""
+        query = select(InterviewRow).where(
+            InterviewRow.study_id == where.study_id, InterviewRow.project_id == where.project_id
+        )
+        if where.status is not None:
+            query = query.where(InterviewRow.status == where.status)
+        if where.updated_after is not None:
+            query = query.where(InterviewRow.updated_at > where.updated_after)
+        if after is not None:
+            updated_at, interview_id = after
+            # The first term is the index range (where the page starts); an
+            # OR alone would make SQLite walk the index from the beginning.
+            query = query.where(
+                InterviewRow.updated_at >= updated_at,
+                or_(InterviewRow.updated_at > updated_at, InterviewRow.id > interview_id),
+            )
+        query = query.order_by(InterviewRow.updated_at, InterviewRow.id).limit(limit)
+        rows = self._session.execute(query).scalars().all()
+        names = [field.name for field in fields(InterviewRecord)]
+        return [InterviewRecord(**{name: getattr(row, name) for name in names}) for row in rows]
 
     def change(self, interview_id: str, **values: Any) -> None:
         if _INTERVIEWS.update(self._session, interview_id, values) != 1:

@@ -14,7 +14,24 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2  # 2: study_reports (additive: create_all adds it to a version 1 file)
+# 2: study_reports (additive: create_all adds it to a version 1 file).
+# 3: interviews.updated_at, its listing index and the trigger that keeps it
+#    (database.upgrade_to_3 adds them to an older file).
+SCHEMA_VERSION = 3
+
+# Every change to an interview row moves its updated_at, whichever code makes
+# it (the conversation's direct SQL, the ORM, the analysis processes), unless
+# the change sets updated_at itself. SQLite's 'now' has milliseconds; the
+# three zeros give the microseconds the ORM writes, so both sort as text.
+INTERVIEW_TOUCH_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS interviews_touch AFTER UPDATE ON interviews
+FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+BEGIN
+  UPDATE interviews SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
+  WHERE id = NEW.id;
+END
+"""
+INTERVIEW_LISTING_INDEX = "ix_interviews_listing"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -76,6 +93,8 @@ class StudyRow(Base):
 
 class InterviewRow(Base):
     __tablename__ = "interviews"
+    # ListInterviews' keyset: a study's interviews by (updated_at, id).
+    __table_args__ = (Index(INTERVIEW_LISTING_INDEX, "study_id", "updated_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -96,6 +115,8 @@ class InterviewRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     feedback: Mapped[dict[str, Any] | None]
     analysis_status: Mapped[str | None] = mapped_column(String(16))
+    # Kept by INTERVIEW_TOUCH_TRIGGER; set to started_at on insert.
+    updated_at: Mapped[datetime | None]
 
 
 class MessageRow(Base):

@@ -1,0 +1,351 @@
+"""Builds gen/openapi.json: the REST API as OpenAPI 3.0, generated from proto/.
+
+The generator is Debian's `protoc-gen-swagger` (package `golang-grpc-gateway`,
+grpc-gateway 1.6.4), run by protoc as a plugin: it reads the
+`google.api.http` annotations and the proto comments and writes Swagger 2.0.
+`swagger2openapi` (npm) converts that to OpenAPI 3.0. No OpenAPI 3 generator
+run as a protoc plugin installs here (gnostic's `protoc-gen-openapi` and
+grpc-gateway v2's `protoc-gen-openapiv2` need a Go toolchain).
+
+`finish()` then adds only what neither tool can know or gets wrong for this
+API, each in one function below:
+
+- what the generator cannot know: the documented statuses (201 on start, the
+  `{"error","message"}` envelope on 400/401/403/404/409/413/429/5xx, 409 with
+  the completion's data), the bearer and `X-Session-Token` security schemes,
+  the rate-limit headers, the links of the start -> message -> complete ->
+  get chain, the document's own path (served by Envoy, not by a proto);
+- where protoc-gen-swagger 1.6.4 predates the mappings: the JSON form of
+  `google.protobuf.Struct` (any JSON object, not `{"fields": ...}`), path
+  fields left out of the bodies (the transcoder refuses a body field that
+  collides with the path), `REQUIRED` field behaviour as `required`, and the
+  optional CompleteInterview body.
+
+The 1.6.4 plugin also predates proto3 `optional` and refuses a file that uses
+it: `PluginShim` runs it and declares the feature on its behalf (the plugin
+sees an optional field as a one-field oneof, which it ignores; presence is not
+expressed in OpenAPI).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SWAGGER_PLUGIN = "protoc-gen-swagger"
+SWAGGER2OPENAPI = ROOT / "node_modules" / ".bin" / "swagger2openapi"
+OPENAPI_NAME = "openapi.json"
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+Json = dict[str, Any]
+
+ENVELOPE = "Error"
+ERROR_CODES = [
+    "invalid_request",
+    "payload_too_large",
+    "unauthorized",
+    "invalid_session_token",
+    "forbidden",
+    "not_found",
+    "already_completed",
+    "interview_completed",
+    "rate_limited",
+    "internal",
+    "unavailable",
+]
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed per minute for the API key.",
+    "X-RateLimit-Remaining": "Requests left in the current minute.",
+    "X-RateLimit-Reset": "When the minute ends, in Unix seconds.",
+}
+# By operation: the errors it documents, beyond those of every call.
+SESSION_OPERATIONS = {"SendMessage", "CompleteInterview"}
+ERRORS_OF_EVERY_CALL = {
+    400: "Invalid request (`invalid_request`): a malformed id or field, an unknown enum value, "
+    "a body that is not JSON for the method, a query parameter.",
+    401: "Missing, invalid or revoked API key (`unauthorized`).",
+    403: "The API key lacks the permission (`forbidden`).",
+    429: "Over the API key's per-minute limit (`rate_limited`); `Retry-After` says when to retry.",
+    500: "Unexpected failure (`internal`); nothing of it leaks.",
+    503: "The gRPC server cannot be reached (`unavailable`); retry with backoff.",
+    504: "The gRPC server did not answer in time (`unavailable`); retry with backoff.",
+}
+ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
+    "StartInterview": {
+        404: "No such study in the key's project (`not_found`).",
+        413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
+    },
+    "SendMessage": {
+        401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
+        "for this interview (`invalid_session_token`).",
+        404: "No such interview in the key's project (`not_found`).",
+        409: "The interview is completed (`interview_completed`).",
+        413: "Content over 10,000 characters, the interview's message limits reached, or a "
+        "body over 64 KiB (`payload_too_large`).",
+    },
+    "CompleteInterview": {
+        401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
+        "for this interview (`invalid_session_token`).",
+        404: "No such interview in the key's project (`not_found`).",
+        413: "Feedback over 16 KiB, or a body over 64 KiB (`payload_too_large`).",
+    },
+    "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
+    "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},
+    "ListInterviews": {404: "No such study in the key's project (`not_found`)."},
+}
+SUCCESS_STATUS = {"StartInterview": 201}
+
+
+class PluginShim:
+    """A protoc plugin executable that runs protoc-gen-swagger and declares
+    proto3 `optional` support for it (see the module docstring)."""
+
+    def __init__(self, folder: Path) -> None:
+        plugin = shutil.which(SWAGGER_PLUGIN)
+        if plugin is None:
+            sys.exit(f"{SWAGGER_PLUGIN} not found: apt-get install golang-grpc-gateway")
+        self.path = folder / "protoc-gen-swagger-optional"
+        self.path.write_text(
+            f"#!/bin/sh\nexec '{sys.executable}' '{Path(__file__).resolve()}' --shim '{plugin}'\n"
+        )
+        self.path.chmod(0o755)
+
+
+def run_shim(plugin: str) -> None:
+    from google.protobuf.compiler import plugin_pb2
+
+    request = sys.stdin.buffer.read()
+    output = subprocess.run([plugin], input=request, capture_output=True, check=True).stdout
+    response = plugin_pb2.CodeGeneratorResponse.FromString(output)
+    response.supported_features |= plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
+    sys.stdout.buffer.write(response.SerializeToString())
+
+
+def to_openapi3(swagger: Path, out: Path) -> None:
+    if not SWAGGER2OPENAPI.exists():
+        sys.exit("swagger2openapi not found: run `npm ci` (make install does)")
+    subprocess.run([str(SWAGGER2OPENAPI), "--outfile", str(out), str(swagger)], check=True)
+
+
+def ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def operations(doc: Json) -> list[tuple[str, str, Json]]:
+    return [
+        (path, method, operation)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+
+
+def add_info(doc: Json) -> None:
+    doc["info"] = {
+        "title": "Koji interviews API",
+        "version": "v1",
+        "description": "The REST form of the koji.v1 gRPC API (proto/koji/v1), served through "
+        "Envoy's gRPC-JSON transcoder. Generated from the protos by `make gen`.",
+    }
+    doc["servers"] = [{"url": "/"}]
+
+
+def fix_json_types(doc: Json) -> None:
+    """google.protobuf.Struct is any JSON object in the proto3 JSON mapping."""
+    schemas = doc["components"]["schemas"]
+    schemas["protobufStruct"] = {"type": "object", "additionalProperties": True}
+    for name in ("protobufValue", "protobufListValue", "protobufNullValue"):
+        schemas.pop(name, None)
+
+
+def fix_request_bodies(doc: Json) -> None:
+    schemas = doc["components"]["schemas"]
+    for _path, _method, operation in operations(doc):
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        content = body["content"]["application/json"]
+        name = content["schema"]["$ref"].rsplit("/", 1)[1]
+        schema = copy.deepcopy(schemas[name])
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                schema["properties"].pop(parameter["name"], None)
+        required = [
+            field
+            for field, spec in schema["properties"].items()
+            if spec.get("description", spec.get("title", "")).startswith("Required.")
+        ]
+        if required:
+            schema["required"] = required
+        body_name = f"{name}Body"
+        schema["description"] = f"The body of {operation['operationId']} (path fields left out)."
+        schemas[body_name] = schema
+        content["schema"] = ref(body_name)
+        if not required:
+            body["required"] = False
+    unused = {
+        name
+        for name in schemas
+        if name.endswith("Request") and f'"#/components/schemas/{name}"' not in json.dumps(doc)
+    }
+    for name in unused:
+        del schemas[name]
+
+
+def add_errors_and_headers(doc: Json) -> None:
+    schemas = doc["components"]["schemas"]
+    schemas[ENVELOPE] = {
+        "type": "object",
+        "description": "The documented error envelope.",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "enum": ERROR_CODES, "description": "The error code."},
+            "message": {"type": "string", "description": "What was wrong, for people."},
+        },
+    }
+    schemas["AlreadyCompletedError"] = {
+        "description": "`already_completed`: the envelope plus every field of the first "
+        "completion's response.",
+        "allOf": [ref(ENVELOPE), ref("v1CompleteInterviewResponse")],
+    }
+    headers = doc["components"].setdefault("headers", {})
+    for name, description in RATE_LIMIT_HEADERS.items():
+        headers[name] = {"description": description, "schema": {"type": "integer"}}
+    headers["Retry-After"] = {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+
+    def rate_limit_headers(required: bool) -> Json:
+        return {
+            name: {"$ref": f"#/components/headers/{name}"}
+            | ({"required": True} if required else {})
+            for name in RATE_LIMIT_HEADERS
+        }
+
+    for _path, _method, operation in operations(doc):
+        name = operation["operationId"]
+        responses = operation["responses"]
+        success = responses.pop("200")
+        success["description"] = "Success."
+        success["headers"] = rate_limit_headers(required=True)
+        responses[str(SUCCESS_STATUS.get(name, 200))] = success
+        errors = ERRORS_OF_EVERY_CALL | ERRORS_BY_OPERATION.get(name, {})
+        for status, description in sorted(errors.items()):
+            response: Json = {
+                "description": description,
+                "content": {"application/json": {"schema": ref(ENVELOPE)}},
+            }
+            if status not in (401, 500, 503, 504):
+                response["headers"] = rate_limit_headers(required=False)
+            if status == 429:
+                response["headers"]["Retry-After"] = {
+                    "$ref": "#/components/headers/Retry-After",
+                    "required": True,
+                }
+            responses[str(status)] = response
+        if name == "CompleteInterview":
+            responses["409"] = {
+                "description": "Already completed (`already_completed`): the envelope with the "
+                "same fields as the first completion's 200.",
+                "headers": rate_limit_headers(required=True),
+                "content": {"application/json": {"schema": ref("AlreadyCompletedError")}},
+            }
+        operation["responses"] = dict(sorted(responses.items()))
+
+
+def add_security(doc: Json) -> None:
+    doc["components"]["securitySchemes"] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "koji_sk_...",
+            "description": "An API key of the project: `Authorization: Bearer koji_sk_...`.",
+        },
+        "sessionToken": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Session-Token",
+            "description": "The interview's session token (`st_live_...`) from StartInterview.",
+        },
+    }
+    doc["security"] = [{"bearerAuth": []}]
+    for _path, _method, operation in operations(doc):
+        if operation["operationId"] in SESSION_OPERATIONS:
+            operation["security"] = [{"bearerAuth": [], "sessionToken": []}]
+
+
+def add_links(doc: Json) -> None:
+    """start -> message -> complete -> get, for clients and stateful testers."""
+    by_id = {operation["operationId"]: operation for _p, _m, operation in operations(doc)}
+    started = by_id["StartInterview"]["responses"]["201"]
+    interview_id = {"interview_id": "$response.body#/interview_id"}
+    with_token = interview_id | {"header.X-Session-Token": "$response.body#/session_token"}
+    started["links"] = {
+        "SendMessage": {"operationId": "SendMessage", "parameters": with_token},
+        "CompleteInterview": {"operationId": "CompleteInterview", "parameters": with_token},
+        "GetInterview": {"operationId": "GetInterview", "parameters": interview_id},
+    }
+    by_id["CompleteInterview"]["responses"]["200"]["links"] = {
+        "GetInterview": {"operationId": "GetInterview", "parameters": interview_id}
+    }
+    for name in SESSION_OPERATIONS:
+        by_id[name].setdefault("parameters", []).append(
+            {
+                "name": "X-Session-Token",
+                "in": "header",
+                "required": True,
+                "description": "The interview's session token (see the security scheme).",
+                "schema": {"type": "string"},
+            }
+        )
+
+
+def add_own_path(doc: Json) -> None:
+    doc["paths"][OPENAPI_PATH] = {
+        "get": {
+            "operationId": "GetOpenApi",
+            "summary": "This document (served by Envoy; no authentication).",
+            "security": [],
+            "tags": ["Meta"],
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+
+
+def finish(doc: Json) -> Json:
+    add_info(doc)
+    fix_json_types(doc)
+    fix_request_bodies(doc)
+    add_errors_and_headers(doc)
+    add_security(doc)
+    add_links(doc)
+    add_own_path(doc)
+    doc["paths"] = dict(sorted(doc["paths"].items()))
+    doc["components"]["schemas"] = dict(sorted(doc["components"]["schemas"].items()))
+    return doc
+
+
+def build(swagger: Path, out: Path, scratch: Path) -> None:
+    converted = scratch / "openapi-raw.json"
+    to_openapi3(swagger, converted)
+    doc = finish(json.loads(converted.read_text()))
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--shim":
+        run_shim(sys.argv[2])
+    else:
+        sys.exit("usage: openapi.py --shim PLUGIN (run by protoc through tools/gen.py)")
