@@ -26,13 +26,19 @@ from koji_server.domain.model import (
 )
 from koji_server.domain.services import InterviewQuery
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     # Cheaper than Timestamp.FromDatetime (a hot path): service times are
-    # aware UTC datetimes.
-    seconds = value.timestamp()
-    whole = int(seconds // 1)
-    return timestamp_pb2.Timestamp(seconds=whole, nanos=round((seconds - whole) * 1e9))
+    # aware UTC datetimes. Integer arithmetic, not value.timestamp(): a float
+    # loses the microseconds (.768 came back as .767999887), and a client
+    # that sends a time back (ListInterviews' updated_after) must get exactly
+    # what was stored.
+    since = value - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
