@@ -1,8 +1,8 @@
 """Sentence classifier: pain point, request, praise or nothing.
 
 A logistic regression over four views of a sentence, trained when the
-analysis process starts (about a second) from the labelled sentences in
-`data/*.jsonl`:
+analysis process starts (about 3 s of CPU) from the labelled sentences in
+`data/` (2,880 sentences over 31 product domains):
 - its WordLlama embedding (what it is about and how it reads);
 - TF-IDF of its words and word pairs, as written and lemmatised (so
   "broke", "breaks" and "broken" count as one), function words kept
@@ -37,7 +37,12 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from koji_server.analysis.embedding import sentence_vectors
 
 LABELS = ("none", "pain_point", "praise", "request")
-TRAINING_DATA = sorted((Path(__file__).parent / "data").glob("*.jsonl"))
+# Named, not globbed: a file dropped into data/ must not change the model
+# behind the figures `make eval` reported.
+TRAINING_DATA = tuple(
+    Path(__file__).parent / "data" / name
+    for name in ("train.jsonl", "train_more.jsonl", "train_extra.jsonl")
+)
 # Chosen by cross-validation over the training domains (each fold holds out
 # whole domains), never on the held-out set.
 REGULARISATION = 8.0
