@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from koji.v1 import study_service_pb2_grpc as study_grpc
 from koji_server.domain.admin import AdminService
 from koji_server.domain.clock import utc_now
 from koji_server.domain.model import Permission
+from koji_server.pipeline.executor import WORKER_NICENESS
 from koji_server.pipeline.study_reports import StudyReports
 from koji_server.storage.database import Database
 from koji_server.storage.schema import AnalysisRow, InterviewRow
@@ -237,10 +239,19 @@ def main() -> None:
         update = asyncio.run(one_update(database_url, study))
         port = free_port()
         server = spawn_server(database_url, port)
+        # Apart, as `make bench` does: the server on core 0; this load
+        # generator and the rebuilds on core 1.
+        if len(os.sched_getaffinity(0)) > 1:
+            os.sched_setaffinity(server.pid, {0})
+            os.sched_setaffinity(0, {1})
         try:
             alone = asyncio.run(load(port, key, study, args.requests, args.concurrency))
+            # At the analysis processes' niceness, as in the server.
             rebuilder = subprocess.Popen(
                 [
+                    "nice",
+                    "-n",
+                    str(WORKER_NICENESS),
                     sys.executable,
                     "-c",
                     "import asyncio, sys; from bench.study_report import rebuild; "
