@@ -125,6 +125,7 @@ def build_pipeline(
         lambda: make_analysis_executor(settings.analysis_workers, settings.analysis_cpu_set),
         executor,
         on_finished=webhooks.wake,
+        database_url=settings.database_url,
     )
     analysis = QueueWorker(
         "analysis-worker",

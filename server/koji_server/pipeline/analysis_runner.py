@@ -12,11 +12,12 @@ from concurrent.futures.process import BrokenProcessPool
 
 from koji_server.pipeline.executor import analyze_in_worker, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
-from koji_server.pipeline.study_reports import StudyReports
+from koji_server.pipeline.study_reports import StudyReports, take_in_here
 
 log = logging.getLogger(__name__)
 
 STUDY_REPORT_DELAY_SECONDS = 0.5
+STUDY_REPORT_MAX_GAP_SECONDS = 10.0
 
 
 class AnalysisRunner:
@@ -26,6 +27,7 @@ class AnalysisRunner:
         executor_factory: Callable[[], Executor],
         executor: Executor | None = None,
         on_finished: Callable[[], None] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self._queue = queue
         self._executor_factory = executor_factory
@@ -35,6 +37,9 @@ class AnalysisRunner:
         self._on_finished = on_finished or (lambda: None)
         self._warm_up: asyncio.Future[bool] | None = None
         self.study_reports = StudyReports(queue.units, self._in_worker)
+        # Study reports are updated by the analysis process itself, over its
+        # own connections (None: by this process, through `study_reports`).
+        self._database_url = database_url
         # Interviews whose analysis landed and whose study report is not yet
         # updated (lost on a crash: the study's next update catches them up).
         self._study_backlog: set[str] = set()
@@ -76,22 +81,31 @@ class AnalysisRunner:
                 return
 
     async def _update_studies(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._study_wakeup.wait()
             # Let a burst of completions land first: one update then takes in
             # all of them, and analyses are not kept waiting behind updates.
             await asyncio.sleep(STUDY_REPORT_DELAY_SECONDS)
             self._study_wakeup.clear()
+            began = loop.time()
             while self._study_backlog:
                 interview_id = self._study_backlog.pop()
                 # The analysis is stored whatever happens here: a report
                 # update that fails is caught up by the study's next one.
                 try:
-                    await self.study_reports.take_in(interview_id)
+                    if self._database_url is None:
+                        await self.study_reports.take_in(interview_id)
+                    else:
+                        await self._in_worker(take_in_here, self._database_url, interview_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("study report update for interview %s failed", interview_id)
+            # A big study's update reads and writes its whole state: under a
+            # stream of completions, spend at most a tenth of the time on it.
+            spent = loop.time() - began
+            await asyncio.sleep(min(STUDY_REPORT_MAX_GAP_SECONDS, spent * 9))
 
     async def process(self, claim: Claim) -> None:
         try:

@@ -1,12 +1,14 @@
 """Keeps each study's report up to date as analyses land.
 
 The synthesis (analysis/study.py) runs where the analyses run, in the
-analysis process, never on the event loop: the working state is read from
-storage, updated there with the interviews it has not taken in yet, and
-written back only if nobody wrote it in between (else the update starts
-again from the newer state). Interviews whose update was lost (a crash
-between the analysis and the report) are taken in by the next update of
-their study, so the report catches up by itself.
+analysis process, never in the server process: there the working state is
+read from the database (a big study's is megabytes: reading, parsing and
+writing it in the server would take the event loop's time), updated with
+the interviews it has not taken in yet, and written back only if nobody
+wrote it in between (else the update starts again from the newer state).
+Interviews whose update was lost (a crash between the analysis and the
+report) are taken in by the next update of their study, so the report
+catches up by itself.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
 from koji_server.domain.clock import precise_now
+from koji_server.storage.database import sync_engines
 from koji_server.storage.repository import AnalysedInterview
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -86,6 +92,29 @@ class StudyReports:
             if await self._units.write(partial(_save, study_id, project_id, version, updated)):
                 return updated.report
         raise RuntimeError(f"study {study_id}: the report kept changing during the rebuild")
+
+
+@cache
+def _engines(database_url: str) -> tuple[Engine, Engine]:
+    return sync_engines(database_url)
+
+
+def take_in_here(database_url: str, interview_id: str, replaced: bool = False) -> bool:
+    """StudyReports.take_in, run entirely in this (analysis) process over
+    its own connections to the database."""
+    read, write = _engines(database_url)
+    for _ in range(MAX_TRIES):
+        with Session(read) as session, session.begin():
+            work = _pending(UnitOfWork(session), interview_id=interview_id, replaced=replaced)
+        if work is None:
+            return False
+        study_id, project_id, version, update = work
+        updated = _update_in_worker(update)
+        with Session(write) as session, session.begin():
+            if _save(study_id, project_id, version, updated, UnitOfWork(session)):
+                return True
+    log.warning("study report of %s: gave up after %d concurrent updates", interview_id, MAX_TRIES)
+    return False
 
 
 def _pending(

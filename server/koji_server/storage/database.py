@@ -61,6 +61,16 @@ def _configure(engine: Engine, begin_statement: str) -> None:
         connection.exec_driver_sql(begin_statement)
 
 
+def sync_engines(url: str) -> tuple[Engine, Engine]:
+    """A (read, write) pair of synchronous engines on the database, for
+    another process that shares the file (the analysis processes)."""
+    parsed = make_url(url).set(drivername="sqlite")
+    read, write = create_engine(parsed), create_engine(parsed, pool_size=1, max_overflow=0)
+    _configure(read, "BEGIN")
+    _configure(write, "BEGIN IMMEDIATE")
+    return read, write
+
+
 class Database:
     """The writer and the read engine over one SQLite file."""
 
