@@ -143,7 +143,7 @@ async def start_server(
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
     spawns its own."""
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.sqlite_synchronous)
     await database.create_schema()
     units = UnitOfWorkFactory(database)
     pipeline = (

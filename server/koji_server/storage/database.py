@@ -25,6 +25,13 @@ from koji_server.storage.writer import Writer
 
 BUSY_TIMEOUT_MS = 10_000
 READ_POOL_SIZE = 4
+# SQLite's `synchronous` setting for the writer (KOJI_SQLITE_SYNCHRONOUS).
+# FULL: a commit is fsynced before it is acknowledged, so an answered write
+# survives an OS crash or power cut (group commits make one fsync serve a
+# whole batch). NORMAL (WAL): survives a process crash (kill -9); an OS crash
+# or power cut can roll back the last commits.
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+DEFAULT_SYNCHRONOUS = "FULL"
 
 
 class SchemaTooNew(RuntimeError):
@@ -37,7 +44,7 @@ class DatabaseUnusable(ValueError):
     says which file and why, in one line."""
 
 
-def _configure(engine: Engine, begin_statement: str) -> None:
+def _configure(engine: Engine, begin_statement: str, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start.
@@ -46,9 +53,7 @@ def _configure(engine: Engine, begin_statement: str) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a committed transaction survives a process crash
-        # (kill -9); only an OS crash or power cut can lose the last commits.
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -59,20 +64,26 @@ def _configure(engine: Engine, begin_statement: str) -> None:
 class Database:
     """The writer and the read engine over one SQLite file."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
         parsed = make_url(url)
         if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
             raise ValueError(
                 "KOJI_DATABASE_URL must name a SQLite file, e.g. sqlite+aiosqlite:///koji.db"
             )
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(
+                f"KOJI_SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_MODES)}, "
+                f"got {synchronous!r}"
+            )
         self.url = url
+        self.synchronous = synchronous.upper()
         self.path = Path(parsed.database)
         # The writer's connection is made, used and closed on its own thread.
         write_engine = create_engine(parsed.set(drivername="sqlite"), pool_size=1, max_overflow=0)
-        _configure(write_engine, "BEGIN IMMEDIATE")
+        _configure(write_engine, "BEGIN IMMEDIATE", self.synchronous)
         self.writer = Writer(write_engine)
         self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0)
-        _configure(self.read_engine.sync_engine, "BEGIN")
+        _configure(self.read_engine.sync_engine, "BEGIN", self.synchronous)
 
     async def create_schema(self) -> None:
         """Create or check the schema; safe to run on every start."""
