@@ -26,6 +26,10 @@ from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.envoy_process import EnvoyProcess
 
+# Every server the tests start, in this process or as a subprocess, serves its
+# metrics on a free port: the default (9464) may be taken.
+os.environ["KOJI_METRICS_LISTEN"] = "127.0.0.1:0"
+
 # CI replays a fixed set of examples so that a run is reproducible; locally
 # every run explores new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)

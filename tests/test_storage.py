@@ -6,8 +6,8 @@ import asyncio
 import sqlite3
 
 import pytest
-from sqlalchemy import select
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

@@ -11,6 +11,8 @@ busy_timeout makes its writers wait their turn.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,29 @@ class Database:
             if "unable to open" in reason:
                 reason += " (does its directory exist, and may this user write there?)"
             raise DatabaseUnusable(f"cannot use the database {self.path}: {reason}") from None
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Jobs and webhook deliveries not yet final, by status. Synchronous,
+        on a short-lived read-only connection of its own: called from the
+        metrics endpoint's thread at scrape time."""
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1.0)
+            ) as connection:
+                jobs = connection.execute(
+                    "SELECT status, count(*) FROM jobs"
+                    " WHERE status IN ('pending', 'running') GROUP BY status"
+                ).fetchall()
+                deliveries = connection.execute(
+                    "SELECT status, count(*) FROM webhook_deliveries"
+                    " WHERE status IN ('pending', 'delivering') GROUP BY status"
+                ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {
+            "jobs": {"pending": 0, "running": 0, **dict(jobs)},
+            "deliveries": {"pending": 0, "delivering": 0, **dict(deliveries)},
+        }
 
     async def dispose(self) -> None:
         await self.writer.close()
