@@ -54,6 +54,12 @@ function envoy_on_request(handle)
   -- Tells the server to send its metadata as headers (gRPC clients get it
   -- in the trailers); a client-sent one was dropped above.
   headers:add("x-koji-via-rest", "1")
+  -- The request id Envoy gave this request (the server logs it too): error
+  -- envelopes carry it so a caller can quote it.
+  local request_id = headers:get("x-request-id")
+  if request_id ~= nil and #request_id <= 128 and request_id:match("^[%w%.%-_:]+$") then
+    handle:streamInfo():dynamicMetadata():set("koji", "request_id", request_id)
+  end
   local path = headers:get(":path") or ""
   local content_type = string.lower(headers:get("content-type") or "")
   if starts_with(content_type, "application/grpc") then
@@ -81,7 +87,15 @@ end
 -- runtime's own refusals), printed by the transcoder as a bare
 -- {"code": N, "message": ...}: the envelope instead, without the runtime's
 -- internals.
-function shape_bare_status(handle, headers, http_status)
+-- ,"request_id":"..." for an envelope, or nothing when the id is unknown.
+local function request_id_field(koji)
+  if koji == nil or koji["request_id"] == nil then
+    return ""
+  end
+  return ',"request_id":"' .. koji["request_id"] .. '"'
+end
+
+function shape_bare_status(handle, headers, http_status, koji)
   if (tonumber(http_status) or 0) < 400 then
     return
   end
@@ -93,7 +107,8 @@ function shape_bare_status(handle, headers, http_status)
     return
   end
   body:setBytes('{"error":"' .. (CODE_FOR_STATUS[http_status] or "internal")
-    .. '","message":"The request was refused before the server could handle it."}')
+    .. '","message":"The request was refused before the server could handle it."'
+    .. request_id_field(koji) .. '}')
 end
 
 function envoy_on_response(handle)
@@ -106,7 +121,8 @@ function envoy_on_response(handle)
     headers:replace(":status", "415")
     headers:replace("content-type", "application/json")
     if koji["grpc_refused"] == "1" then
-      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"'
+        .. request_id_field(koji) .. '}')
     end
     return
   end
@@ -128,10 +144,11 @@ function envoy_on_response(handle)
     message = '"The request failed."'
   end
   if code == nil then
-    shape_bare_status(handle, headers, http_status)
+    shape_bare_status(handle, headers, http_status, koji)
     return
   end
   local envelope = '{"error":"' .. code .. '","message":' .. (message or '""')
+    .. request_id_field(koji)
   -- Headers must be changed before the body is read: reading it ends their scope.
   headers:replace("content-type", "application/json")
   local body = handle:body()
