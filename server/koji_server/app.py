@@ -209,7 +209,8 @@ async def start_server(
         endpoint = (
             metrics_serve(metrics, settings.metrics_listen) if settings.metrics_listen else None
         )
-    except (OSError, ValueError):
+    except OSError:
+        await server.stop(None)
         if pipeline is not None:
             await pipeline.stop(0)
         await database.dispose()

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
         return value
 
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit()):
+            raise ValueError(f"expected HOST:PORT, or empty to turn metrics off; got {value!r}")
+        return value
+
     @field_validator("analysis_cpus")
     @classmethod
     def _known_cpus(cls, value: str) -> str:

@@ -73,14 +73,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "(env KOJI_SHUTDOWN_GRACE_SECONDS, default %(default)s)",
     )
     args = parser.parse_args(argv)
-    return Settings(
-        listen=args.listen,
-        database_url=args.database_url,
-        log_level=args.log_level,
-        log_format=args.log_format,
-        metrics_listen=args.metrics_listen,
-        shutdown_grace_seconds=args.shutdown_grace_seconds,
-    )
+    try:
+        return Settings(
+            listen=args.listen,
+            database_url=args.database_url,
+            log_level=args.log_level,
+            log_format=args.log_format,
+            metrics_listen=args.metrics_listen,
+            shutdown_grace_seconds=args.shutdown_grace_seconds,
+        )
+    except ValidationError as invalid:
+        sys.exit(f"koji-server: invalid setting: {_first_problem(invalid)}")
 
 
 def _first_problem(invalid: ValidationError) -> str:

@@ -18,8 +18,10 @@ from koji_server.observability.context import current
 
 CONTEXT_FIELDS = ("rpc", "request_id", "project_id", "interview_id")
 TEXT_FIELDS = (*CONTEXT_FIELDS, "code", "duration_ms")
-# Libraries whose INFO lines carry full URLs (webhook URLs may hold tokens).
-QUIET_LOGGERS = ("httpx", "httpcore")
+# Libraries kept at WARNING whatever the level: httpx/httpcore log full URLs
+# at INFO (webhook URLs may hold tokens); SQLAlchemy and aiosqlite log every
+# statement with its parameters at INFO/DEBUG (webhook secrets, key hashes).
+QUIET_LOGGERS = ("httpx", "httpcore", "sqlalchemy", "aiosqlite")
 
 
 class RequestFields(logging.Filter):
@@ -72,5 +74,9 @@ def configure(level: str, log_format: str) -> None:
         root.removeHandler(existing)
     root.addHandler(make_handler(log_format))
     root.setLevel(level)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
