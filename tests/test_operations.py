@@ -25,6 +25,7 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import start_server
 from koji_server.config import Settings
 from koji_server.domain.model import Permission
+from koji_server.observability.metrics import Metrics
 from tests.conftest import add_key, make_guide_tenant, make_tenant
 from tests.envoy_process import EnvoyProcess
 from tests.helpers import auth, metadata_dict
@@ -318,3 +319,45 @@ def test_the_log_guard_catches_every_kind_of_secret(log_lines) -> None:
     noisy.debug("an interview id %s is fine", MISSING_ID)
     assert len(log_lines.secrets()) == 3
     log_lines.lines.clear()  # this test's lines are the guard's test, not a leak
+
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "ops" / "grafana-dashboard.json"
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def dashboard_names(prefix: str) -> set[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    return set(re.findall(rf"\b{prefix}[a-z_]+(?=[{{\[])", queries))
+
+
+def test_the_dashboard_queries_only_metrics_the_server_exports() -> None:
+    metrics = Metrics()
+    metrics.watch_queues(lambda: {"jobs": {"pending": 0}, "deliveries": {"pending": 0}})
+    exported = {
+        family.name + suffix
+        for family in metrics.registry.collect()
+        for suffix in SUFFIXES[family.type]
+    }
+    wanted = dashboard_names("koji_")
+    assert len(wanted) >= 10
+    assert wanted <= exported, wanted - exported
+
+
+def test_envoy_stats_for_prometheus_on_the_loopback_admin_port(rest) -> None:
+    """What the README documents and the dashboard's Envoy panels read."""
+    assert rest.envoy.settings.admin_host == "127.0.0.1"
+    assert rest.get(MISSING_ID).status_code == 404
+    admin = f"http://127.0.0.1:{rest.envoy.settings.admin_port}/stats/prometheus"
+    text = httpx.get(admin, timeout=10).text
+    families = list(text_string_to_metric_families(text))
+    exported = {family.name for family in families} | {
+        sample.name for family in families for sample in family.samples
+    }
+    wanted = dashboard_names("envoy_")
+    assert wanted and wanted <= exported, wanted - exported
+    assert re.search(
+        r'envoy_http_downstream_rq_xx\{envoy_response_code_class="4",'
+        r'envoy_http_conn_manager_prefix="rest"\} [1-9]',
+        text,
+    )
