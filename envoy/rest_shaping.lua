@@ -6,7 +6,8 @@
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path, and no documented endpoint takes a query parameter),
 --           gRPC content types (415: REST only on this port), gRPC method
---           paths (404) and preflights the CORS filter did not answer.
+--           paths (404) and preflights the CORS filter did not answer (403);
+--           HEAD on the API is served as GET (Envoy drops the body).
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
 --           documented {"error": "<code>", "message": "..."} envelope (also
@@ -80,6 +81,11 @@ function envoy_on_request(handle)
   elseif starts_with(path, "/api/") and path:find("?", 1, true) then
     -- Plain text: local_reply_config wraps it in the documented envelope.
     handle:respond({ [":status"] = "400" }, "Query parameters are not accepted by this API.")
+  elseif headers:get(":method") == "HEAD" and starts_with(path, "/api/") then
+    -- HEAD answers like GET, status and headers (the transcoder maps GET
+    -- only); envoy_on_response then drops the body.
+    headers:replace(":method", "GET")
+    handle:streamInfo():dynamicMetadata():set("koji", "head", "1")
   end
 end
 
@@ -112,8 +118,21 @@ function shape_bare_status(handle, headers, http_status, koji)
 end
 
 function envoy_on_response(handle)
-  local headers = handle:headers()
   local koji = handle:streamInfo():dynamicMetadata():get("koji")
+  shape_response(handle, koji)
+  if koji ~= nil and koji["head"] ~= nil then
+    -- The transcoder writes the GET's body after the headers: a HEAD answer
+    -- must not carry it (the next response on the connection would be read
+    -- as its continuation).
+    local body = handle:body()
+    if body ~= nil and body:length() > 0 then
+      body:setBytes("")
+    end
+  end
+end
+
+function shape_response(handle, koji)
+  local headers = handle:headers()
   if koji ~= nil and koji["grpc_refused"] ~= nil then
     for _, name in ipairs(RESPONSE_DROP) do
       headers:remove(name)
