@@ -39,8 +39,8 @@ def _code_name(code: object) -> str:
     return grpc.StatusCode.UNKNOWN.name
 
 
-def _request_id(details: grpc.HandlerCallDetails) -> str:
-    for key, value in details.invocation_metadata or ():  # type: ignore[attr-defined]
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
         if key == request_context.REQUEST_ID_HEADER:
             return request_context.request_id_from(value)
     return request_context.request_id_from(None)
@@ -49,6 +49,9 @@ def _request_id(details: grpc.HandlerCallDetails) -> str:
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: Metrics | None) -> None:
         self._metrics = metrics
+        # method -> (the handler as registered, the observed one): built once
+        # per method, not on every call.
+        self._observed_handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -58,24 +61,31 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        rpc = handler_call_details.method.lstrip("/")  # type: ignore[attr-defined]
-        request_id = _request_id(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        known = self._observed_handlers.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        observed = self._observe(handler, method.lstrip("/"))
+        self._observed_handlers[method] = (handler, observed)
+        return observed
+
+    def _observe(self, handler: grpc.RpcMethodHandler, rpc: str) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_unary=self._observed(handler.unary_unary, rpc, request_id)
+                unary_unary=self._observed(handler.unary_unary, rpc)
             )
         if handler.unary_stream is not None and not inspect.isasyncgenfunction(
             handler.unary_stream
         ):
             return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_stream=self._observed(handler.unary_stream, rpc, request_id)
+                unary_stream=self._observed(handler.unary_stream, rpc)
             )
         return handler  # streaming requests (reflection): not ours to time
 
-    def _observed(self, behavior: Behavior, rpc: str, request_id: str) -> Behavior:
+    def _observed(self, behavior: Behavior, rpc: str) -> Behavior:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            call, token = request_context.begin(rpc, request_id)
+            call, token = request_context.begin(rpc, _request_id(context))
             code = "OK"
             try:
                 return await behavior(request, context)
