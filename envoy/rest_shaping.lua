@@ -26,7 +26,7 @@ local RESPONSE_DROP = {
 local CODE_FOR_STATUS = {
   ["400"] = "invalid_request", ["401"] = "unauthorized", ["403"] = "forbidden",
   ["404"] = "not_found", ["409"] = "already_completed", ["413"] = "payload_too_large",
-  ["429"] = "rate_limited", ["500"] = "internal",
+  ["429"] = "rate_limited", ["500"] = "internal", ["503"] = "unavailable",
 }
 
 local GRPC_REFUSED = "This port serves the REST API (JSON); gRPC clients use the gRPC port."

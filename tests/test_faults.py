@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import pytest
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
@@ -171,3 +172,59 @@ def test_a_preflight_from_an_origin_that_is_not_allowed_is_403(rest: Rest) -> No
     )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+
+
+def set_pragma(rest: Rest, pragma: str) -> None:
+    """On the server's writer connection (the one that writes), outside any
+    transaction: the writer's next batch takes it from the pool as it is."""
+    engine = rest.threaded.running.database.writer._engine
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        if pragma == "full":
+            pages = driver.execute("PRAGMA page_count").fetchone()[0]
+            driver.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            driver.execute(pragma)
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "recovery"),
+    [
+        ("full", "PRAGMA max_page_count = 1073741823"),  # the disk fills, then has room
+        ("PRAGMA query_only = ON", "PRAGMA query_only = OFF"),  # read-only, then writable
+    ],
+)
+def test_unwritable_storage_is_a_clean_503_and_heals_without_restart(
+    rest: Rest, fault: str, recovery: str
+) -> None:
+    before = rest.start()
+    set_pragma(rest, fault)
+    try:
+        statuses = []
+        for _ in range(200):  # a full disk takes the last free pages first
+            response = rest.client.post(
+                "/api/v1/interviews/start",
+                json={"study_id": rest.tenant.study_id},
+                headers=rest.headers(),
+            )
+            statuses.append(response.status_code)
+            if response.status_code != 201:
+                break
+        assert statuses[-1] == 503, statuses
+        body = response.json()
+        assert body["error"] == "unavailable"
+        assert body["message"] == "The service cannot store data right now; retry shortly."
+        assert body["request_id"] == response.headers["x-request-id"]
+        # Reads still work; so does a repeat completion (read, not written).
+        assert rest.get(before["interview_id"]).status_code == 200
+        assert rest.send(before, "a message while the disk is full").status_code == 503
+    finally:
+        set_pragma(rest, recovery)
+    # Room again: the same server writes again.
+    assert rest.send(before, "a message after the operator made room").status_code == 200
+    assert rest.complete(before, {"reason": "natural"}).status_code == 200
+    rest.start()
