@@ -192,6 +192,15 @@ async def test_grpc_errors_carry_the_request_id(stub, tenant) -> None:
         assert uuid.UUID(made_id)  # made by the server
 
 
+async def test_an_undecodable_request_carries_the_request_id(channel, tenant) -> None:
+    """Refused before the servicer runs: still the caller's id in the trailers."""
+    call = channel.unary_unary(f"/{INTERVIEWS}/GetInterview")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(b"\xff\xff\xff", metadata=(*auth(tenant.api_key), ("x-request-id", "bad-1")))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert metadata_dict(refused.value.trailing_metadata())["x-request-id"] == "bad-1"
+
+
 def launch_logging(
     database_url: str, tmp_path: Path, *args: str
 ) -> tuple[subprocess.Popen[str], int, Path]:
