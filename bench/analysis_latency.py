@@ -64,6 +64,7 @@ def spawn_server(database_url: str, port: int, **env: str) -> subprocess.Popen[b
             **os.environ,
             "KOJI_DATABASE_URL": database_url,
             "KOJI_LISTEN": f"127.0.0.1:{port}",
+            "KOJI_METRICS_LISTEN": "127.0.0.1:0",  # 9464 may be taken
             **env,
         },
         stdout=subprocess.DEVNULL,

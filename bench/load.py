@@ -309,6 +309,8 @@ def main() -> None:
         grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
         env = {**os.environ, "KOJI_DATABASE_URL": database_url,
                "KOJI_LISTEN": f"127.0.0.1:{grpc_port}", "KOJI_LOG_LEVEL": "WARNING",
+               # Metrics on (as deployed), on a free port: 9464 may be taken.
+               "KOJI_METRICS_LISTEN": "127.0.0.1:0",
                # The analyses that completions start run beside Envoy, not on
                # the event loop's core (as a deployment would give them cores
                # of their own).

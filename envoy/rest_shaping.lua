@@ -7,7 +7,8 @@
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path) but ListInterviews' documented parameters,
 --           gRPC content types (415: REST only on this port), gRPC method
---           paths (404) and preflights the CORS filter did not answer.
+--           paths (404) and preflights the CORS filter did not answer (403);
+--           HEAD on the API is served as GET (Envoy drops the body).
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
 --           documented {"error": "<code>", "message": "..."} envelope (also
@@ -26,7 +27,7 @@ local RESPONSE_DROP = {
 local CODE_FOR_STATUS = {
   ["400"] = "invalid_request", ["401"] = "unauthorized", ["403"] = "forbidden",
   ["404"] = "not_found", ["409"] = "already_completed", ["413"] = "payload_too_large",
-  ["429"] = "rate_limited", ["500"] = "internal",
+  ["429"] = "rate_limited", ["500"] = "internal", ["503"] = "unavailable",
 }
 
 local GRPC_REFUSED = "This port serves the REST API (JSON); gRPC clients use the gRPC port."
@@ -90,6 +91,12 @@ function envoy_on_request(handle)
   -- Tells the server to send its metadata as headers (gRPC clients get it
   -- in the trailers); a client-sent one was dropped above.
   headers:add("x-koji-via-rest", "1")
+  -- The request id Envoy gave this request (the server logs it too): error
+  -- envelopes carry it so a caller can quote it.
+  local request_id = headers:get("x-request-id")
+  if request_id ~= nil and #request_id <= 128 and request_id:match("^[%w%.%-_:]+$") then
+    handle:streamInfo():dynamicMetadata():set("koji", "request_id", request_id)
+  end
   local path = headers:get(":path") or ""
   local content_type = string.lower(headers:get("content-type") or "")
   if starts_with(content_type, "application/grpc") then
@@ -111,6 +118,11 @@ function envoy_on_request(handle)
     -- Plain text: local_reply_config wraps it in the documented envelope.
     handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
       .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token).")
+  elseif headers:get(":method") == "HEAD" and starts_with(path, "/api/") then
+    -- HEAD answers like GET, status and headers (the transcoder maps GET
+    -- only); envoy_on_response then drops the body.
+    headers:replace(":method", "GET")
+    handle:streamInfo():dynamicMetadata():set("koji", "head", "1")
   end
 end
 
@@ -118,7 +130,15 @@ end
 -- runtime's own refusals), printed by the transcoder as a bare
 -- {"code": N, "message": ...}: the envelope instead, without the runtime's
 -- internals.
-function shape_bare_status(handle, headers, http_status)
+-- ,"request_id":"..." for an envelope, or nothing when the id is unknown.
+local function request_id_field(koji)
+  if koji == nil or koji["request_id"] == nil then
+    return ""
+  end
+  return ',"request_id":"' .. koji["request_id"] .. '"'
+end
+
+function shape_bare_status(handle, headers, http_status, koji)
   if (tonumber(http_status) or 0) < 400 then
     return
   end
@@ -130,12 +150,26 @@ function shape_bare_status(handle, headers, http_status)
     return
   end
   body:setBytes('{"error":"' .. (CODE_FOR_STATUS[http_status] or "internal")
-    .. '","message":"The request was refused before the server could handle it."}')
+    .. '","message":"The request was refused before the server could handle it."'
+    .. request_id_field(koji) .. '}')
 end
 
 function envoy_on_response(handle)
-  local headers = handle:headers()
   local koji = handle:streamInfo():dynamicMetadata():get("koji")
+  shape_response(handle, koji)
+  if koji ~= nil and koji["head"] ~= nil then
+    -- The transcoder writes the GET's body after the headers: a HEAD answer
+    -- must not carry it (the next response on the connection would be read
+    -- as its continuation).
+    local body = handle:body()
+    if body ~= nil and body:length() > 0 then
+      body:setBytes("")
+    end
+  end
+end
+
+function shape_response(handle, koji)
+  local headers = handle:headers()
   if koji ~= nil and koji["grpc_refused"] ~= nil then
     for _, name in ipairs(RESPONSE_DROP) do
       headers:remove(name)
@@ -143,7 +177,8 @@ function envoy_on_response(handle)
     headers:replace(":status", "415")
     headers:replace("content-type", "application/json")
     if koji["grpc_refused"] == "1" then
-      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"}')
+      handle:body(true):setBytes('{"error":"invalid_request","message":"' .. GRPC_REFUSED .. '"'
+        .. request_id_field(koji) .. '}')
     end
     return
   end
@@ -165,10 +200,11 @@ function envoy_on_response(handle)
     message = '"The request failed."'
   end
   if code == nil then
-    shape_bare_status(handle, headers, http_status)
+    shape_bare_status(handle, headers, http_status, koji)
     return
   end
   local envelope = '{"error":"' .. code .. '","message":' .. (message or '""')
+    .. request_id_field(koji)
   -- Headers must be changed before the body is read: reading it ends their scope.
   headers:replace("content-type", "application/json")
   local body = handle:body()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
@@ -20,17 +22,75 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
 from koji_server.domain.admin import AdminService
+from koji_server.domain.credentials import API_KEY_PREFIX, SESSION_TOKEN_PREFIX
 from koji_server.domain.model import Permission
+from koji_server.observability.logs import RequestFields, json_formatter, quiet_libraries
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
+
+# Every server the tests start, in this process or as a subprocess, serves its
+# metrics on a free port: the default (9464) may be taken.
+os.environ["KOJI_METRICS_LISTEN"] = "127.0.0.1:0"
 
 # CI replays a fixed set of examples so that a run is reproducible; locally
 # every run explores new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# What an API key, a session token or a webhook signing secret looks like.
+SECRET_LOOKING = re.compile(
+    rf"(?:{API_KEY_PREFIX}|{SESSION_TOKEN_PREFIX}|{SECRET_PREFIX})[A-Za-z0-9_\-+/=]{{6,}}"
+)
+
+
+class LogLines(logging.Handler):
+    """Every log line of this process, at DEBUG, as the server would write it
+    (same formatter, same libraries kept quiet)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.addFilter(RequestFields())
+        self.setFormatter(json_formatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def secrets(self) -> list[str]:
+        return [line for line in self.lines if SECRET_LOOKING.search(line)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_lines() -> Iterator[LogLines]:
+    handler = LogLines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    quiet_libraries()  # as koji-server does at every level
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(log_lines: LogLines) -> Iterator[None]:
+    """Fails any test during which a line that looks like a credential was
+    logged (by the servers it ran, the pipeline, the libraries), at DEBUG."""
+    log_lines.lines.clear()
+    yield
+    leaked = log_lines.secrets()
+    log_lines.lines.clear()
+    if leaked:
+        pytest.fail(f"a credential reached the logs: {leaked[:3]}")
+
 
 ALL_PERMISSIONS = frozenset(Permission)
 # Short, so that revocation tests need not wait long.

@@ -181,7 +181,7 @@ def test_a_bare_grpc_status_from_the_runtime_gets_the_envelope(rest: Rest, tmp_p
                 )
                 statuses.append(response.status_code)
                 body = response.json()
-                assert set(body) == {"error", "message"}, body
+                assert set(body) == {"error", "message", "request_id"}, body
                 assert body["error"] in DOCUMENTED_CODES and body["message"]
                 assert "metadata" not in body["message"]
                 assert response.headers["content-type"] == "application/json"

@@ -32,6 +32,8 @@ def assert_envelope(response: httpx.Response, status: int, error: str) -> dict[s
     body = response.json()
     assert body["error"] == error
     assert isinstance(body["message"], str) and body["message"]
+    # The id Envoy gave the request, also in its access log and the server's.
+    assert body.get("request_id") == response.headers.get("x-request-id")
     assert_no_grpc_internals(response)
     return body  # type: ignore[no-any-return]
 
@@ -207,7 +209,7 @@ def test_second_complete_is_409_carrying_the_first_response(rest: Rest) -> None:
     again = rest.complete(started, {"reason": "timeout"})
     body = assert_envelope(again, 409, "already_completed")
     assert_rate_limit_headers(again)
-    data = {k: v for k, v in body.items() if k not in ("error", "message")}
+    data = {k: v for k, v in body.items() if k not in ("error", "message", "request_id")}
     # Every field of the 200; analysis_status is reported as it is now.
     assert list(data) == list(first)
     assert data["analysis_status"] in ("processing", "completed")
@@ -564,7 +566,7 @@ def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
         body = assert_envelope(response, 500, "internal")
         assert "messages" not in body["message"].lower()
         assert "sql" not in body["message"].lower()
-        assert set(body) == {"error", "message"}
+        assert set(body) == {"error", "message", "request_id"}
     finally:
         envoy.stop()
         threaded.close()

@@ -6,9 +6,12 @@ import asyncio
 import sqlite3
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from koji_server.config import Settings
 from koji_server.domain.admin import AdminService
 from koji_server.domain.clock import utc_now
 from koji_server.storage.database import Database, SchemaTooNew
@@ -50,6 +53,33 @@ async def test_a_newer_schema_is_refused(database_url) -> None:
     with pytest.raises(SchemaTooNew):
         await database.create_schema()
     await database.dispose()
+
+
+def _synchronous(session: Session) -> int:
+    return int(session.connection().exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+async def test_acknowledged_writes_are_fsynced_by_default(database_url, monkeypatch) -> None:
+    """FULL (2) unless KOJI_SQLITE_SYNCHRONOUS asks for NORMAL (1); on the
+    writer's connection, the one that commits."""
+    monkeypatch.delenv("KOJI_SQLITE_SYNCHRONOUS", raising=False)
+    assert Settings().sqlite_synchronous == "FULL"
+    monkeypatch.setenv("KOJI_SQLITE_SYNCHRONOUS", "normal")
+    assert Settings().sqlite_synchronous == "NORMAL"
+    for database, expected in (
+        (Database(database_url), 2),
+        (Database(database_url, Settings().sqlite_synchronous), 1),
+    ):
+        try:
+            await database.create_schema()
+            assert await database.writer.run(_synchronous) == expected
+        finally:
+            await database.dispose()
+    monkeypatch.setenv("KOJI_SQLITE_SYNCHRONOUS", "OFF")
+    with pytest.raises(ValidationError, match="FULL, NORMAL"):
+        Settings()
+    with pytest.raises(ValueError, match="KOJI_SQLITE_SYNCHRONOUS"):
+        Database(database_url, "OFF")
 
 
 @pytest.mark.parametrize(

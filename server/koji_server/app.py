@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
+from koji_server.api.observe import ObservingInterceptor
 from koji_server.api.servicer import InterviewServicer
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
@@ -22,6 +24,8 @@ from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
+from koji_server.observability.metrics import Metrics, MetricsEndpoint
+from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
@@ -55,12 +59,20 @@ class RunningServer:
     database: Database
     health: health.aio.HealthServicer
     pipeline: Pipeline | None
+    metrics: Metrics
+    metrics_endpoint: MetricsEndpoint | None = None
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.pipeline is not None:
             await self.pipeline.stop(grace)
+        if self.metrics_endpoint is not None:
+            await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
 
 
@@ -90,7 +102,10 @@ def worker_id() -> str:
 
 
 def build_pipeline(
-    settings: Settings, units: UnitOfWorkFactory, executor: Executor | None
+    settings: Settings,
+    units: UnitOfWorkFactory,
+    executor: Executor | None,
+    metrics: Metrics | None = None,
 ) -> Pipeline:
     queue = JobQueue(
         units,
@@ -110,7 +125,10 @@ def build_pipeline(
         ),
     )
     sender = DeliveryRunner(
-        deliveries, settings.webhook_timeout_seconds, settings.webhook_allow_private_networks
+        deliveries,
+        settings.webhook_timeout_seconds,
+        settings.webhook_allow_private_networks,
+        metrics,
     )
     webhooks = QueueWorker(
         "webhook-worker",
@@ -126,6 +144,7 @@ def build_pipeline(
         executor,
         on_finished=webhooks.wake,
         database_url=settings.database_url,
+        metrics=metrics,
     )
     analysis = QueueWorker(
         "analysis-worker",
@@ -138,6 +157,13 @@ def build_pipeline(
     return Pipeline(analysis, runner, webhooks, sender)
 
 
+def _bind(server: grpc.aio.Server, listen: str) -> int:
+    try:
+        return server.add_insecure_port(listen)
+    except RuntimeError as error:  # grpc's way of saying the bind failed
+        raise OSError(f"cannot listen on {listen}: {error}") from None
+
+
 async def start_server(
     settings: Settings, analysis_executor: Executor | None = None
 ) -> RunningServer:
@@ -145,14 +171,19 @@ async def start_server(
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
     spawns its own."""
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.sqlite_synchronous)
     await database.create_schema()
+    metrics = Metrics()
+    database.writer.on_commit = metrics.batch_committed
+    metrics.watch_queues(database.queue_depths)
     units = UnitOfWorkFactory(database)
     pipeline = (
-        build_pipeline(settings, units, analysis_executor) if settings.pipeline_enabled else None
+        build_pipeline(settings, units, analysis_executor, metrics)
+        if settings.pipeline_enabled
+        else None
     )
 
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=(ObservingInterceptor(metrics),))
     service = InterviewService(
         units,
         on_completed=pipeline.analysis.wake if pipeline else None,
@@ -179,16 +210,32 @@ async def start_server(
         server,
     )
     try:
-        port = server.add_insecure_port(settings.listen)
-    except RuntimeError as error:  # grpc's way of saying the bind failed
+        port = _bind(server, settings.listen)
+        endpoint = (
+            metrics_serve(metrics, settings.metrics_listen) if settings.metrics_listen else None
+        )
+    except OSError:
+        await server.stop(None)
         if pipeline is not None:
             await pipeline.stop(0)
         await database.dispose()
-        raise OSError(f"cannot listen on {settings.listen}: {error}") from None
+        raise
     await server.start()
     if pipeline is not None:
         pipeline.start()
     for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving %s on port %d (database %s)", pb.DESCRIPTOR.package, port, database.path)
-    return RunningServer(server, port, database, health_servicer, pipeline)
+    log.info(
+        "serving %s on port %d (database %s, synchronous %s)",
+        pb.DESCRIPTOR.package,
+        port,
+        database.path,
+        database.synchronous,
+    )
+    if endpoint is not None:
+        log.info(
+            "metrics at http://%s:%d/metrics",
+            settings.metrics_listen.rpartition(":")[0],
+            endpoint.port,
+        )
+    return RunningServer(server, port, database, health_servicer, pipeline, metrics, endpoint)

@@ -7,7 +7,10 @@ import os
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from koji_server.storage.database import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_MODES
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///koji.db"
+LOG_FORMATS = ("json", "text")
 
 
 class Settings(BaseSettings):
@@ -16,6 +19,13 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     listen: str = "127.0.0.1:50051"
     log_level: str = "INFO"
+    # "json" (one object per line) or "text" (for reading locally).
+    log_format: str = "json"
+    # host:port of the Prometheus endpoint; empty turns it off.
+    metrics_listen: str = "127.0.0.1:9464"
+    # FULL: an acknowledged write survives an OS crash or power cut; NORMAL:
+    # only a process crash (see storage.database).
+    sqlite_synchronous: str = DEFAULT_SYNCHRONOUS
     shutdown_grace_seconds: float = 5.0
     # A revoked key is refused within this many seconds (authenticated keys are cached).
     auth_cache_seconds: float = 2.0
@@ -45,6 +55,28 @@ class Settings(BaseSettings):
     # Deliver to loopback and private-network addresses (link-local and cloud
     # metadata addresses are refused regardless).
     webhook_allow_private_networks: bool = False
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _known_synchronous(cls, value: str) -> str:
+        if value.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"expected one of {', '.join(SYNCHRONOUS_MODES)}, got {value!r}")
+        return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in LOG_FORMATS:
+            raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit()):
+            raise ValueError(f"expected HOST:PORT, or empty to turn metrics off; got {value!r}")
+        return value
 
     @field_validator("analysis_cpus")
     @classmethod

@@ -64,6 +64,7 @@ def main() -> None:
     grpc_address = args.listen
     grpc_host, _, grpc_port = grpc_address.rpartition(":")
     rest = f"http://127.0.0.1:{args.rest_port}"
+    metrics = f"http://{settings.metrics_listen}/metrics" if settings.metrics_listen else "off"
     run_dir = Path(".run")
     run_dir.mkdir(exist_ok=True)
     envoy_config = write(
@@ -83,6 +84,7 @@ Demo project seeded in {args.database_url}
   study id : {study_id}
   gRPC     : {grpc_address}   (reflection on: grpcurl -plaintext {grpc_address} list)
   REST     : {rest}   (Envoy; health at {rest}/healthz)
+  metrics  : {metrics}   (Prometheus; Envoy's: http://127.0.0.1:{args.admin_port}/stats/prometheus)
 
 Start an interview over REST:
   curl -X POST {rest}/api/v1/interviews/start \\

@@ -13,7 +13,8 @@ import sys
 from pydantic import ValidationError
 
 from koji_server.app import start_server
-from koji_server.config import Settings
+from koji_server.config import LOG_FORMATS, Settings
+from koji_server.observability import logs
 from koji_server.storage.database import SchemaTooNew
 
 
@@ -50,6 +51,20 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="log verbosity (env KOJI_LOG_LEVEL, default %(default)s)",
     )
     parser.add_argument(
+        "--log-format",
+        default=defaults.log_format,
+        choices=list(LOG_FORMATS),
+        help="json: one JSON object per line; text: for reading locally "
+        "(env KOJI_LOG_FORMAT, default %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        default=defaults.metrics_listen,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics; empty turns it off "
+        "(env KOJI_METRICS_LISTEN, default %(default)s)",
+    )
+    parser.add_argument(
         "--shutdown-grace-seconds",
         type=float,
         default=defaults.shutdown_grace_seconds,
@@ -58,12 +73,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "(env KOJI_SHUTDOWN_GRACE_SECONDS, default %(default)s)",
     )
     args = parser.parse_args(argv)
-    return Settings(
-        listen=args.listen,
-        database_url=args.database_url,
-        log_level=args.log_level,
-        shutdown_grace_seconds=args.shutdown_grace_seconds,
-    )
+    try:
+        return Settings(
+            listen=args.listen,
+            database_url=args.database_url,
+            log_level=args.log_level,
+            log_format=args.log_format,
+            metrics_listen=args.metrics_listen,
+            shutdown_grace_seconds=args.shutdown_grace_seconds,
+        )
+    except ValidationError as invalid:
+        sys.exit(f"koji-server: invalid setting: {_first_problem(invalid)}")
 
 
 def _first_problem(invalid: ValidationError) -> str:
@@ -112,12 +132,8 @@ def _exit_now(why: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request's full URL at INFO; webhook URLs may carry tokens.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx's INFO lines (full URLs; webhook URLs may carry tokens) are kept out.
+    logs.configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except (OSError, ValueError, SchemaTooNew) as error:

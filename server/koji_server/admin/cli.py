@@ -438,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    url = args.database_url or Settings().database_url
-    database = Database(url)
+    settings = Settings()
+    database = Database(args.database_url or settings.database_url, settings.sqlite_synchronous)
     try:
         await database.create_schema()
         units = UnitOfWorkFactory(database)

@@ -37,6 +37,7 @@ GRPC_CODES: dict[str, int] = {
     "interview_completed": code_pb2.FAILED_PRECONDITION,
     "rate_limited": code_pb2.RESOURCE_EXHAUSTED,
     "internal": code_pb2.INTERNAL,
+    "unavailable": code_pb2.UNAVAILABLE,
 }
 
 
@@ -55,6 +56,7 @@ HTTP_STATUS: dict[str, int] = {
     "interview_completed": 409,
     "rate_limited": 429,
     "internal": 500,
+    "unavailable": 503,
 }
 
 # Response metadata read (and removed) by envoy/rest_shaping.lua.

@@ -18,6 +18,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
 from koji_server.api import errors
+from koji_server.api.observe import error_trailers
 from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
@@ -56,11 +57,13 @@ def _guarded(behavior: Behavior) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if isinstance(request, _Undecodable):
             error = InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            request_id = error_trailers(error)
             if dict(context.invocation_metadata() or ()).get(errors.VIA_REST_HEADER) == "1":
                 # The REST edge needs its hints here too, or the caller gets
                 # the transcoder's raw status instead of the envelope.
                 await context.send_initial_metadata(errors.rest_hints(error, with_body=False))
-            await context.abort_with_status(errors.to_status(error))
+                request_id = []
+            await context.abort_with_status(errors.to_status(error, request_id))
         return await behavior(request, context)
 
     return handle

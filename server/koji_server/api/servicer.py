@@ -23,11 +23,13 @@ from google.protobuf.message import Message
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
+from koji_server.api.observe import about_interview, error_trailers
 from koji_server.domain.cache import TtlCache
 from koji_server.domain.errors import AlreadyCompleted, DomainError
 from koji_server.domain.model import InterviewDetail, Principal
 from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.services import InterviewService
+from koji_server.observability import context as request_context
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ class _Call:
 
     async def principal(self) -> Principal:
         principal = await self.service.authenticate(_bearer(self.header(AUTHORIZATION)))
+        known = request_context.current()
+        if known is not None:
+            known.project_id = principal.project_id
         try:
             self._report(self.limiter.hit(principal))
         except RateLimitExceeded as exceeded:
@@ -119,12 +124,14 @@ async def rpc_call(
         return
     with_body = call.error_body is not None
     trailing: list[tuple[str, str]] = []
+    request_id = error_trailers(failure)
     if call.via_rest:
+        # The REST edge has the request id already (it made it).
         await context.send_initial_metadata(
             call.response_metadata + errors.rest_hints(failure, with_body)
         )
     else:
-        trailing = call.response_metadata
+        trailing = call.response_metadata + request_id
     if call.error_body is not None:
         await context.write(call.error_body)
     await context.abort_with_status(errors.to_status(failure, trailing))
@@ -153,12 +160,14 @@ class InterviewServicer:
                 translate.mode_from_proto(request.mode),
                 request.locale,
             )
+            about_interview(started.interview_id)
             return translate.started(started)
         raise AssertionError("unreachable")  # _rpc aborts on every failure
 
     async def SendMessage(
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext
     ) -> pb.SendMessageResponse:
+        about_interview(request.interview_id)
         async with self._rpc(context) as call:
             exchange = await self._service.send_message(
                 await call.principal(), request.interview_id, call.session_token, request.content
@@ -175,6 +184,7 @@ class InterviewServicer:
         field of the 200 (grpc.aio drops the message of a unary handler that
         ends with a non-OK status). Unary clients still read a unary answer,
         and get the same data in the status details."""
+        about_interview(request.interview_id)
         async with self._rpc(context) as call:
             try:
                 summary = await self._service.complete_interview(
@@ -192,6 +202,7 @@ class InterviewServicer:
     async def GetInterview(
         self, request: pb.GetInterviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetInterviewResponse:
+        about_interview(request.interview_id)
         async with self._rpc(context) as call:
             detail = await self._service.get_interview(await call.principal(), request.interview_id)
             # The service hands out the same object for an interview it serves

@@ -102,3 +102,12 @@ class RateLimited(DomainError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"Too many requests; retry in {retry_after_seconds} s.")
         self.retry_after_seconds = retry_after_seconds
+
+
+class StorageUnavailable(DomainError):
+    """Writes cannot be stored right now (the disk is full, the database
+    read-only): nothing was written; the same request succeeds once the
+    operator has made room, without a restart."""
+
+    code = "unavailable"
+    default_message = "The service cannot store data right now; retry shortly."

@@ -19,6 +19,7 @@ from koji_server.domain.errors import (
     InterviewCompleted,
     InvalidSessionToken,
     NotFound,
+    StorageUnavailable,
     Unauthorized,
 )
 from koji_server.domain.model import (
@@ -347,9 +348,9 @@ class InterviewService:
         from a read: the completed state needs no write."""
         try:
             return await self._units.write(complete)
-        except DomainError:
-            raise
-        except Exception:
+        except Exception as error:
+            if isinstance(error, DomainError) and not isinstance(error, StorageUnavailable):
+                raise
             try:
                 done = await self._units.read(first_completion)
             except DomainError:

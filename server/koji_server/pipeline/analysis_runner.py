@@ -9,8 +9,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC
 
-from koji_server.pipeline.executor import analyze_in_worker, warm_up
+from koji_server.domain.clock import precise_now
+from koji_server.observability.metrics import Metrics
+from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
 from koji_server.pipeline.study_reports import StudyReports, take_in_here
 
@@ -28,7 +31,9 @@ class AnalysisRunner:
         executor: Executor | None = None,
         on_finished: Callable[[], None] | None = None,
         database_url: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._queue = queue
         self._executor_factory = executor_factory
         self._owns_executor = executor is None
@@ -111,11 +116,13 @@ class AnalysisRunner:
         try:
             heartbeat = asyncio.create_task(self._keep_lease(claim))
             try:
-                output = await self._in_worker(analyze_in_worker, claim.transcript)
+                measured = await self._in_worker(analyze_measured, claim.transcript)
             finally:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
-            queued = await self._queue.finish(claim, output)
+            assert isinstance(measured, MeasuredAnalysis)
+            queued = await self._queue.finish(claim, measured.output)
+            self._observe(claim, measured, lost=queued is None)
             if queued is None:
                 log.warning("job %s: lease lost before finishing; result dropped", claim.job_id)
             else:
@@ -127,6 +134,10 @@ class AnalysisRunner:
             raise
         except Exception as error:
             status = await self._queue.fail(claim, f"{type(error).__name__}: {error}")
+            if self._metrics is not None:
+                self._metrics.analysis_finished(
+                    "failed" if status == "failed" else "retrying", None, None
+                )
             log.warning(
                 "job %s attempt %d failed (%s); job is now %s",
                 claim.job_id,
@@ -134,3 +145,17 @@ class AnalysisRunner:
                 type(error).__name__,
                 status,
             )
+
+    def _observe(self, claim: Claim, measured: MeasuredAnalysis, lost: bool) -> None:
+        if self._metrics is None:
+            return
+        if lost:
+            self._metrics.analysis_finished("lost_lease", measured.seconds, None)
+            return
+        latency = None
+        if claim.queued_at is not None:
+            queued_at = claim.queued_at
+            if queued_at.tzinfo is None:  # SQLite hands back naive UTC
+                queued_at = queued_at.replace(tzinfo=UTC)
+            latency = max(0.0, (precise_now() - queued_at).total_seconds())
+        self._metrics.analysis_finished("done", measured.seconds, latency)

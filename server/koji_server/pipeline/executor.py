@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
 
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput
 
@@ -20,6 +21,22 @@ def analyze_in_worker(transcript: TranscriptInput) -> AnalysisOutput:
     from koji_server.analysis.analyze import analyze
 
     return analyze(transcript)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredAnalysis:
+    """An analysis and the figures the worker process measured, sent back
+    together so the server's metrics see them (a worker's own metrics would
+    be lost with the process)."""
+
+    output: AnalysisOutput
+    seconds: float
+
+
+def analyze_measured(transcript: TranscriptInput) -> MeasuredAnalysis:
+    started = time.perf_counter()
+    output = analyze_in_worker(transcript)
+    return MeasuredAnalysis(output, time.perf_counter() - started)
 
 
 def warm_up() -> bool:

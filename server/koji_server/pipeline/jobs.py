@@ -42,6 +42,8 @@ class Claim:
     transcript: TranscriptInput
     transcript_sha256: str
     finalized_at: datetime
+    # When the job was queued: the interview's completion (same transaction).
+    queued_at: datetime | None = None
 
 
 def stage_times(
@@ -196,6 +198,7 @@ class JobQueue(ClaimingQueue[Claim]):
             transcript=transcript,
             transcript_sha256=digest,
             finalized_at=now,
+            queued_at=job.created_at,
         )
 
     async def finish(self, claim: Claim, output: AnalysisOutput) -> int | None:

@@ -11,6 +11,8 @@ busy_timeout makes its writers wait their turn.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ from koji_server.storage.writer import Writer
 
 BUSY_TIMEOUT_MS = 10_000
 READ_POOL_SIZE = 4
+# SQLite's `synchronous` setting for the writer (KOJI_SQLITE_SYNCHRONOUS).
+# FULL: a commit is fsynced before it is acknowledged, so an answered write
+# survives an OS crash or power cut (group commits make one fsync serve a
+# whole batch). NORMAL (WAL): survives a process crash (kill -9); an OS crash
+# or power cut can roll back the last commits.
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+DEFAULT_SYNCHRONOUS = "FULL"
 
 
 class SchemaTooNew(RuntimeError):
@@ -42,7 +51,7 @@ class DatabaseUnusable(ValueError):
     says which file and why, in one line."""
 
 
-def _configure(engine: Engine, begin_statement: str) -> None:
+def _configure(engine: Engine, begin_statement: str, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start.
@@ -51,9 +60,7 @@ def _configure(engine: Engine, begin_statement: str) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a committed transaction survives a process crash
-        # (kill -9); only an OS crash or power cut can lose the last commits.
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -74,20 +81,26 @@ def sync_engines(url: str) -> tuple[Engine, Engine]:
 class Database:
     """The writer and the read engine over one SQLite file."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
         parsed = make_url(url)
         if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
             raise ValueError(
                 "KOJI_DATABASE_URL must name a SQLite file, e.g. sqlite+aiosqlite:///koji.db"
             )
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(
+                f"KOJI_SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_MODES)}, "
+                f"got {synchronous!r}"
+            )
         self.url = url
+        self.synchronous = synchronous.upper()
         self.path = Path(parsed.database)
         # The writer's connection is made, used and closed on its own thread.
         write_engine = create_engine(parsed.set(drivername="sqlite"), pool_size=1, max_overflow=0)
-        _configure(write_engine, "BEGIN IMMEDIATE")
+        _configure(write_engine, "BEGIN IMMEDIATE", self.synchronous)
         self.writer = Writer(write_engine)
         self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0)
-        _configure(self.read_engine.sync_engine, "BEGIN")
+        _configure(self.read_engine.sync_engine, "BEGIN", self.synchronous)
 
     async def create_schema(self) -> None:
         """Create or check the schema; safe to run on every start."""
@@ -98,6 +111,29 @@ class Database:
             if "unable to open" in reason:
                 reason += " (does its directory exist, and may this user write there?)"
             raise DatabaseUnusable(f"cannot use the database {self.path}: {reason}") from None
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Jobs and webhook deliveries not yet final, by status. Synchronous,
+        on a short-lived read-only connection of its own: called from the
+        metrics endpoint's thread at scrape time."""
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1.0)
+            ) as connection:
+                jobs = connection.execute(
+                    "SELECT status, count(*) FROM jobs"
+                    " WHERE status IN ('pending', 'running') GROUP BY status"
+                ).fetchall()
+                deliveries = connection.execute(
+                    "SELECT status, count(*) FROM webhook_deliveries"
+                    " WHERE status IN ('pending', 'delivering') GROUP BY status"
+                ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {
+            "jobs": {"pending": 0, "running": 0, **dict(jobs)},
+            "deliveries": {"pending": 0, "delivering": 0, **dict(deliveries)},
+        }
 
     async def dispose(self) -> None:
         await self.writer.close()

@@ -14,12 +14,15 @@ them), but must not be changed outside one.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 
+from koji_server.domain.errors import StorageUnavailable
 from koji_server.storage.database import Database
 from koji_server.storage.repository import (
     ApiKeyRepository,
@@ -33,6 +36,10 @@ from koji_server.storage.repository import (
 )
 
 T = TypeVar("T")
+
+# SQLite's words for "cannot write now, through no fault of the request":
+# SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR.
+UNWRITABLE = ("database or disk is full", "readonly database", "disk i/o error")
 
 
 class UnitOfWork:
@@ -54,8 +61,16 @@ class UnitOfWorkFactory:
         self._read_sessions = async_sessionmaker(database.read_engine, expire_on_commit=False)
 
     async def write(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run `work` in a write transaction; its result once committed."""
-        return await self._writer.run(lambda session: work(UnitOfWork(session)))
+        """Run `work` in a write transaction; its result once committed.
+        Raises StorageUnavailable when the database cannot be written."""
+        try:
+            return await self._writer.run(lambda session: work(UnitOfWork(session)))
+        except (OperationalError, sqlite3.OperationalError) as error:
+            # Direct SQL (storage.direct) raises the driver's own error.
+            reason = str(getattr(error, "orig", None) or error).lower()
+            if any(words in reason for words in UNWRITABLE):
+                raise StorageUnavailable() from error
+            raise
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a read-only snapshot."""

@@ -115,6 +115,9 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        # Told (on the writer thread) of every committed batch: its number of
+        # units and how long its COMMIT took. Set by whoever keeps metrics.
+        self.on_commit: Callable[[int, float], None] | None = None
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Run `work` in a write transaction; its result once committed."""
@@ -181,6 +184,9 @@ class Writer:
                 else:
                     for unit in batch:
                         outcomes.append((unit, *_run_isolated(session, unit.work)))
+                committing = time.perf_counter()
+            if self.on_commit is not None:
+                self.on_commit(len(batch), time.perf_counter() - committing)
         except _GroupLost:
             for unit in batch:
                 self._run_batch([unit])

@@ -7,6 +7,7 @@ import logging
 import httpx
 
 from koji_server.domain.clock import precise_now
+from koji_server.observability.metrics import Metrics
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue
 from koji_server.webhooks.sender import send
@@ -25,8 +26,13 @@ def make_client(timeout_seconds: float) -> httpx.AsyncClient:
 
 class DeliveryRunner:
     def __init__(
-        self, queue: DeliveryQueue, timeout_seconds: float, allow_private_networks: bool = False
+        self,
+        queue: DeliveryQueue,
+        timeout_seconds: float,
+        allow_private_networks: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._queue = queue
         self._client = make_client(timeout_seconds)
         self._allow_private = allow_private_networks
@@ -36,6 +42,8 @@ class DeliveryRunner:
         headers = signing.headers(claim.event_id, at, claim.body, claim.signing_secrets)
         result = await send(self._client, claim.url, headers, claim.body, self._allow_private)
         status = await self._queue.record(claim, result, at)
+        if self._metrics is not None and status is not None:
+            self._metrics.webhook_attempted(status, claim.attempt)
         if status != "succeeded":
             # The URL may carry tokens in its query: log the delivery id only.
             log.info(

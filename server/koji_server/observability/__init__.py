@@ -1,0 +1,1 @@
+"""Operating the service: per-request context, Prometheus metrics, log lines."""
