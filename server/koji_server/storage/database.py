@@ -68,13 +68,13 @@ def _configure(engine: Engine, begin_statement: str, synchronous: str) -> None:
         connection.exec_driver_sql(begin_statement)
 
 
-def sync_engines(url: str) -> tuple[Engine, Engine]:
+def sync_engines(url: str, synchronous: str = DEFAULT_SYNCHRONOUS) -> tuple[Engine, Engine]:
     """A (read, write) pair of synchronous engines on the database, for
     another process that shares the file (the analysis processes)."""
     parsed = make_url(url).set(drivername="sqlite")
     read, write = create_engine(parsed), create_engine(parsed, pool_size=1, max_overflow=0)
-    _configure(read, "BEGIN")
-    _configure(write, "BEGIN IMMEDIATE")
+    _configure(read, "BEGIN", synchronous)
+    _configure(write, "BEGIN IMMEDIATE", synchronous)
     return read, write
 
 
