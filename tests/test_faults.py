@@ -221,7 +221,11 @@ def test_unwritable_storage_is_a_clean_503_and_heals_without_restart(
         assert body["request_id"] == response.headers["x-request-id"]
         # Reads still work; so does a repeat completion (read, not written).
         assert rest.get(before["interview_id"]).status_code == 200
-        assert rest.send(before, "a message while the disk is full").status_code == 503
+        # A message is smaller than a start: it may still fit the free room
+        # left in a page it shares, until that is taken too.
+        sent = [rest.send(before, f"message {n} while the disk is full") for n in range(200)]
+        codes = [r.status_code for r in sent]
+        assert 503 in codes and set(codes) <= {200, 503}, codes
     finally:
         set_pragma(rest, recovery)
     # Room again: the same server writes again.
