@@ -36,8 +36,8 @@ from koji.v1 import study_service_pb2_grpc as study_grpc
 from koji_server.domain.admin import AdminService
 from koji_server.domain.clock import utc_now
 from koji_server.domain.model import Permission
+from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import WORKER_NICENESS
-from koji_server.pipeline.study_reports import StudyReports
 from koji_server.storage.database import Database
 from koji_server.storage.schema import AnalysisRow, InterviewRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -175,34 +175,21 @@ async def seed(database_url: str, interviews: int) -> tuple[str, str, str]:
     return key.api_key, study, project
 
 
-async def rebuild(database_url: str, study: str) -> tuple[float, float, list[tuple[str, int]]]:
-    database = Database(database_url)
-    units = UnitOfWorkFactory(database)
-
-    async def in_process(function, *args):  # type: ignore[no-untyped-def]
-        return function(*args)
-
-    reports = StudyReports(units, in_process)
+def rebuild(database_url: str, study: str) -> tuple[float, float, list[tuple[str, int]]]:
     wall, cpu = time.perf_counter(), time.process_time()
-    report = await reports.rebuild(study)
+    report = study_reports.rebuild(database_url, study)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    await database.dispose()
     return wall, cpu, [(t["label"], t["interview_count"]) for t in report["themes"]]
 
 
 async def one_update(database_url: str, study: str) -> float:
     database = Database(database_url)
     units = UnitOfWorkFactory(database)
-
-    async def in_process(function, *args):  # type: ignore[no-untyped-def]
-        return function(*args)
-
     last = await units.read(lambda uow: uow.study_reports.analysed_ids(study)[-1])
-    began = time.perf_counter()
-    await StudyReports(units, in_process).take_in(last, replaced=True)
-    spent = time.perf_counter() - began
     await database.dispose()
-    return spent
+    began = time.perf_counter()
+    study_reports.take_in(database_url, last, replaced=True)
+    return time.perf_counter() - began
 
 
 async def load(port: int, key: str, study: str, requests: int, concurrency: int) -> list[float]:
@@ -235,7 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         database_url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         key, study, _ = asyncio.run(seed(database_url, args.interviews))
-        wall, cpu, themes = asyncio.run(rebuild(database_url, study))
+        wall, cpu, themes = rebuild(database_url, study)
         update = asyncio.run(one_update(database_url, study))
         port = free_port()
         server = spawn_server(database_url, port)
@@ -254,8 +241,8 @@ def main() -> None:
                     str(WORKER_NICENESS),
                     sys.executable,
                     "-c",
-                    "import asyncio, sys; from bench.study_report import rebuild; "
-                    "[asyncio.run(rebuild(sys.argv[1], sys.argv[2])) for _ in range(3)]",
+                    "import sys; from bench.study_report import rebuild; "
+                    "[rebuild(sys.argv[1], sys.argv[2]) for _ in range(3)]",
                     database_url,
                     study,
                 ],

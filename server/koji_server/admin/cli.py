@@ -26,8 +26,8 @@ from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason, InterviewStatus
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
+from koji_server.pipeline import study_reports
 from koji_server.pipeline.jobs import reanalyze
-from koji_server.pipeline.study_reports import StudyReports
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.admin import Delivery, WebhookAdmin
@@ -38,6 +38,7 @@ class Context:
     admin: AdminService
     interviews: InterviewService
     units: UnitOfWorkFactory
+    database_url: str
 
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
@@ -123,12 +124,8 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     await reanalyze(ctx.units, args.interview_id)
-    await StudyReports(ctx.units, _in_process).take_in(args.interview_id, replaced=True)
+    await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
     print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
-
-
-async def _in_process(function: Callable[..., object], *args: object) -> object:
-    return function(*args)
 
 
 async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
@@ -160,7 +157,7 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
             await reanalyze(ctx.units, interview_id)
             progress.advance(task)
         rebuild = progress.add_task("rebuilding the report", total=1)
-        report = await StudyReports(ctx.units, _in_process).rebuild(study.study_id)
+        report = await asyncio.to_thread(study_reports.rebuild, ctx.database_url, study.study_id)
         progress.advance(rebuild)
     print(
         f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
@@ -443,7 +440,8 @@ async def _run(args: argparse.Namespace) -> None:
     try:
         await database.create_schema()
         units = UnitOfWorkFactory(database)
-        await args.run(args, Context(AdminService(units), InterviewService(units), units))
+        context = Context(AdminService(units), InterviewService(units), units, database.url)
+        await args.run(args, context)
     finally:
         await database.dispose()
 

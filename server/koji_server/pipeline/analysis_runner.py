@@ -13,9 +13,9 @@ from datetime import UTC
 
 from koji_server.domain.clock import precise_now
 from koji_server.observability.metrics import Metrics
+from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
-from koji_server.pipeline.study_reports import StudyReports, take_in_here
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class AnalysisRunner:
         executor_factory: Callable[[], Executor],
         executor: Executor | None = None,
         on_finished: Callable[[], None] | None = None,
-        database_url: str | None = None,
+        *,
+        database_url: str,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
@@ -41,9 +42,8 @@ class AnalysisRunner:
         # Called after a result commits (wakes the webhook delivery worker).
         self._on_finished = on_finished or (lambda: None)
         self._warm_up: asyncio.Future[bool] | None = None
-        self.study_reports = StudyReports(queue.units, self._in_worker)
         # Study reports are updated by the analysis process itself, over its
-        # own connections (None: by this process, through `study_reports`).
+        # own connections to this database.
         self._database_url = database_url
         # Interviews whose analysis landed and whose study report is not yet
         # updated (lost on a crash: the study's next update catches them up).
@@ -99,10 +99,7 @@ class AnalysisRunner:
                 # The analysis is stored whatever happens here: a report
                 # update that fails is caught up by the study's next one.
                 try:
-                    if self._database_url is None:
-                        await self.study_reports.take_in(interview_id)
-                    else:
-                        await self._in_worker(take_in_here, self._database_url, interview_id)
+                    await self._in_worker(study_reports.take_in, self._database_url, interview_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception:

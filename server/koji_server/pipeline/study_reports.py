@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import cache, partial
 from typing import Any
 
@@ -27,12 +27,10 @@ from koji_server.domain.clock import precise_now
 from koji_server.storage.database import sync_engines
 from koji_server.storage.repository import AnalysedInterview
 from koji_server.storage.schema import StudyReportRow
-from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Runs a function of the analysis stack (in the analysis process, or here).
-RunAnalysis = Callable[..., Awaitable[Any]]
 MAX_TRIES = 5
 
 
@@ -47,51 +45,21 @@ def _insights(analysed: AnalysedInterview) -> StudyInterview:
     )
 
 
-class StudyReports:
-    def __init__(self, units: UnitOfWorkFactory, run: RunAnalysis) -> None:
-        self._units = units
-        self._run = run
+def take_in(database_url: str, interview_id: str, replaced: bool = False) -> bool:
+    """Bring the report of the interview's study up to date: every analysed
+    interview it has not taken in yet, and this one again if its analysis
+    was `replaced`. False if there was nothing to do."""
+    work = partial(_pending, interview_id=interview_id, replaced=replaced)
+    return _update(database_url, work, _update_in_worker) is not None
 
-    async def take_in(self, interview_id: str, replaced: bool = False) -> bool:
-        """Bring the report of the interview's study up to date: every
-        analysed interview it has not taken in yet, and this one again if its
-        analysis was `replaced`. False if there was nothing to do."""
-        for _ in range(MAX_TRIES):
-            work = await self._units.read(
-                partial(_pending, interview_id=interview_id, replaced=replaced)
-            )
-            if work is None:
-                return False
-            study_id, project_id, version, update = work
-            updated = await self._run(_update_in_worker, update)
-            if await self._units.write(partial(_save, study_id, project_id, version, updated)):
-                return True
-        log.warning(
-            "study report of %s: gave up after %d concurrent updates", interview_id, MAX_TRIES
-        )
-        return False
 
-    async def rebuild(self, study_id: str) -> dict[str, Any]:
-        """Rebuild a study's report from every analysed interview (the
-        operator's `studies reanalyze`); returns the report."""
-        for _ in range(MAX_TRIES):
-
-            def everything(uow: UnitOfWork) -> tuple[str, int, StudyUpdate] | None:
-                study = uow.studies.get(study_id)
-                if study is None:
-                    return None
-                row = uow.study_reports.get(study_id)
-                interviews = tuple(_insights(a) for a in uow.study_reports.analysed(study_id))
-                return study.project_id, row.version if row else 0, StudyUpdate(None, interviews)
-
-            work = await self._units.read(everything)
-            if work is None:
-                raise LookupError(study_id)
-            project_id, version, update = work
-            updated = await self._run(_rebuild_in_worker, update)
-            if await self._units.write(partial(_save, study_id, project_id, version, updated)):
-                return updated.report
-        raise RuntimeError(f"study {study_id}: the report kept changing during the rebuild")
+def rebuild(database_url: str, study_id: str) -> dict[str, Any]:
+    """Rebuild a study's report from every analysed interview (the
+    operator's `studies reanalyze`); returns the report."""
+    report = _update(database_url, partial(_everything, study_id=study_id), _rebuild_in_worker)
+    if report is None:
+        raise LookupError(study_id)
+    return report
 
 
 @cache
@@ -99,22 +67,35 @@ def _engines(database_url: str) -> tuple[Engine, Engine]:
     return sync_engines(database_url)
 
 
-def take_in_here(database_url: str, interview_id: str, replaced: bool = False) -> bool:
-    """StudyReports.take_in, run entirely in this (analysis) process over
-    its own connections to the database."""
+def _update(
+    database_url: str,
+    read_work: Callable[[UnitOfWork], tuple[str, str, int, StudyUpdate] | None],
+    compute: Callable[[StudyUpdate], StudyUpdated],
+) -> dict[str, Any] | None:
+    """Read the state, compute the new one here, write it if nobody else did
+    meanwhile (else start again from theirs); the report written, or None if
+    there was nothing to do. Runs over this process's own connections."""
     read, write = _engines(database_url)
     for _ in range(MAX_TRIES):
         with Session(read) as session, session.begin():
-            work = _pending(UnitOfWork(session), interview_id=interview_id, replaced=replaced)
+            work = read_work(UnitOfWork(session))
         if work is None:
-            return False
+            return None
         study_id, project_id, version, update = work
-        updated = _update_in_worker(update)
+        updated = compute(update)
         with Session(write) as session, session.begin():
             if _save(study_id, project_id, version, updated, UnitOfWork(session)):
-                return True
-    log.warning("study report of %s: gave up after %d concurrent updates", interview_id, MAX_TRIES)
-    return False
+                return updated.report
+    raise RuntimeError(f"study report: gave up after {MAX_TRIES} concurrent updates")
+
+
+def _everything(uow: UnitOfWork, *, study_id: str) -> tuple[str, str, int, StudyUpdate] | None:
+    study = uow.studies.get(study_id)
+    if study is None:
+        return None
+    row = uow.study_reports.get(study_id)
+    interviews = tuple(_insights(a) for a in uow.study_reports.analysed(study_id))
+    return study_id, study.project_id, row.version if row else 0, StudyUpdate(None, interviews)
 
 
 def _pending(
