@@ -169,7 +169,7 @@ async def test_completion_runs_the_pipeline_and_records_everything(
     expected_first = (
         "interview.completed" if analysis.counts_toward_usage else "interview.failed_quality_gate"
     )
-    assert types == sorted([expected_first, "interview.analysis_ready"])
+    assert types == sorted([expected_first, "interview.analysis_ready", "interview.quality_scored"])
     for event in events:
         payload = event.payload
         assert payload["id"] == event.id and payload["type"] == event.type
@@ -278,7 +278,7 @@ async def test_failing_analysis_is_retried_then_marked_failed_then_reanalyzed(
             # Its first analysis never finished: the reanalysis is announced once.
             events = await rows(running, EventRow, interview_id=started.interview_id)
             assert "interview.analysis_ready" in {e.type for e in events}
-            assert len(events) == 2
+            assert len(events) == 3
     finally:
         await running.stop(0)
         broken.shutdown(wait=False, cancel_futures=True)
@@ -295,7 +295,7 @@ async def test_reanalyze_replaces_the_result_atomically(stub, server, guide_tena
     ]
     (stored,) = await rows(server, AnalysisRow, interview_id=started.interview_id)
     assert "reanalyzed_at" in stored.stages
-    assert len(await rows(server, EventRow, interview_id=started.interview_id)) == 2
+    assert len(await rows(server, EventRow, interview_id=started.interview_id)) == 3
 
 
 async def test_reanalyze_refuses_an_open_interview(stub, guide_tenant, database_url) -> None:
@@ -365,6 +365,7 @@ async def test_reanalyze_while_the_job_runs_leaves_one_set_of_events_and_complet
             assert sorted(e.type for e in events) == [
                 "interview.analysis_ready",
                 "interview.completed",
+                "interview.quality_scored",
             ]
             (job,) = await rows(running, JobRow, interview_id=started.interview_id)
             assert job.status == "done" and job.attempts == 1

@@ -92,10 +92,11 @@ def assert_exactly_one_result_each(path: Path, ids: list[str]) -> None:
     assert query(path, "SELECT count(*) FROM interviews WHERE analysis_status != 'completed'") == [
         (0,)
     ]
-    # Two events per interview (gate verdict + analysis_ready), never more.
+    # Three events per interview (quality_scored, gate verdict,
+    # analysis_ready), never more.
     assert query(
         path,
-        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 2)",
+        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 3)",
     ) == [(0,)]
     assert query(path, "SELECT count(DISTINCT interview_id) FROM events") == [(len(ids),)]
 
@@ -177,7 +178,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
         try:
             ids = [interview(port, tenant, ENGAGED) for _ in range(3)]
             deadline = time.monotonic() + 30
-            while query(path, "SELECT count(*) FROM webhook_deliveries")[0][0] < 6:
+            while query(path, "SELECT count(*) FROM webhook_deliveries")[0][0] < 9:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         finally:
@@ -185,7 +186,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
             process.wait(timeout=10)
         assert query(
             path, "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
-        ) != [(6,)]
+        ) != [(9,)]
         receiver.plan = Plan(statuses=[200])
         process, _ = launch(database_url, log, **env)
         try:
@@ -194,7 +195,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
                 query(path, "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")[
                     0
                 ][0]
-                < 6
+                < 9
             ):
                 assert time.monotonic() < deadline, query(
                     path, "SELECT status, attempts FROM webhook_deliveries"
@@ -204,7 +205,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path
             stop(process)
         events = {row[0] for row in query(path, "SELECT id FROM events")}
         arrived = receiver.events()
-        assert len(events) == 6 and len(ids) == 3
+        assert len(events) == 9 and len(ids) == 3
         # At least once: every event arrived, verified; duplicates share a webhook-id.
         assert {r.headers["webhook-id"] for r in arrived} == events
         for delivery in arrived:

@@ -114,7 +114,7 @@ async def test_deliveries_are_signed_verifiable_and_documented(
         "webhook.verification"
     )
     started = await run_interview(hook_stub, hook_tenant, ENGAGED)
-    arrived = await wait_for(receiver, 2)
+    arrived = await wait_for(receiver, 3)
     types = set()
     for delivery in arrived:
         payload = Webhook(secret).verify(delivery.body, delivery.headers)
@@ -132,8 +132,8 @@ async def test_deliveries_are_signed_verifiable_and_documented(
         assert set(payload["analysis"]) == {"theme_labels", "insight_count"}
         types.add(payload["type"])
     assert types in (
-        {"interview.completed", "interview.analysis_ready"},
-        {"interview.failed_quality_gate", "interview.analysis_ready"},
+        {"interview.quality_scored", "interview.completed", "interview.analysis_ready"},
+        {"interview.quality_scored", "interview.failed_quality_gate", "interview.analysis_ready"},
     )
     # A tampered body or a stale timestamp does not verify.
     sample = arrived[0]

@@ -20,10 +20,12 @@ from koji_server.api.observe import ObservingInterceptor
 from koji_server.api.servicer import InterviewServicer
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
+from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
+from koji_server.domain.watching import InterviewWatcher
 from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
@@ -60,6 +62,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     pipeline: Pipeline | None
     metrics: Metrics
+    watcher: InterviewWatcher
     metrics_endpoint: MetricsEndpoint | None = None
 
     @property
@@ -68,6 +71,9 @@ class RunningServer:
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
+        # Watch streams would last the whole grace period: end them now.
+        self.watcher.shut_down()
+        await self.watcher.wait_closed(grace)
         await self.server.stop(grace)
         if self.pipeline is not None:
             await self.pipeline.stop(grace)
@@ -106,6 +112,7 @@ def build_pipeline(
     units: UnitOfWorkFactory,
     executor: Executor | None,
     metrics: Metrics | None = None,
+    changes: ChangeFeed | None = None,
 ) -> Pipeline:
     queue = JobQueue(
         units,
@@ -145,6 +152,7 @@ def build_pipeline(
         on_finished=webhooks.wake,
         database_url=settings.database_url,
         metrics=metrics,
+        changes=changes,
     )
     analysis = QueueWorker(
         "analysis-worker",
@@ -177,8 +185,9 @@ async def start_server(
     database.writer.on_commit = metrics.batch_committed
     metrics.watch_queues(database.queue_depths)
     units = UnitOfWorkFactory(database)
+    changes = ChangeFeed()
     pipeline = (
-        build_pipeline(settings, units, analysis_executor, metrics)
+        build_pipeline(settings, units, analysis_executor, metrics, changes)
         if settings.pipeline_enabled
         else None
     )
@@ -194,9 +203,17 @@ async def start_server(
         page_tokens=(
             PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
         ),
+        changes=changes,
     )
+    watcher = InterviewWatcher(
+        service,
+        changes,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+        streams_per_key=settings.watch_streams_per_key,
+    )
+    metrics.watch_streams(lambda: watcher.open_streams)
     limiter = KeyRateLimiter()  # one per key across both services
-    add_service(InterviewServicer(service, limiter), server, SERVICE)
+    add_service(InterviewServicer(service, limiter, watcher), server, SERVICE)
     add_service(StudyServicer(service, StudyService(units), limiter), server, STUDY_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -238,4 +255,6 @@ async def start_server(
             settings.metrics_listen.rpartition(":")[0],
             endpoint.port,
         )
-    return RunningServer(server, port, database, health_servicer, pipeline, metrics, endpoint)
+    return RunningServer(
+        server, port, database, health_servicer, pipeline, metrics, watcher, endpoint
+    )

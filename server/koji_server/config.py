@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # Signs ListInterviews' page tokens. Empty: a random secret per process
     # (set one shared secret when several server processes serve one database).
     page_token_secret: str = ""
+    # Live streams: an idle stream gets a heartbeat event this often (proxies
+    # cut streams idle for longer than theirs: Envoy's is 60 s here, many
+    # others' 30 s or more), and an API key may hold this many watch streams
+    # open at once (in each server process).
+    stream_heartbeat_seconds: float = 10.0
+    watch_streams_per_key: int = 100
     # The post-completion pipeline (analysis worker inside the server).
     pipeline_enabled: bool = True
     pipeline_concurrency: int = 2
@@ -62,6 +68,20 @@ class Settings(BaseSettings):
         if value.upper() not in SYNCHRONOUS_MODES:
             raise ValueError(f"expected one of {', '.join(SYNCHRONOUS_MODES)}, got {value!r}")
         return value.upper()
+
+    @field_validator("stream_heartbeat_seconds")
+    @classmethod
+    def _heartbeat_range(cls, value: float) -> float:
+        if not 0 < value <= 15:
+            raise ValueError(f"expected seconds above 0 and at most 15, got {value}")
+        return value
+
+    @field_validator("watch_streams_per_key")
+    @classmethod
+    def _positive_streams(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"expected at least 1, got {value}")
+        return value
 
     @field_validator("log_format")
     @classmethod

@@ -24,6 +24,9 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 # Request headers Envoy accepts, in KiB: with what Envoy adds (about 1 KiB),
 # safely under the gRPC server's metadata limit (app.MAX_METADATA_BYTES).
 MAX_HEADER_KB = 8
+# A stream silent for this long is dead (the server sends a heartbeat at
+# least every 15 s).
+STREAM_IDLE_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class EnvoySettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_response_bytes: int = MAX_RESPONSE_BYTES
     max_header_kb: int = MAX_HEADER_KB
+    stream_idle_timeout_seconds: float = STREAM_IDLE_TIMEOUT_SECONDS
 
 
 def render(settings: EnvoySettings) -> str:
@@ -61,6 +65,7 @@ def render(settings: EnvoySettings) -> str:
         max_body_bytes=settings.max_body_bytes,
         max_response_bytes=settings.max_response_bytes,
         max_header_kb=settings.max_header_kb,
+        stream_idle_timeout=json.dumps(f"{settings.stream_idle_timeout_seconds}s"),
     )
 
 

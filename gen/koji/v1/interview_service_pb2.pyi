@@ -336,3 +336,109 @@ class ListInterviewsResponse(_message.Message):
     interviews: _containers.RepeatedCompositeFieldContainer[InterviewSummary]
     next_page_token: str
     def __init__(self, interviews: _Optional[_Iterable[_Union[InterviewSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class StreamMessageRequest(_message.Message):
+    __slots__ = ("interview_id", "content")
+    INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    interview_id: str
+    content: str
+    def __init__(self, interview_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class StreamMessageResponse(_message.Message):
+    __slots__ = ("delta", "reply", "error")
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    delta: ReplyDelta
+    reply: SendMessageResponse
+    error: StreamError
+    def __init__(self, delta: _Optional[_Union[ReplyDelta, _Mapping]] = ..., reply: _Optional[_Union[SendMessageResponse, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class ReplyDelta(_message.Message):
+    __slots__ = ("message_id", "content")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    content: str
+    def __init__(self, message_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class StreamError(_message.Message):
+    __slots__ = ("error", "message", "request_id")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    message: str
+    request_id: str
+    def __init__(self, error: _Optional[str] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class WatchInterviewRequest(_message.Message):
+    __slots__ = ("interview_id",)
+    INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    interview_id: str
+    def __init__(self, interview_id: _Optional[str] = ...) -> None: ...
+
+class WatchInterviewResponse(_message.Message):
+    __slots__ = ("event_time", "state", "message_added", "completed", "analysis_status", "quality_scored", "analysis_ready", "heartbeat", "error")
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ADDED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_SCORED_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_READY_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_time: _timestamp_pb2.Timestamp
+    state: InterviewState
+    message_added: MessageAdded
+    completed: CompleteInterviewResponse
+    analysis_status: AnalysisStatusChange
+    quality_scored: QualityScored
+    analysis_ready: Analysis
+    heartbeat: Heartbeat
+    error: StreamError
+    def __init__(self, event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[InterviewState, _Mapping]] = ..., message_added: _Optional[_Union[MessageAdded, _Mapping]] = ..., completed: _Optional[_Union[CompleteInterviewResponse, _Mapping]] = ..., analysis_status: _Optional[_Union[AnalysisStatusChange, _Mapping]] = ..., quality_scored: _Optional[_Union[QualityScored, _Mapping]] = ..., analysis_ready: _Optional[_Union[Analysis, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class InterviewState(_message.Message):
+    __slots__ = ("interview_id", "status", "analysis_status", "stats")
+    INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    interview_id: str
+    status: InterviewStatus
+    analysis_status: Analysis.Status
+    stats: InterviewStats
+    def __init__(self, interview_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., analysis_status: _Optional[_Union[Analysis.Status, str]] = ..., stats: _Optional[_Union[InterviewStats, _Mapping]] = ...) -> None: ...
+
+class MessageAdded(_message.Message):
+    __slots__ = ("message_id", "role", "messages_count", "interview_status")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INTERVIEW_STATUS_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    role: Role
+    messages_count: int
+    interview_status: InterviewStatus
+    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., messages_count: _Optional[int] = ..., interview_status: _Optional[_Union[InterviewStatus, str]] = ...) -> None: ...
+
+class AnalysisStatusChange(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: Analysis.Status
+    def __init__(self, status: _Optional[_Union[Analysis.Status, str]] = ...) -> None: ...
+
+class QualityScored(_message.Message):
+    __slots__ = ("quality_score", "counts_toward_usage")
+    QUALITY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_TOWARD_USAGE_FIELD_NUMBER: _ClassVar[int]
+    quality_score: float
+    counts_toward_usage: bool
+    def __init__(self, quality_score: _Optional[float] = ..., counts_toward_usage: _Optional[bool] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -64,6 +64,16 @@ class InterviewServiceStub:
                 request_serializer=koji_dot_v1_dot_interview__service__pb2.CompleteInterviewRequest.SerializeToString,
                 response_deserializer=koji_dot_v1_dot_interview__service__pb2.CompleteInterviewResponse.FromString,
                 _registered_method=True)
+        self.StreamMessage = channel.unary_stream(
+                '/koji.v1.InterviewService/StreamMessage',
+                request_serializer=koji_dot_v1_dot_interview__service__pb2.StreamMessageRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_interview__service__pb2.StreamMessageResponse.FromString,
+                _registered_method=True)
+        self.WatchInterview = channel.unary_stream(
+                '/koji.v1.InterviewService/WatchInterview',
+                request_serializer=koji_dot_v1_dot_interview__service__pb2.WatchInterviewRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_interview__service__pb2.WatchInterviewResponse.FromString,
+                _registered_method=True)
         self.GetInterview = channel.unary_unary(
                 '/koji.v1.InterviewService/GetInterview',
                 request_serializer=koji_dot_v1_dot_interview__service__pb2.GetInterviewRequest.SerializeToString,
@@ -144,6 +154,47 @@ class InterviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamMessage(self, request, context):
+        """Sends the respondent's message, like SendMessage, and streams the
+        interviewer's reply as it is produced: `delta` events carrying pieces of
+        the reply in order, then one `reply` event with exactly the fields
+        SendMessage returns. Over REST this is `text/event-stream` (one
+        `data: {...}` line per event).
+
+        The respondent's message is stored before the first event, and the reply
+        is stored whole: a client that disconnects mid-reply loses nothing
+        (GetInterview shows both). Failures found before the first event are
+        the statuses SendMessage returns (over REST: their documented HTTP status
+        and envelope); a failure after it ends the stream with that status, REST
+        callers first receiving an `error` event in the envelope's shape.
+
+        Requires the `interview:chat` permission and the interview's session
+        token. Returns the same errors as SendMessage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchInterview(self, request, context):
+        """Follows an interview live. The first event is its current `state`; then
+        comes one event per change: `message_added` (ids and counts, not the
+        content), `completed` (the completion's fields), `analysis_status`,
+        `quality_scored` and `analysis_ready` (the analysis itself). The stream
+        ends by itself once the analysis is `completed` or `failed`; a watch of
+        an interview already there sends its `state` and ends. A `heartbeat`
+        event comes after every 10 s without one (at most 15 s), so proxies keep
+        the stream open. Over REST this is `text/event-stream`.
+
+        Requires the `interview:read` permission. Returns UNAUTHENTICATED
+        (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN), INVALID_ARGUMENT
+        (INVALID_REQUEST) for a malformed id, NOT_FOUND, RESOURCE_EXHAUSTED
+        (RATE_LIMITED) if the key is over its rate limit or already has its
+        maximum of open watch streams (100 by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetInterview(self, request, context):
         """Returns an interview with its full transcript, its statistics and, once
         analysis has finished, its analysis.
@@ -204,6 +255,16 @@ def add_InterviewServiceServicer_to_server(servicer, server):
                     servicer.CompleteInterview,
                     request_deserializer=koji_dot_v1_dot_interview__service__pb2.CompleteInterviewRequest.FromString,
                     response_serializer=koji_dot_v1_dot_interview__service__pb2.CompleteInterviewResponse.SerializeToString,
+            ),
+            'StreamMessage': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamMessage,
+                    request_deserializer=koji_dot_v1_dot_interview__service__pb2.StreamMessageRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_interview__service__pb2.StreamMessageResponse.SerializeToString,
+            ),
+            'WatchInterview': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchInterview,
+                    request_deserializer=koji_dot_v1_dot_interview__service__pb2.WatchInterviewRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_interview__service__pb2.WatchInterviewResponse.SerializeToString,
             ),
             'GetInterview': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInterview,
@@ -317,6 +378,60 @@ class InterviewService:
             '/koji.v1.InterviewService/CompleteInterview',
             koji_dot_v1_dot_interview__service__pb2.CompleteInterviewRequest.SerializeToString,
             koji_dot_v1_dot_interview__service__pb2.CompleteInterviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/koji.v1.InterviewService/StreamMessage',
+            koji_dot_v1_dot_interview__service__pb2.StreamMessageRequest.SerializeToString,
+            koji_dot_v1_dot_interview__service__pb2.StreamMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchInterview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/koji.v1.InterviewService/WatchInterview',
+            koji_dot_v1_dot_interview__service__pb2.WatchInterviewRequest.SerializeToString,
+            koji_dot_v1_dot_interview__service__pb2.WatchInterviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

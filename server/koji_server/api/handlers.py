@@ -76,7 +76,7 @@ def add_service(servicer: object, server: grpc.aio.Server, service: ServiceDescr
         response_class = message_factory.GetMessageClass(method.output_type)
         make_handler = (
             grpc.unary_stream_rpc_method_handler
-            if method.name in STREAMED_RESPONSE_METHODS
+            if method.server_streaming or method.name in STREAMED_RESPONSE_METHODS
             else grpc.unary_unary_rpc_method_handler
         )
         handlers[method.name] = make_handler(

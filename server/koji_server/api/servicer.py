@@ -9,13 +9,17 @@ the REST edge (marked by Envoy) get it, with the hints that shape the REST
 answer, in the initial metadata, which Envoy turns into response headers.
 Sending initial metadata on its own costs a gRPC batch: about a sixth of a
 cached GetInterview's time.
+
+Streaming RPCs send their headers before their first event (`start_stream`);
+a failure after that can only end the stream: with its status, REST callers
+first getting an `error` event in the envelope's shape.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,10 +29,11 @@ from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
 from koji_server.api.observe import about_interview, error_trailers
 from koji_server.domain.cache import TtlCache
-from koji_server.domain.errors import AlreadyCompleted, DomainError
+from koji_server.domain.errors import AlreadyCompleted, DomainError, RateLimited
 from koji_server.domain.model import InterviewDetail, Principal
 from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.services import InterviewService
+from koji_server.domain.watching import InterviewWatcher
 from koji_server.observability import context as request_context
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,10 @@ class _Call:
     rest_success_status: int | None = None
     # A response message to send ahead of an error status (already-completed).
     error_body: Message | None = None
+    # A streaming RPC that has sent its first event (and so its headers).
+    stream_started: bool = False
+    # How a streaming RPC tells REST callers of a failure after its first event.
+    error_event: Callable[[pb.StreamError], Message] | None = None
 
     headers: dict[str, str] | None = None
 
@@ -78,9 +87,17 @@ class _Call:
             self._report(self.limiter.hit(principal))
         except RateLimitExceeded as exceeded:
             self._report(exceeded.state)
-            self.response_metadata.append(("retry-after", str(exceeded.retry_after_seconds)))
             raise
         return principal
+
+    async def send_event(self, event: Message) -> None:
+        """Sends one event of a streaming RPC, its headers (REST callers'
+        rate-limit headers) before the first."""
+        if not self.stream_started:
+            self.stream_started = True
+            if self.via_rest and self.response_metadata:
+                await self.context.send_initial_metadata(self.response_metadata)
+        await self.context.write(event)
 
     def _report(self, state: RateLimitState) -> None:
         self.response_metadata += [
@@ -116,15 +133,22 @@ async def rpc_call(
         if not call.via_rest:
             context.set_trailing_metadata(call.response_metadata)
             return
+        if call.stream_started:
+            return
         metadata = call.response_metadata
         if call.rest_success_status is not None:
             metadata = [*metadata, (errors.REST_STATUS_HEADER, str(call.rest_success_status))]
         if metadata:
             await context.send_initial_metadata(metadata)
         return
+    if isinstance(failure, RateLimited):
+        call.response_metadata.append(("retry-after", str(failure.retry_after_seconds)))
+    request_id = error_trailers(failure)
+    if call.stream_started:
+        await _end_stream(call, failure, request_id)
+        return
     with_body = call.error_body is not None
     trailing: list[tuple[str, str]] = []
-    request_id = error_trailers(failure)
     if call.via_rest:
         # The REST edge has the request id already (it made it).
         await context.send_initial_metadata(
@@ -137,10 +161,31 @@ async def rpc_call(
     await context.abort_with_status(errors.to_status(failure, trailing))
 
 
+async def _end_stream(call: _Call, failure: DomainError, request_id: list[tuple[str, str]]) -> None:
+    """A failure after a stream's first event: its headers are gone."""
+    if not call.via_rest:
+        trailing = call.response_metadata + request_id
+        await call.context.abort_with_status(errors.to_status(failure, trailing))
+    if call.error_event is not None:
+        known = request_context.current()
+        await call.context.write(
+            call.error_event(
+                translate.stream_error(
+                    failure.code, failure.message, known.request_id if known else ""
+                )
+            )
+        )
+    # The event said it all: Envoy would turn an error status into a reset.
+    await call.context.abort_with_status(errors.to_status(failure))
+
+
 class InterviewServicer:
-    def __init__(self, service: InterviewService, limiter: KeyRateLimiter) -> None:
+    def __init__(
+        self, service: InterviewService, limiter: KeyRateLimiter, watcher: InterviewWatcher
+    ) -> None:
         self._service = service
         self._limiter = limiter
+        self._watcher = watcher
         self._translated: TtlCache[str, tuple[InterviewDetail, pb.GetInterviewResponse]] = TtlCache(
             ttl_seconds=600, max_entries=10_000
         )
@@ -174,6 +219,31 @@ class InterviewServicer:
             )
             return translate.exchange(exchange)
         raise AssertionError("unreachable")
+
+    async def StreamMessage(
+        self, request: pb.StreamMessageRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        about_interview(request.interview_id)
+        async with self._rpc(context) as call:
+            call.error_event = lambda error: pb.StreamMessageResponse(error=error)
+            principal = await call.principal()
+            events = self._service.stream_message(
+                principal, request.interview_id, call.session_token, request.content
+            )
+            async with aclosing(events):
+                async for event in events:
+                    await call.send_event(translate.reply_event(event))
+
+    async def WatchInterview(
+        self, request: pb.WatchInterviewRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        about_interview(request.interview_id)
+        async with self._rpc(context) as call:
+            call.error_event = lambda error: pb.WatchInterviewResponse(error=error)
+            events = self._watcher.watch(await call.principal(), request.interview_id)
+            async with aclosing(events):
+                async for event in events:
+                    await call.send_event(translate.watch_event(event))
 
     async def CompleteInterview(
         self, request: pb.CompleteInterviewRequest, context: grpc.aio.ServicerContext

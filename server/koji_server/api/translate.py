@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.domain import validation
+from koji_server.domain import changes, validation
 from koji_server.domain.model import (
     Analysis,
     CompletionReason,
@@ -19,6 +19,7 @@ from koji_server.domain.model import (
     InterviewStatus,
     Message,
     MessageExchange,
+    ReplyPiece,
     Respondent,
     StartedInterview,
     Stats,
@@ -263,3 +264,53 @@ def interview(value: InterviewDetail) -> pb.GetInterviewResponse:
     if value.analysis is not None:
         response.analysis.CopyFrom(analysis(value.analysis))
     return response
+
+
+def reply_event(value: ReplyPiece | MessageExchange) -> pb.StreamMessageResponse:
+    if isinstance(value, ReplyPiece):
+        return pb.StreamMessageResponse(
+            delta=pb.ReplyDelta(message_id=value.message_id, content=value.content)
+        )
+    return pb.StreamMessageResponse(reply=exchange(value))
+
+
+def watch_event(event: changes.Event) -> pb.WatchInterviewResponse:
+    response = pb.WatchInterviewResponse(event_time=timestamp(event.at))
+    change = event.change
+    match change:
+        case changes.InterviewState():
+            state = response.state
+            state.interview_id = change.interview_id
+            state.status = pb.InterviewStatus.Value(change.status)
+            state.stats.CopyFrom(stats(change.stats))
+            if change.analysis_status is not None:
+                state.analysis_status = pb.Analysis.Status.Value(change.analysis_status)
+        case changes.MessageAdded():
+            response.message_added.CopyFrom(
+                pb.MessageAdded(
+                    message_id=change.message_id,
+                    role=pb.Role.Value(change.role),
+                    messages_count=change.messages_count,
+                    interview_status=pb.InterviewStatus.Value(change.interview_status),
+                )
+            )
+        case changes.Completed():
+            response.completed.CopyFrom(completion(change.summary))
+        case changes.AnalysisStatusChanged():
+            response.analysis_status.status = pb.Analysis.Status.Value(change.status)
+        case changes.QualityScored():
+            response.quality_scored.CopyFrom(
+                pb.QualityScored(
+                    quality_score=change.quality_score,
+                    counts_toward_usage=change.counts_toward_usage,
+                )
+            )
+        case changes.AnalysisReady():
+            response.analysis_ready.CopyFrom(analysis(change.analysis))
+        case changes.Heartbeat():
+            response.heartbeat.SetInParent()
+    return response
+
+
+def stream_error(code: str, message: str, request_id: str) -> pb.StreamError:
+    return pb.StreamError(error=code, message=message, request_id=request_id)

@@ -99,8 +99,8 @@ class InterviewNotCompleted(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"Too many requests; retry in {retry_after_seconds} s.")
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message or f"Too many requests; retry in {retry_after_seconds} s.")
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -7,6 +7,8 @@ very short, says goodbye when the guide is done (the interview becomes
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from koji_server.domain.model import InterviewStatus
@@ -18,6 +20,8 @@ GOODBYE = (
     "That's everything I wanted to ask. Thank you for your time and for sharing "
     "your experience. Goodbye!"
 )
+# A streamed reply comes in groups of this many words.
+WORDS_PER_PIECE = 3
 ACKNOWLEDGEMENT = "Thank you for adding that; I've noted it."
 
 
@@ -52,3 +56,11 @@ def reply(questions: list[str], position: GuidePosition, answer: str) -> Reply:
     if next_index < len(questions):
         return Reply(questions[next_index], GuidePosition(next_index, False, position.status))
     return Reply(GOODBYE, GuidePosition(next_index, False, InterviewStatus.CONCLUDED))
+
+
+def pieces(content: str) -> Iterator[str]:
+    """A reply as it would be produced: groups of words with their following
+    whitespace; joined, they are `content` exactly."""
+    words = re.findall(r"\s*\S+\s*", content) or [content]
+    for start in range(0, len(words), WORDS_PER_PIECE):
+        yield "".join(words[start : start + WORDS_PER_PIECE])

@@ -98,6 +98,14 @@ class MessageExchange:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyPiece:
+    """A piece of an interviewer message as it is produced."""
+
+    message_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class CompletionSummary:
     interview_id: str
     completed_at: datetime

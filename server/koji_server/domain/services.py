@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
 from koji_server.domain.cache import TtlCache
+from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
 from koji_server.domain.clock import precise_now, utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
@@ -37,6 +38,7 @@ from koji_server.domain.model import (
     Permission,
     Principal,
     Quality,
+    ReplyPiece,
     Respondent,
     Role,
     StartedInterview,
@@ -135,8 +137,11 @@ class InterviewService:
         on_completed: Callable[[], None] | None = None,
         caching: CacheSettings | None = None,
         page_tokens: PageTokens | None = None,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._units = units
+        # Where committed changes are announced to watchers (none: not announced).
+        self._changes = changes or ChangeFeed()
         # A secret of this process unless configured (several processes must
         # share one to honour each other's tokens).
         self._page_tokens = page_tokens or PageTokens(secrets.token_bytes(32))
@@ -311,7 +316,27 @@ class InterviewService:
                 messages_count=count + 2,
             )
 
-        return await self._units.write(exchange)
+        done = await self._units.write(exchange)
+        status, count = done.interview_status, done.messages_count
+        self._changes.publish(
+            interview_id,
+            precise_now(),
+            MessageAdded(done.message_id, Role.RESPONDENT, count - 1, status),
+            MessageAdded(done.interviewer_response.message_id, Role.INTERVIEWER, count, status),
+        )
+        return done
+
+    async def stream_message(
+        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+    ) -> AsyncIterator[ReplyPiece | MessageExchange]:
+        """send_message, with the reply handed out in pieces before the whole
+        exchange. Both messages are stored before the first piece; every
+        failure is raised before it."""
+        done = await self.send_message(principal, interview_id, session_token, content)
+        reply = done.interviewer_response
+        for piece in interviewer.pieces(reply.content):
+            yield ReplyPiece(reply.message_id, piece)
+        yield done
 
     async def complete_interview(
         self,
@@ -335,7 +360,7 @@ class InterviewService:
             return _summary(interview) if interview.completed_at is not None else None
 
         summary = await self._write_or_already_completed(complete, first_completion)
-        self._on_completed()
+        self._completed(summary)
         return summary
 
     async def _write_or_already_completed(
@@ -380,8 +405,17 @@ class InterviewService:
             )
 
         summary = await self._write_or_already_completed(complete, first_completion)
-        self._on_completed()
+        self._completed(summary)
         return summary
+
+    def _completed(self, summary: CompletionSummary) -> None:
+        self._on_completed()
+        self._changes.publish(
+            summary.interview_id,
+            precise_now(),
+            Completed(summary),
+            AnalysisStatusChanged(summary.analysis_status),
+        )
 
     async def usage(self, principal: Principal | None, project_id: str | None = None) -> Usage:
         """Completed interviews of the caller's project (or, for the operator,

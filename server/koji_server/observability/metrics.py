@@ -8,6 +8,7 @@ nothing is lost to multiprocessing. Served by `serve()` on its own port.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -51,6 +52,26 @@ class _QueueDepths(Collector):
         for status, count in sorted(depths.get("deliveries", {}).items()):
             deliveries.add_metric([status], count)
         return [jobs, deliveries]
+
+
+class _Live(Collector):
+    """Open watch streams and the event loop's tasks, counted at scrape time
+    (a stream that is not cleaned up shows as growth in both)."""
+
+    def __init__(self, open_streams: Callable[[], int], loop: asyncio.AbstractEventLoop) -> None:
+        self._open_streams = open_streams
+        self._loop = loop
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        streams = GaugeMetricFamily("koji_watch_streams_open", "WatchInterview streams open")
+        streams.add_metric([], self._open_streams())
+        tasks = GaugeMetricFamily("koji_event_loop_tasks", "Tasks alive on the server's event loop")
+        # Read from the scrape thread: all_tasks copes with a set that changes meanwhile.
+        tasks.add_metric([], len(asyncio.all_tasks(self._loop)))
+        return [streams, tasks]
 
 
 class Metrics:
@@ -152,6 +173,10 @@ class Metrics:
 
     def watch_queues(self, read: Callable[[], dict[str, dict[str, int]]]) -> None:
         self.registry.register(_QueueDepths(read))
+
+    def watch_streams(self, open_streams: Callable[[], int]) -> None:
+        """Call from the event loop whose tasks are to be counted."""
+        self.registry.register(_Live(open_streams, asyncio.get_running_loop()))
 
 
 @dataclass

@@ -16,7 +16,12 @@ from datetime import UTC, datetime, timedelta
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
 from koji_server.domain.clock import backoff_seconds, iso_utc, precise_now
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
-from koji_server.domain.events import EVENT_ANALYSIS_READY, EVENT_COMPLETED, EVENT_FAILED_GATE
+from koji_server.domain.events import (
+    EVENT_ANALYSIS_READY,
+    EVENT_COMPLETED,
+    EVENT_FAILED_GATE,
+    EVENT_QUALITY_SCORED,
+)
 from koji_server.domain.model import AnalysisStatus
 from koji_server.pipeline.claims import ClaimingQueue
 from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
@@ -123,7 +128,7 @@ def analysis_row(
 def record_events(
     uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
 ) -> int:
-    """The gate verdict and analysis_ready events, with their deliveries queued
+    """The quality_scored, gate verdict and analysis_ready events, with their deliveries queued
     in the caller's transaction: never lost between "happened" and "queued".
     Returns how many deliveries were queued."""
     endpoints = uow.webhooks.endpoints(interview.project_id)
@@ -140,7 +145,8 @@ def record_events(
             "insight_count": len(output.insights),
         },
     }
-    for event_type in (EVENT_COMPLETED if passed else EVENT_FAILED_GATE, EVENT_ANALYSIS_READY):
+    verdict = EVENT_COMPLETED if passed else EVENT_FAILED_GATE
+    for event_type in (EVENT_QUALITY_SCORED, verdict, EVENT_ANALYSIS_READY):
         event_id = str(uuid.uuid4())
         event = EventRow(
             id=event_id,
