@@ -199,13 +199,17 @@ class ThreadedServer:
     """The real server on its own event loop in a thread, for synchronous tests
     (hypothesis drives a blocking client)."""
 
-    def __init__(self, database_url: str, executor: Executor | None = None) -> None:
+    def __init__(
+        self, database_url: str, executor: Executor | None = None, **settings: Any
+    ) -> None:
         self.database_url = database_url
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.running: RunningServer = self.run(
-            start_server(Settings(listen="127.0.0.1:0", database_url=database_url), executor)
+            start_server(
+                Settings(listen="127.0.0.1:0", database_url=database_url, **settings), executor
+            )
         )
 
     def run(self, coroutine):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -63,6 +64,7 @@ class RunningServer:
     pipeline: Pipeline | None
     metrics: Metrics
     watcher: InterviewWatcher
+    changes: ChangeFeed
     metrics_endpoint: MetricsEndpoint | None = None
 
     @property
@@ -73,7 +75,9 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         # Watch streams would last the whole grace period: end them now.
         self.watcher.shut_down()
-        await self.watcher.wait_closed(grace)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.watcher.wait_closed()
         await self.server.stop(grace)
         if self.pipeline is not None:
             await self.pipeline.stop(grace)
@@ -256,5 +260,5 @@ async def start_server(
             endpoint.port,
         )
     return RunningServer(
-        server, port, database, health_servicer, pipeline, metrics, watcher, endpoint
+        server, port, database, health_servicer, pipeline, metrics, watcher, changes, endpoint
     )

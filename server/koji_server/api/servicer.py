@@ -149,7 +149,12 @@ async def rpc_call(
         return
     with_body = call.error_body is not None
     trailing: list[tuple[str, str]] = []
-    if call.via_rest:
+    if call.via_rest and call.error_event is not None:
+        # A stream's error before its first event: all in one trailers-only
+        # answer, which the transcoder hands on as headers (it would
+        # rewrite a status sent ahead in initial metadata).
+        trailing = call.response_metadata + errors.rest_hints(failure, with_body)
+    elif call.via_rest:
         # The REST edge has the request id already (it made it).
         await context.send_initial_metadata(
             call.response_metadata + errors.rest_hints(failure, with_body)

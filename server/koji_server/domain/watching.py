@@ -92,6 +92,7 @@ class InterviewWatcher:
         self._streams_per_key = streams_per_key
         self._clock = clock
         self._open: Counter[str] = Counter()
+        self._none_open = asyncio.Event()
 
     @property
     def open_streams(self) -> int:
@@ -102,11 +103,11 @@ class InterviewWatcher:
         watch again, on another server or once this one is back)."""
         self._feed.close(self._clock())
 
-    async def wait_closed(self, timeout: float) -> None:
-        """Waits (at most `timeout` seconds) for the watches to end."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._open and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+    async def wait_closed(self) -> None:
+        """Returns once no watch is open."""
+        while self._open:
+            self._none_open.clear()
+            await self._none_open.wait()
 
     async def watch(self, principal: Principal, interview_id: str) -> AsyncIterator[Event]:
         """The interview's events; every failure (permission, id, unknown
@@ -147,3 +148,5 @@ class InterviewWatcher:
             self._open[key] -= 1
             if self._open[key] <= 0:
                 del self._open[key]
+                if not self._open:
+                    self._none_open.set()
