@@ -276,7 +276,8 @@ async def test_watch_errors_come_before_any_event(
             await watch(stub, tenant, interview_id, key).read()
         return caught.value
 
-    assert_error(await refused("nope"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", {"interview_id"})  # fmt: skip
+    error = await refused("nope")
+    assert_error(error, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", {"interview_id"})
     assert_error(await refused(OTHER_PROJECT_ID), grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
     started = await start(stub, tenant)
     chatter = await add_key(database_url, tenant.project_id, frozenset({Permission.CHAT}))
