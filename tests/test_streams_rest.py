@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_schema_validator import OAS30Validator
 
 from koji_server.domain.model import Permission
 from tests.conftest import Rest, ThreadedServer, add_key, make_tenant
@@ -28,6 +29,17 @@ STREAMS_PER_KEY = 3
 # Envoy cuts a stream silent for this long: heartbeats must keep it open.
 ENVOY_STREAM_IDLE_SECONDS = 1
 NEXT_QUESTION = "What was the hardest part of getting started?"
+OPENAPI = json.loads((Path(__file__).resolve().parents[1] / "gen" / "openapi.json").read_text())
+
+
+def conforms(events: list[dict[str, Any]], operation_path: str, method: str) -> None:
+    """Each event's data is of the schema the OpenAPI document names for it."""
+    media = OPENAPI["paths"][operation_path][method]["responses"]["200"]["content"]
+    data = media["text/event-stream"]["schema"]["properties"]["data"]
+    schema = {**data["x-content-schema"], "components": OPENAPI["components"]}
+    validator = OAS30Validator(schema)
+    for event in events:
+        validator.validate(event)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +108,7 @@ def test_the_reply_streams_as_server_sent_events(sse: Rest) -> None:
         assert_rate_limit_headers(response)
         assert_no_grpc_internals(response)
         received = list(events(response))
+    conforms(received, "/api/v1/interviews/{interview_id}/message", "post")
     *deltas, last = received
     assert len(deltas) >= 2
     assert all(set(d) == {"delta"} for d in deltas)
@@ -195,6 +208,7 @@ def test_watch_follows_an_interview_to_its_analysis_and_ends(sse: Rest) -> None:
             assert sse.send(started, answer).status_code == 200
         completed = sse.complete(started).json()
         rest = [e for e in stream if kind(e) != "heartbeat"]  # to the stream's end
+    conforms([state, *rest], "/api/v1/interviews/{interview_id}/events", "get")
     assert [kind(e) for e in rest] == ["message_added"] * 2 * len(ENGAGED) + [
         "completed",
         "analysis_status",

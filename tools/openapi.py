@@ -65,7 +65,12 @@ RATE_LIMIT_HEADERS = {
     "X-RateLimit-Reset": "When the minute ends, in Unix seconds.",
 }
 # By operation: the errors it documents, beyond those of every call.
-SESSION_OPERATIONS = {"SendMessage", "CompleteInterview"}
+SESSION_OPERATIONS = {"SendMessage", "StreamMessage", "CompleteInterview"}
+# Server-streaming RPCs: Server-Sent Events, one event schema each.
+STREAM_OPERATIONS = {
+    "StreamMessage": "v1StreamMessageResponse",
+    "WatchInterview": "v1WatchInterviewResponse",
+}
 ERRORS_OF_EVERY_CALL = {
     400: "Invalid request (`invalid_request`): a malformed id or field, an unknown enum value, "
     "a body that is not JSON for the method, a query parameter.",
@@ -95,6 +100,15 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
         404: "No such interview in the key's project (`not_found`).",
         413: "Feedback over 16 KiB, or a body over 64 KiB (`payload_too_large`).",
     },
+    "StreamMessage": {
+        401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
+        "for this interview (`invalid_session_token`).",
+        404: "No such interview in the key's project (`not_found`).",
+        409: "The interview is completed (`interview_completed`).",
+        413: "Content over 10,000 characters, the interview's message limits reached, or a "
+        "body over 64 KiB (`payload_too_large`).",
+    },
+    "WatchInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},
     "ListInterviews": {404: "No such study in the key's project (`not_found`)."},
@@ -260,6 +274,38 @@ def add_errors_and_headers(doc: Json) -> None:
         operation["responses"] = dict(sorted(responses.items()))
 
 
+def mark_streams(doc: Json) -> None:
+    """The streaming RPCs answer as Server-Sent Events. Their schema is that
+    of one event, as OpenAPI 3.2 models SSE (`data`, `event`): OpenAPI 3.0
+    cannot say that `data` holds JSON of a given schema, so that schema is
+    named in `x-content-schema` (3.2's `contentSchema`)."""
+    for _path, _method, operation in operations(doc):
+        event = STREAM_OPERATIONS.get(operation["operationId"])
+        if event is None:
+            continue
+        success = operation["responses"]["200"]
+        success["description"] = (
+            "Success: `text/event-stream`, one event (a `data: {...}` line and a blank line) "
+            f"per message, its data a JSON `{event}`."
+        )
+        success["content"] = {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {
+                            "type": "string",
+                            "description": f"A JSON `{event}`.",
+                            "x-content-schema": ref(event),
+                        },
+                        "event": {"type": "string", "enum": ["message"]},
+                    },
+                },
+            }
+        }
+
+
 def add_security(doc: Json) -> None:
     doc["components"]["securitySchemes"] = {
         "bearerAuth": {
@@ -329,6 +375,7 @@ def finish(doc: Json) -> Json:
     fix_json_types(doc)
     fix_request_bodies(doc)
     add_errors_and_headers(doc)
+    mark_streams(doc)
     add_security(doc)
     add_links(doc)
     add_own_path(doc)
