@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
 from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
 from tests.conftest import Tenant, make_guide_tenant
+from tests.helpers import auth
 from tests.processes import BIN, admin_async
 from tests.receiver import Plan, Receiver
 from tests.test_pipeline import run_interview
@@ -157,6 +159,27 @@ async def test_failed_quality_gate_event_and_event_filter(
     assert Webhook(secret).verify(only.body, only.headers)["type"] == (
         "interview.failed_quality_gate"
     )
+    await wait_status(fast_server, "succeeded")
+    assert len(receiver.events()) == 1
+
+
+async def test_quality_scored_event_is_subscribable_on_its_own(
+    fast_server, hook_stub, hook_tenant, database_url, receiver
+) -> None:
+    secret = await add_endpoint(
+        database_url, hook_tenant, receiver.url, "--events", "interview.quality_scored"
+    )
+    started = await run_interview(hook_stub, hook_tenant, ENGAGED)
+    (only,) = await wait_for(receiver, 1)
+    payload = Webhook(secret).verify(only.body, only.headers)
+    assert payload["type"] == "interview.quality_scored"
+    assert payload["interview_id"] == started.interview_id
+    got = await hook_stub.GetInterview(
+        pb.GetInterviewRequest(interview_id=started.interview_id),
+        metadata=auth(hook_tenant.api_key),
+    )
+    assert payload["quality_score"] == got.analysis.quality_score
+    assert payload["counts_toward_usage"] == got.analysis.counts_toward_usage
     await wait_status(fast_server, "succeeded")
     assert len(receiver.events()) == 1
 
