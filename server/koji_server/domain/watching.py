@@ -132,9 +132,9 @@ class InterviewWatcher:
                 seen = _Seen(state)
                 while True:
                     try:
-                        event = await asyncio.wait_for(
-                            subscription.queue.get(), self._heartbeat_seconds
-                        )
+                        # (asyncio.timeout, not wait_for: no task per wait.)
+                        async with asyncio.timeout(self._heartbeat_seconds):
+                            event = await subscription.queue.get()
                     except TimeoutError:
                         yield Event(self._clock(), Heartbeat())
                         continue
