@@ -181,9 +181,10 @@ class InterviewServiceServicer:
         content), `completed` (the completion's fields), `analysis_status`,
         `quality_scored` and `analysis_ready` (the analysis itself). The stream
         ends by itself once the analysis is `completed` or `failed`; a watch of
-        an interview already there sends its `state` and ends. A `heartbeat`
-        event comes after every 10 s without one (at most 15 s), so proxies keep
-        the stream open. Over REST this is `text/event-stream`.
+        an interview already there sends its `state` and ends. After 10 s
+        without an event (configurable, at most 15 s) comes a `heartbeat`, so
+        that proxies keep the stream open. Over REST this is
+        `text/event-stream`.
 
         Requires the `interview:read` permission. Returns UNAUTHENTICATED
         (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN), INVALID_ARGUMENT
