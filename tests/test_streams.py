@@ -416,3 +416,16 @@ async def test_every_watcher_of_an_interview_gets_every_event(
         assert first.message_added.message_id == exchange.message_id
         assert second.message_added.message_id == exchange.interviewer_response.message_id
         call.cancel()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"stream_heartbeat_seconds": 0},
+        {"stream_heartbeat_seconds": 16},
+        {"watch_streams_per_key": 0},
+    ],
+)
+def test_stream_settings_out_of_range_are_refused(setting: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        Settings(**setting)
