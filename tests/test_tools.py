@@ -43,6 +43,8 @@ async def test_reflection_lists_the_services(server) -> None:
     assert code == 0, err
     for rpc in ("StartInterview", "SendMessage", "CompleteInterview", "GetInterview"):
         assert f"rpc {rpc}" in out
+    for rpc in ("StreamMessage", "WatchInterview"):
+        assert f"rpc {rpc} " in out and "returns ( stream ." in out
 
 
 async def test_health_answers_serving(server, channel) -> None:
@@ -105,6 +107,47 @@ async def test_grpcurl_drives_the_lifecycle(server, tenant) -> None:
     assert "AlreadyExists" in err
     assert "ALREADY_COMPLETED" in err
     assert done["completed_at"] in err
+
+
+async def test_grpcurl_follows_both_streams(server, tenant) -> None:
+    key = f"authorization: Bearer {tenant.api_key}"
+    code, out, err = await grpcurl(
+        server.port,
+        "koji.v1.InterviewService/StartInterview",
+        flags=("-H", key, "-d", json.dumps({"study_id": tenant.study_id})),
+    )
+    assert code == 0, err
+    started = json.loads(out)
+    session = f"x-session-token: {started['session_token']}"
+    interview = {"interview_id": started["interview_id"]}
+    message = {**interview, "content": "A colleague showed it to me last spring"}
+    code, out, err = await grpcurl(
+        server.port,
+        "koji.v1.InterviewService/StreamMessage",
+        flags=("-H", key, "-H", session, "-d", json.dumps(message)),
+    )
+    assert code == 0, err
+    events = [json.loads(f"{{{part}") for part in out.strip().lstrip("{").split("\n{")]
+    *deltas, last = events
+    assert deltas and all(set(event) == {"delta"} for event in deltas)
+    assert (
+        "".join(d["delta"]["content"] for d in deltas)
+        == (last["reply"]["interviewer_response"]["content"])
+    )
+    code, out, err = await grpcurl(
+        server.port,
+        "koji.v1.InterviewService/CompleteInterview",
+        flags=("-H", key, "-H", session, "-d", json.dumps(interview)),
+    )
+    assert code == 0, err
+    # The watch runs until the analysis is ready, then grpcurl exits.
+    code, out, err = await grpcurl(
+        server.port,
+        "koji.v1.InterviewService/WatchInterview",
+        flags=("-H", key, "-d", json.dumps(interview)),
+    )
+    assert code == 0, err
+    assert '"state"' in out and '"analysis_ready"' in out.rstrip().rsplit("\n{", 1)[-1]
 
 
 @pytest.mark.parametrize(
