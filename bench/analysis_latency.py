@@ -48,6 +48,8 @@ ANSWERS = [
     "Our finance lead needs a monthly report she can send to the board without reformatting.",
 ]
 BIN = Path(sys.executable).parent
+# quality_scored, the gate verdict, analysis_ready.
+EVENTS_PER_INTERVIEW = 3
 
 
 def free_port() -> int:
@@ -187,11 +189,11 @@ def main() -> None:
         server = spawn_server(database_url, port, KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
         try:
             warm = asyncio.run(warm_up(port, key, study, path))
-            receiver.wait_for(2, timeout=60)
+            receiver.wait_for(EVENTS_PER_INTERVIEW, timeout=60)
             began = time.monotonic()
             asyncio.run(drive(port, key, study, args.interviews, args.rate))
             wait_done(path, args.interviews + 1, timeout=120)
-            receiver.wait_for(2 * (args.interviews + 1), timeout=60)
+            receiver.wait_for(EVENTS_PER_INTERVIEW * (args.interviews + 1), timeout=60)
             wall = time.monotonic() - began
         finally:
             server.send_signal(signal.SIGTERM)

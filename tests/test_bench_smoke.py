@@ -22,7 +22,7 @@ def test_pipeline_latency_bench_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "analysis latency" in result.stdout
-    assert "webhook latency, analysis stored -> receiver (8 events)" in result.stdout
+    assert "webhook latency, analysis stored -> receiver (12 events)" in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")

@@ -134,20 +134,29 @@ async def test_grpcurl_follows_both_streams(server, tenant) -> None:
         "".join(d["delta"]["content"] for d in deltas)
         == (last["reply"]["interviewer_response"]["content"])
     )
+    # A watch opened before the completion follows it to the analysis, then
+    # grpcurl exits.
+    watch = await asyncio.create_subprocess_exec(
+        GRPCURL, "-plaintext", "-H", key, "-d", json.dumps(interview),
+        f"127.0.0.1:{server.port}", "koji.v1.InterviewService/WatchInterview",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert watch.stdout is not None
+    first = [await asyncio.wait_for(watch.stdout.readline(), 30)]
+    while first[-1] != b"}\n":  # grpcurl prints each message as it comes
+        first.append(await asyncio.wait_for(watch.stdout.readline(), 30))
+    assert json.loads(b"".join(first))["state"]["status"] == "active"
     code, out, err = await grpcurl(
         server.port,
         "koji.v1.InterviewService/CompleteInterview",
         flags=("-H", key, "-H", session, "-d", json.dumps(interview)),
     )
     assert code == 0, err
-    # The watch runs until the analysis is ready, then grpcurl exits.
-    code, out, err = await grpcurl(
-        server.port,
-        "koji.v1.InterviewService/WatchInterview",
-        flags=("-H", key, "-d", json.dumps(interview)),
-    )
-    assert code == 0, err
-    assert '"state"' in out and '"analysis_ready"' in out.rstrip().rsplit("\n{", 1)[-1]
+    rest, err_bytes = await asyncio.wait_for(watch.communicate(), 30)
+    assert watch.returncode == 0, err_bytes
+    events = [json.loads(f"{{{part}") for part in rest.decode().strip().lstrip("{").split("\n{")]
+    kinds = [(set(event) - {"event_time"}).pop() for event in events]
+    assert kinds[0] == "completed" and kinds[-1] == "analysis_ready", kinds
 
 
 @pytest.mark.parametrize(
