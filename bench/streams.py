@@ -270,11 +270,20 @@ def main() -> None:
                 "rss_mb": rss_mb(server.pid),
                 "tasks": metric(metrics_port, "koji_event_loop_tasks"),
             }
+            # Once more: memory the allocator kept after the first round is
+            # reused, not added to (a leak would grow it again).
+            again = asyncio.run(with_watches())
+            after_again = {
+                "rss_mb": rss_mb(server.pid),
+                "tasks": metric(metrics_port, "koji_event_loop_tasks"),
+            }
             results["watches"] = {
                 "count": args.watches,
                 "idle": idle,
                 "open": held["open"],
                 "closed": after,
+                "open_again": again["open"],
+                "closed_again": after_again,
                 "rss_growth_mb": held["open"]["rss_mb"] - idle["rss_mb"],
                 "get_rps_without": without["rps"],
                 "get_rps_with": held["loaded"]["rps"],
@@ -297,6 +306,9 @@ def main() -> None:
           f"(growth {watches['rss_growth_mb']:.0f} MB, target < 100); tasks "
           f"{watches['idle']['tasks']:.0f} -> {watches['open']['tasks']:.0f} -> "
           f"{watches['closed']['tasks']:.0f}")  # fmt: skip
+    print(f"  a second round: RSS {watches['open_again']['rss_mb']:.0f} open -> "
+          f"{watches['closed_again']['rss_mb']:.0f} MB closed; tasks "
+          f"{watches['closed_again']['tasks']:.0f}")  # fmt: skip
     print(f"GetInterview: {watches['get_rps_without']:.0f} req/s without, "
           f"{watches['get_rps_with']:.0f} with them open ({watches['get_ratio']:.2f}; "
           f"target >= 0.80)")  # fmt: skip
