@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen run test lint bench bench-pipeline eval clean protoc-gen-swagger
+.PHONY: help install gen check-gen client run test lint bench bench-pipeline eval clean protoc-gen-swagger
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ check-gen: $(TOOLS) ## Fail if gen/ differs from what proto/ generates
 	$(PY) tools/gen.py --check gen
 	$(VENV)/bin/openapi-spec-validator gen/openapi.json
 
+client: check-gen ## Build the client wheel dist/koji_interviews_client-*.whl (stubs, .pyi, protos, error helper)
+	$(PY) tools/build_client.py --out dist
+
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
@@ -66,11 +69,11 @@ eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/)
 	$(PY) -m tools.eval_insights
 
 lint: $(VENV)/.installed ## ruff and buf lint
-	$(VENV)/bin/ruff check server tests tools bench
-	$(VENV)/bin/ruff format --check server tests tools bench
+	$(VENV)/bin/ruff check server tests tools bench client
+	$(VENV)/bin/ruff format --check server tests tools bench client
 	mkdir -p build
 	$(PY) tools/gen.py --descriptor-for-lint build/koji-lint.binpb
 	$(VENV)/bin/buf lint build/koji-lint.binpb --path koji --config buf.yaml
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis dist
