@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client run test lint bench bench-pipeline eval clean protoc-gen-swagger
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline eval clean protoc-gen-swagger
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,13 +49,19 @@ check-gen: $(TOOLS) ## Fail if gen/ differs from what proto/ generates
 client: check-gen ## Build the client wheel dist/koji_interviews_client-*.whl (stubs, .pyi, protos, error helper)
 	$(PY) tools/build_client.py --out dist
 
+breaking: $(VENV)/.installed ## buf breaking: proto/ against main's last commit (tools/buf_breaking.py says which)
+	$(PY) tools/buf_breaking.py
+
+buf-googleapis: $(VENV)/.installed ## Copy googleapis' .proto files into build/googleapis, for an offline `buf generate`
+	$(PY) tools/googleapis_protos.py build/googleapis
+
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
 	$(PY) -m koji_server.devrun $(ARGS)
 
-test: $(TOOLS) ## Run the whole test suite (lint and generated-code checks included)
-	$(MAKE) --no-print-directory check-gen lint
+test: $(TOOLS) ## Run the whole test suite (lint, generated-code and breaking-change checks included)
+	$(MAKE) --no-print-directory check-gen lint breaking
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load)
