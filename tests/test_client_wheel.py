@@ -19,6 +19,7 @@ import pytest
 
 from koji_server.app import RunningServer
 from tests.conftest import Tenant
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT / "gen"
@@ -122,6 +123,7 @@ async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
         f"127.0.0.1:{server.port}",
         tenant.api_key,
         tenant.study_id,
+        f"127.0.0.1:{free_port()}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=client_python.parent,
@@ -145,12 +147,28 @@ async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
     assert steps["sent"]["messages_count"] == 3
     completed = steps["completed"]
     assert completed["status"] == "completed"
-    again = steps["completed_again"]
-    assert again["code"] == "ALREADY_EXISTS"
-    assert again["reason"] == "ALREADY_COMPLETED"
-    assert again["is_already_completed"] is True
-    assert again["completion"] == {
+    first = {
         "interview_id": steps["started"]["interview_id"],
         "completed_at": completed["completed_at"],
         "total_messages": completed["total_messages"],
+    }
+    already = {
+        "code": "ALREADY_EXISTS",
+        "reason": "ALREADY_COMPLETED",
+        "field_violations": [],
+        "completion": first,
+    }
+    assert steps["completed_again"] == {**already, "is_already_completed": True}
+    assert steps["completed_again_aio"] == already
+    assert steps["invalid"] == {
+        "code": "INVALID_ARGUMENT",
+        "reason": "INVALID_REQUEST",
+        "field_violations": ["study_id"],
+        "completion": None,
+    }
+    assert steps["unreachable"] == {
+        "code": "UNAVAILABLE",
+        "reason": None,
+        "field_violations": [],
+        "completion": None,
     }
