@@ -5,6 +5,7 @@ used there against a real server."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from koji_server.api import errors
 from koji_server.app import RunningServer
 from tests.conftest import Tenant
 from tests.processes import free_port
@@ -112,6 +114,23 @@ def test_client_lower_bounds_are_what_the_generated_code_requires() -> None:
     }
     assert grpc_versions == {bounds["grpcio"]}
     assert gencode_versions == {bounds["protobuf"]}
+
+
+def test_client_reasons_are_the_servers_error_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper's reason constants, one per documented error code."""
+    path = ROOT / "client" / "src" / "koji_interviews_client" / "errors.py"
+    spec = importlib.util.spec_from_file_location("client_errors", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look it up
+    spec.loader.exec_module(module)
+    constants = {
+        name: value
+        for name, value in vars(module).items()
+        if name.isupper() and name not in {"DETAILS_TRAILER", "ERROR_DOMAIN", "M"}
+    }
+    assert constants == {code.upper(): code.upper() for code in errors.GRPC_CODES}
+    assert module.ERROR_DOMAIN == errors.ERROR_DOMAIN
 
 
 async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
