@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import os
 import re
 import subprocess
@@ -14,13 +13,13 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from koji_server.api import errors
 from koji_server.app import RunningServer
 from tests.conftest import Tenant
+from tests.helpers import json_steps
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,10 +149,7 @@ async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
-    steps: dict[str, dict[str, Any]] = {}
-    for line in out.decode().splitlines():
-        step = json.loads(line)
-        steps[step.pop("step")] = step
+    steps = json_steps(out)
 
     venv = client_python.parent.parent
     installed = steps["installed"]

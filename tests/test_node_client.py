@@ -5,7 +5,6 @@ directly and drives a real server, rich error details included
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import grpc
 
 from koji_server.app import RunningServer
 from tests.conftest import Tenant
+from tests.helpers import json_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).parent / "node" / "interview_client.js"
@@ -37,11 +37,7 @@ async def run_node(port: int, tenant: Tenant) -> dict[str, dict[str, Any]]:
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
-    steps: dict[str, dict[str, Any]] = {}
-    for line in out.decode().splitlines():
-        step = json.loads(line)
-        steps[step.pop("step")] = step
-    return steps
+    return json_steps(out)
 
 
 async def test_node_client_runs_the_lifecycle_and_decodes_already_completed(
