@@ -15,7 +15,7 @@ GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.p
 .PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline eval clean protoc-gen-swagger
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
