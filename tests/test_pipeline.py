@@ -341,7 +341,8 @@ async def test_reanalyze_while_the_job_runs_leaves_one_set_of_events_and_complet
     # job (its analysis is running) when the operator's reanalyze stores an
     # analysis and announces it; then the pipeline finishes.
     from koji.v1 import interview_service_pb2_grpc as pb_grpc
-    from koji_server.pipeline.jobs import JobQueue, QueueSettings
+    from koji_server.pipeline.jobs import JobQueue
+    from koji_server.queueing.settings import QueueSettings
     from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
     settings = Settings(listen="127.0.0.1:0", database_url=database_url, pipeline_enabled=False)

@@ -28,11 +28,12 @@ from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
-from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
-from koji_server.pipeline.worker import QueueWorker
+from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.queueing.settings import QueueSettings
+from koji_server.queueing.worker import QueueWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, DeliverySettings
+from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def build_pipeline(
     )
     deliveries = DeliveryQueue(
         units,
-        DeliverySettings(
+        delivery_settings(
             max_retries=settings.webhook_max_retries,
             retry_base_seconds=settings.webhook_retry_base_seconds,
             lease_seconds=settings.webhook_lease_seconds,

@@ -8,7 +8,6 @@ measurements) uses `precise_now`.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 
@@ -23,10 +22,3 @@ def precise_now() -> datetime:
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 with a `Z`, as in event payloads: 2026-01-01T00:00:00.123456Z."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def backoff_seconds(attempts: int, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: between half and all of
-    base * 2^(attempts - 1), capped."""
-    step = min(cap, base * 2 ** (attempts - 1))
-    return step / 2 + random.uniform(0, step / 2)

@@ -29,6 +29,7 @@ from koji_server.storage.schema import (
     WebhookDeliveryRow,
     WebhookEndpointRow,
 )
+from koji_server.storage.status import AttemptOutcome, DeliveryStatus, JobStatus
 
 
 class ProjectRepository:
@@ -312,7 +313,7 @@ class JobRepository:
                     "id": job_id,
                     "kind": kind,
                     "interview_id": interview_id,
-                    "status": "pending",
+                    "status": JobStatus.PENDING.value,
                     "attempts": 0,
                     "run_after": run_after,
                     "created_at": run_after,
@@ -333,8 +334,8 @@ class JobRepository:
             select(JobRow)
             .where(
                 or_(
-                    and_(JobRow.status == "pending", JobRow.run_after <= now),
-                    and_(JobRow.status == "running", JobRow.lease_expires_at <= now),
+                    and_(JobRow.status == JobStatus.PENDING, JobRow.run_after <= now),
+                    and_(JobRow.status == JobStatus.RUNNING, JobRow.lease_expires_at <= now),
                 )
             )
             .order_by(JobRow.run_after, JobRow.id)
@@ -344,14 +345,14 @@ class JobRepository:
 
     def next_due_at(self) -> datetime | None:
         """When the next pending job becomes due (for the worker's sleep)."""
-        query = select(func.min(JobRow.run_after)).where(JobRow.status == "pending")
+        query = select(func.min(JobRow.run_after)).where(JobRow.status == JobStatus.PENDING)
         return (self._session.execute(query)).scalar_one_or_none()
 
     def abandon_open_attempts(self, job_id: str, now: datetime) -> None:
         self._session.execute(
             update(JobAttemptRow)
             .where(JobAttemptRow.job_id == job_id, JobAttemptRow.outcome.is_(None))
-            .values(outcome="abandoned", finished_at=now)
+            .values(outcome=AttemptOutcome.ABANDONED, finished_at=now)
         )
 
     def attempt(self, attempt_id: str) -> JobAttemptRow | None:
@@ -424,11 +425,11 @@ class WebhookRepository:
             .where(
                 or_(
                     and_(
-                        WebhookDeliveryRow.status == "pending",
+                        WebhookDeliveryRow.status == DeliveryStatus.PENDING,
                         WebhookDeliveryRow.next_attempt_at <= now,
                     ),
                     and_(
-                        WebhookDeliveryRow.status == "delivering",
+                        WebhookDeliveryRow.status == DeliveryStatus.DELIVERING,
                         WebhookDeliveryRow.lease_expires_at <= now,
                     ),
                 )
@@ -440,6 +441,6 @@ class WebhookRepository:
 
     def next_due_at(self) -> datetime | None:
         query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-            WebhookDeliveryRow.status == "pending"
+            WebhookDeliveryRow.status == DeliveryStatus.PENDING
         )
         return (self._session.execute(query)).scalar_one_or_none()
