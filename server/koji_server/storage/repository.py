@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, and_, cast, delete, func, or_, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from koji_server.storage.direct import DirectTable
@@ -128,21 +129,35 @@ def _values(record: Any) -> dict[str, Any]:
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
 
-_INTERVIEWS = DirectTable(InterviewRow.__table__)
-_MESSAGES = DirectTable(MessageRow.__table__)
-_JOBS = DirectTable(JobRow.__table__)
+@dataclass(frozen=True, slots=True)
+class DirectTables:
+    """The hot tables' direct SQL for one engine (see storage.direct)."""
+
+    interviews: DirectTable
+    messages: DirectTable
+    jobs: DirectTable
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> DirectTables:
+        return cls(
+            DirectTable(InterviewRow.__table__, dialect),
+            DirectTable(MessageRow.__table__, dialect),
+            DirectTable(JobRow.__table__, dialect),
+        )
 
 
 class InterviewRepository:
     """Interviews and their messages. The conversation's hot path (record,
     create, change, append) runs as direct SQL (see storage.direct)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
+        self._interviews = tables.interviews
+        self._messages = tables.messages
 
     def record(self, interview_id: str, project_id: str | None = None) -> InterviewRecord | None:
         """The interview as values, or None when missing or another project's."""
-        values = _INTERVIEWS.get(self._session, interview_id)
+        values = self._interviews.get(self._session, interview_id)
         if values is None or (project_id is not None and values["project_id"] != project_id):
             return None
         return InterviewRecord(**values)
@@ -150,7 +165,7 @@ class InterviewRepository:
     def create(self, interview: InterviewRecord) -> None:
         values = _values(interview)
         values["updated_at"] = values["updated_at"] or values["started_at"]
-        _INTERVIEWS.insert(self._session, [values])
+        self._interviews.insert(self._session, [values])
 
     def page(
         self, where: InterviewFilter, after: tuple[datetime, str] | None, limit: int
@@ -178,15 +193,15 @@ class InterviewRepository:
         return [InterviewRecord(**{name: getattr(row, name) for name in names}) for row in rows]
 
     def change(self, interview_id: str, **values: Any) -> None:
-        if _INTERVIEWS.update(self._session, interview_id, values) != 1:
+        if self._interviews.update(self._session, interview_id, values) != 1:
             raise LookupError(f"interview {interview_id} is gone")
 
     def append(self, messages: Sequence[MessageRecord]) -> None:
-        _MESSAGES.insert(self._session, [_values(message) for message in messages])
+        self._messages.insert(self._session, [_values(message) for message in messages])
 
     def messages(self, interview_id: str) -> list[MessageRecord]:
         """The transcript in order, as values."""
-        rows = _MESSAGES.where(self._session, "interview_id", interview_id, order_by="seq")
+        rows = self._messages.where(self._session, "interview_id", interview_id, order_by="seq")
         return [MessageRecord(**row) for row in rows]
 
     def respondent_bytes(self, interview_id: str) -> int:
@@ -301,12 +316,13 @@ class StudyReportRepository:
 
 
 class JobRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
+        self._jobs = tables.jobs
 
     def enqueue(self, job_id: str, kind: str, interview_id: str, run_after: datetime) -> None:
         """A new pending job (direct SQL: it is on the completion's hot path)."""
-        _JOBS.insert(
+        self._jobs.insert(
             self._session,
             [
                 {
