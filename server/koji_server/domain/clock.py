@@ -8,11 +8,20 @@ measurements) uses `precise_now`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+# What services and queues are given to tell the time (tests pass a fake).
+Clock = Callable[[], datetime]
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    """`moment` at the API's precision."""
+    return moment.replace(microsecond=0)
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return whole_seconds(datetime.now(UTC))
 
 
 def precise_now() -> datetime:

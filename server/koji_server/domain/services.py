@@ -11,7 +11,7 @@ from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
 from koji_server.domain.cache import TtlCache
-from koji_server.domain.clock import precise_now, utc_now
+from koji_server.domain.clock import Clock, precise_now, whole_seconds
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -52,6 +52,7 @@ from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ANALYSIS_JOB = "analyze_interview"
 DEFAULT_PAGE_SIZE = 50
+MAX_GUIDES = 1_000
 MAX_PAGE_SIZE = 500
 
 
@@ -135,8 +136,10 @@ class InterviewService:
         on_completed: Callable[[], None] | None = None,
         caching: CacheSettings | None = None,
         page_tokens: PageTokens | None = None,
+        clock: Clock = precise_now,
     ) -> None:
         self._units = units
+        self._clock = clock
         # A secret of this process unless configured (several processes must
         # share one to honour each other's tokens).
         self._page_tokens = page_tokens or PageTokens(secrets.token_bytes(32))
@@ -153,7 +156,10 @@ class InterviewService:
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
             caching.final_interview_seconds, caching.final_interview_entries
         )
-        self._guides: TtlCache[str, list[str]] = TtlCache(3600, 1_000)
+        # Studies' questions (studies never change). Write units read this
+        # mapping and never change it; a unit that loads a guide returns it,
+        # and the event loop puts a new mapping in its place.
+        self._guides: dict[str, tuple[str, ...]] = {}
         self._key_loads: SingleFlight[str, Principal] = SingleFlight()
         self._detail_loads: SingleFlight[str, tuple[str, InterviewDetail]] = SingleFlight()
 
@@ -206,7 +212,7 @@ class InterviewService:
         )
         locale = validation.locale(locale)
         token = credentials.new_session_token()
-        now = utc_now()
+        now = self._now()
 
         def start(uow: UnitOfWork) -> tuple[InterviewRecord, MessageRecord]:
             study = uow.studies.get(study_id, principal.project_id)
@@ -229,7 +235,7 @@ class InterviewService:
                 respondent_messages=0,
                 interviewer_messages=1,
                 started_at=now,
-                updated_at=_to_milliseconds(precise_now()),
+                updated_at=_to_milliseconds(self._clock()),
             )
             first = MessageRecord(
                 id=new_id(),
@@ -259,9 +265,10 @@ class InterviewService:
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
         content = validation.message_content(content)
-        now = utc_now()
+        now = self._now()
+        guides = self._guides
 
-        def exchange(uow: UnitOfWork) -> MessageExchange:
+        def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             if interview.status == InterviewStatus.COMPLETED:
                 raise InterviewCompleted(interview_id)
@@ -271,7 +278,11 @@ class InterviewService:
                 content,
                 lambda: uow.interviews.respondent_bytes(interview.id),
             )
-            questions = self._guide(uow, interview.study_id)
+            questions = guides.get(interview.study_id)
+            loaded = None
+            if questions is None:
+                questions = _questions(uow, interview.study_id)
+                loaded = Guide(interview.study_id, questions)
             position = interviewer.GuidePosition(
                 interview.question_index,
                 interview.follow_up_asked,
@@ -304,14 +315,18 @@ class InterviewService:
                 follow_up_asked=answer.position.follow_up_asked,
                 status=answer.position.status.value,
             )
-            return MessageExchange(
+            done = MessageExchange(
                 message_id=said.id,
                 interviewer_response=_message(reply),
                 interview_status=answer.position.status,
                 messages_count=count + 2,
             )
+            return done, loaded
 
-        return await self._units.write(exchange)
+        done, loaded = await self._units.write(exchange)
+        if loaded is not None:
+            self._keep_guide(loaded)
+        return done
 
     async def complete_interview(
         self,
@@ -328,7 +343,7 @@ class InterviewService:
 
         def complete(uow: UnitOfWork) -> CompletionSummary:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            return _complete(uow, interview, reason, feedback)
+            return _complete(uow, interview, reason, feedback, self._clock)
 
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
@@ -371,7 +386,7 @@ class InterviewService:
             interview = uow.interviews.record(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            return _complete(uow, interview, reason, None)
+            return _complete(uow, interview, reason, None, self._clock)
 
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = uow.interviews.record(interview_id)
@@ -429,7 +444,7 @@ class InterviewService:
                 position = self._page_tokens.read(scope, query.page_token)
                 after = (position.updated_at, position.interview_id)
             rows = uow.interviews.page(where, after, size + 1)
-            now = utc_now()
+            now = self._now()
             listed = tuple(
                 replace(_detail(row, (), None, now), updated_at=row.updated_at)  # type: ignore[arg-type]
                 for row in rows[:size]
@@ -469,7 +484,7 @@ class InterviewService:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
-            return interview.project_id, _detail(interview, transcript, analysis, utc_now())
+            return interview.project_id, _detail(interview, transcript, analysis, self._now())
 
         def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
             if found[1].analysis_status is AnalysisStatus.COMPLETED:
@@ -479,16 +494,28 @@ class InterviewService:
             interview_id, lambda: self._units.read(load), keep_if_final
         )
 
-    def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
-        """A study's questions; studies never change, so they are kept.
-        (Only the writer thread uses this cache.)"""
-        questions = self._guides.get(study_id)
-        if questions is None:
-            study = uow.studies.get(study_id)
-            assert study is not None  # foreign key
-            questions = list(study.questions)
-            self._guides.put(study_id, questions)
-        return questions
+    def _now(self) -> datetime:
+        return whole_seconds(self._clock())
+
+    def _keep_guide(self, loaded: Guide) -> None:
+        """Keep a guide a write unit loaded (on the event loop, never in the
+        unit): a new mapping, so a unit reading the old one is undisturbed."""
+        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
+        self._guides = {**kept, loaded.study_id: loaded.questions}
+
+
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """A study's questions, as a write unit loaded them."""
+
+    study_id: str
+    questions: tuple[str, ...]
+
+
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
+    study = uow.studies.get(study_id)
+    assert study is not None  # foreign key
+    return tuple(study.questions)
 
 
 def _to_milliseconds(value: datetime) -> datetime:
@@ -522,14 +549,15 @@ def _complete(
     interview: InterviewRecord,
     reason: CompletionReason | None,
     feedback: dict[str, Any] | None,
+    clock: Clock,
 ) -> CompletionSummary:
     """Complete once: the state change and the analysis job commit together."""
     if interview.status == InterviewStatus.COMPLETED:
         raise AlreadyCompleted(_summary(interview))
-    enqueued_at = precise_now()  # precise: the pipeline's latency is measured from here
+    enqueued_at = clock()  # precise: the pipeline's latency is measured from here
     changes = {
         "status": InterviewStatus.COMPLETED.value,
-        "completed_at": utc_now(),
+        "completed_at": whole_seconds(enqueued_at),
         "reason": (reason or CompletionReason.MANUAL).value,
         "feedback": feedback,
         "analysis_status": AnalysisStatus.PROCESSING.value,
