@@ -62,4 +62,4 @@ def test_keys_are_counted_separately_and_idle_ones_forgotten() -> None:
         limiter.hit(principal(1, "a"))
     clock.now = start + 300
     limiter.hit(principal(1, "c"))
-    assert set(limiter._windows) == {"c"}
+    assert limiter.tracked_keys() == {"c"}

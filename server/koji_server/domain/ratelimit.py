@@ -55,6 +55,10 @@ class KeyRateLimiter:
         self._windows: dict[str, _Window] = {}
         self._swept_at = 0.0
 
+    def tracked_keys(self) -> frozenset[str]:
+        """The keys whose windows are kept (idle ones are forgotten)."""
+        return frozenset(self._windows)
+
     def hit(self, principal: Principal) -> RateLimitState:
         """Count one request; raise RateLimitExceeded when over the limit."""
         now = self._clock()
