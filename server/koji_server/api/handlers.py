@@ -18,7 +18,6 @@ from google.protobuf.descriptor import ServiceDescriptor
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
 from koji_server.api import errors
-from koji_server.api.observe import error_trailers
 from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
@@ -56,14 +55,11 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 def _guarded(behavior: Behavior) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if isinstance(request, _Undecodable):
+            # The REST edge needs its hints here too, or the caller gets the
+            # transcoder's raw status instead of the envelope.
+            via_rest = dict(context.invocation_metadata() or ()).get(errors.VIA_REST_HEADER) == "1"
             error = InvalidRequest([FieldViolation("request", UNDECODABLE)])
-            request_id = error_trailers(error)
-            if dict(context.invocation_metadata() or ()).get(errors.VIA_REST_HEADER) == "1":
-                # The REST edge needs its hints here too, or the caller gets
-                # the transcoder's raw status instead of the envelope.
-                await context.send_initial_metadata(errors.rest_hints(error, with_body=False))
-                request_id = []
-            await context.abort_with_status(errors.to_status(error, request_id))
+            await errors.abort(context, error, via_rest)
         return await behavior(request, context)
 
     return handle

@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
-from koji_server.api.observe import about_interview, error_trailers
+from koji_server.api.observe import about_interview
 from koji_server.domain.cache import TtlCache
 from koji_server.domain.errors import AlreadyCompleted, DomainError
 from koji_server.domain.model import InterviewDetail, Principal
@@ -122,19 +122,7 @@ async def rpc_call(
         if metadata:
             await context.send_initial_metadata(metadata)
         return
-    with_body = call.error_body is not None
-    trailing: list[tuple[str, str]] = []
-    request_id = error_trailers(failure)
-    if call.via_rest:
-        # The REST edge has the request id already (it made it).
-        await context.send_initial_metadata(
-            call.response_metadata + errors.rest_hints(failure, with_body)
-        )
-    else:
-        trailing = call.response_metadata + request_id
-    if call.error_body is not None:
-        await context.write(call.error_body)
-    await context.abort_with_status(errors.to_status(failure, trailing))
+    await errors.abort(context, failure, call.via_rest, call.response_metadata, call.error_body)
 
 
 class InterviewServicer:
