@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import grpc
@@ -17,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.observe import ObservingInterceptor
-from koji_server.api.servicer import InterviewServicer
+from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.page_tokens import PageTokens
@@ -197,8 +198,12 @@ async def start_server(
         ),
     )
     limiter = KeyRateLimiter()  # one per key across both services
-    add_service(InterviewServicer(service, limiter), server, SERVICE)
-    add_service(StudyServicer(service, StudyService(units), limiter), server, STUDY_SERVICE)
+
+    def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
+        return rpc_call(context, service, limiter)
+
+    add_service(InterviewServicer(service), server, SERVICE, open_call)
+    add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
