@@ -49,7 +49,7 @@ check-gen: $(TOOLS) ## Fail if gen/ differs from what proto/ generates
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
-	$(PY) -m koji_server.devrun $(ARGS)
+	$(PY) -m tools.devrun $(ARGS)
 
 test: $(TOOLS) ## Run the whole test suite (lint and generated-code checks included)
 	$(MAKE) --no-print-directory check-gen lint

@@ -67,7 +67,7 @@ async def test_bearer_scheme_is_case_insensitive(stub, tenant) -> None:
 
 
 async def test_revoked_key_is_unauthorized(stub, tenant, database_url) -> None:
-    from koji_server.domain.admin import AdminService
+    from koji_server.operations.projects import AdminService
     from koji_server.storage.database import Database
     from koji_server.storage.unit_of_work import UnitOfWorkFactory
 

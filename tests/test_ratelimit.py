@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from koji_server.api.ratelimit import KeyRateLimiter, RateLimitExceeded
 from koji_server.domain.model import Permission, Principal
-from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded
 
 
 class Clock:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from koji_server.analysis.analyze import analyze
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,
@@ -25,6 +24,7 @@ from koji_server.domain.model import (
     Respondent,
 )
 from koji_server.domain.services import InterviewService
+from koji_server.operations.projects import AdminService
 from koji_server.pipeline.jobs import JobQueue
 from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.database import Database

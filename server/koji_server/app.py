@@ -18,11 +18,11 @@ from grpc_reflection.v1alpha import reflection
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.observe import ObservingInterceptor
+from koji_server.api.ratelimit import KeyRateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.page_tokens import PageTokens
-from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.observability.metrics import Metrics, MetricsEndpoint
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # response well under it, so every interview is readable by a default client.
 MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
 # Request metadata: one limit (soft = hard), so a request is not refused at
-# random between the two; Envoy's header limit (envoy_config.MAX_HEADER_KB)
+# random between the two; Envoy's header limit (tools/envoy_config.py, MAX_HEADER_KB)
 # keeps REST requests well under it.
 MAX_METADATA_BYTES = 16 * 1024
 SERVER_OPTIONS = (

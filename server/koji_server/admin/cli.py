@@ -20,17 +20,21 @@ from google.protobuf import json_format
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import translate
 from koji_server.config import Settings
-from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService, parse_permissions
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason, InterviewStatus
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
+from koji_server.operations.interviews import reanalyze
+from koji_server.operations.projects import (
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    AdminService,
+    parse_permissions,
+)
+from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.pipeline.jobs import reanalyze
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.admin import Delivery, WebhookAdmin
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from google.protobuf.message import Message
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
 from koji_server.api.observe import about_interview
-from koji_server.domain.cache import TtlCache
+from koji_server.api.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.errors import AlreadyCompleted, DomainError
 from koji_server.domain.model import InterviewDetail, Principal
-from koji_server.domain.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.services import InterviewService
 from koji_server.observability import context as request_context
+from koji_server.support.cache import TtlCache
 
 log = logging.getLogger(__name__)
 

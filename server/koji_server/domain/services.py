@@ -10,8 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
-from koji_server.domain.cache import TtlCache
-from koji_server.domain.clock import Clock, precise_now, whole_seconds
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -45,10 +43,12 @@ from koji_server.domain.model import (
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
-from koji_server.domain.singleflight import SingleFlight
 from koji_server.storage.repository import InterviewFilter, InterviewRecord, MessageRecord
 from koji_server.storage.schema import AnalysisRow, InterviewRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.cache import TtlCache
+from koji_server.support.clock import Clock, precise_now, whole_seconds
+from koji_server.support.singleflight import SingleFlight
 
 ANALYSIS_JOB = "analyze_interview"
 DEFAULT_PAGE_SIZE = 50

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain import validation
-from koji_server.domain.clock import iso_utc, precise_now
 from koji_server.domain.errors import DomainError, NotFound
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 from koji_server.storage.status import DeliveryStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import iso_utc, precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import DeliveryClaim, attempt_row, prepare
 from koji_server.webhooks.destination import (

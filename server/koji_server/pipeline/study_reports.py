@@ -23,11 +23,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
-from koji_server.domain.clock import precise_now
 from koji_server.storage.database import sync_engines
 from koji_server.storage.repository import AnalysedInterview, DirectTables
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWork
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from koji_server.domain.clock import precise_now
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import precise_now
 
 Item = TypeVar("Item")
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from koji_server.domain.clock import precise_now
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from koji_server.domain.clock import precise_now
 from koji_server.queueing.claims import ClaimingQueue, Idle
 from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.schema import (
@@ -25,6 +24,7 @@ from koji_server.storage.schema import (
 )
 from koji_server.storage.status import DeliveryStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.sender import AttemptResult
 

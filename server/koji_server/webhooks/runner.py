@@ -6,9 +6,9 @@ import logging
 
 import httpx
 
-from koji_server.domain.clock import precise_now
 from koji_server.observability.metrics import Metrics
 from koji_server.storage.status import DeliveryStatus
+from koji_server.support.clock import precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue
 from koji_server.webhooks.sender import send
