@@ -4,9 +4,9 @@ Two counters per key (this fixed window and the previous one); the previous
 window counts with the share of it that still overlaps the last minute. The
 algorithm, and how the reset time is reported, follow the `limits`
 library's SlidingWindowCounterRateLimiter, which this replaced: its asyncio
-storage schedules expiry tasks and takes several awaits per request, about a
-tenth of a cached GetInterview's time (measured with py-spy); this is a few
-arithmetic operations, synchronous, on the event loop that owns it.
+storage schedules expiry tasks and takes several awaits per request (README,
+Benchmarks, for its cost); this is a few arithmetic operations, synchronous,
+on the event loop that owns it.
 
 In-process: each server process keeps its own windows.
 """
