@@ -14,18 +14,17 @@ from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
     Forbidden,
-    InterviewCompleted,
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
     Unauthorized,
 )
+from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
     CompletionReason,
     CompletionSummary,
-    Insight,
     InterviewDetail,
     InterviewMode,
     InterviewPage,
@@ -34,17 +33,13 @@ from koji_server.domain.model import (
     MessageExchange,
     Permission,
     Principal,
-    Quality,
     Respondent,
     Role,
     StartedInterview,
-    Stats,
-    Theme,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
-from koji_server.storage.repository import InterviewFilter, InterviewRecord, MessageRecord
-from koji_server.storage.schema import AnalysisRow, InterviewRow
+from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
 from koji_server.support.clock import Clock, precise_now, whole_seconds
@@ -83,48 +78,8 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(permission.value)
 
 
-def _stats(interview: InterviewRow | InterviewRecord, now: datetime) -> Stats:
-    end = interview.completed_at or now
-    return Stats(
-        duration_seconds=max(0, int((end - interview.started_at).total_seconds())),
-        respondent_messages=interview.respondent_messages,
-        interviewer_messages=interview.interviewer_messages,
-    )
-
-
-def _summary(interview: InterviewRecord) -> CompletionSummary:
-    assert interview.completed_at is not None and interview.analysis_status is not None
-    return CompletionSummary(
-        interview_id=interview.id,
-        completed_at=interview.completed_at,
-        analysis_status=AnalysisStatus(interview.analysis_status),
-        stats=_stats(interview, interview.completed_at),
-    )
-
-
 def _message(row: MessageRecord) -> Message:
     return Message(row.id, Role(row.role), row.content, row.created_at)
-
-
-def _analysis(row: AnalysisRow | None) -> Analysis | None:
-    if row is None:
-        return None
-    quality = row.quality
-    return Analysis(
-        quality=Quality(
-            score=row.quality_score,
-            depth=quality["depth"],
-            coverage=quality["coverage"],
-            engagement=quality["engagement"],
-            penalty=quality["penalty"],
-            reasons=tuple(quality["reasons"]),
-        ),
-        themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
-        insights=tuple(
-            Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
-            for i in row.insights
-        ),
-    )
 
 
 class InterviewService:
@@ -214,18 +169,18 @@ class InterviewService:
         token = credentials.new_session_token()
         now = self._now()
 
-        def start(uow: UnitOfWork) -> tuple[InterviewRecord, MessageRecord]:
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
             opening = interviewer.opening(study.title, study.questions, respondent.display_name)
-            interview = InterviewRecord(
+            interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
                 study_id=study.id,
                 session_token_hash=credentials.hash_secret(token),
-                status=InterviewStatus.ACTIVE.value,
-                mode=mode.value,
+                status=InterviewStatus.ACTIVE,
+                mode=mode,
                 locale=locale,
                 respondent_external_id=respondent.external_id,
                 respondent_display_name=respondent.display_name,
@@ -270,8 +225,7 @@ class InterviewService:
 
         def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            if interview.status == InterviewStatus.COMPLETED:
-                raise InterviewCompleted(interview_id)
+            interview.ensure_open()
             validation.transcript_room(
                 interview.id,
                 interview.respondent_messages,
@@ -283,13 +237,8 @@ class InterviewService:
             if questions is None:
                 questions = _questions(uow, interview.study_id)
                 loaded = Guide(interview.study_id, questions)
-            position = interviewer.GuidePosition(
-                interview.question_index,
-                interview.follow_up_asked,
-                InterviewStatus(interview.status),
-            )
-            answer = interviewer.reply(questions, position, content)
-            count = interview.respondent_messages + interview.interviewer_messages
+            answer = interviewer.reply(questions, interview.position, content)
+            count = interview.messages_count
             said = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
@@ -307,14 +256,7 @@ class InterviewService:
                 created_at=now,
             )
             uow.interviews.append([said, reply])
-            uow.interviews.change(
-                interview.id,
-                respondent_messages=interview.respondent_messages + 1,
-                interviewer_messages=interview.interviewer_messages + 1,
-                question_index=answer.position.question_index,
-                follow_up_asked=answer.position.follow_up_asked,
-                status=answer.position.status.value,
-            )
+            uow.interviews.save(interview.exchanged(answer.position), interview)
             done = MessageExchange(
                 message_id=said.id,
                 interviewer_response=_message(reply),
@@ -347,7 +289,7 @@ class InterviewService:
 
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            return _summary(interview) if interview.completed_at is not None else None
+            return interview.summary() if interview.completed_at is not None else None
 
         summary = await self._write_or_already_completed(complete, first_completion)
         self._on_completed()
@@ -391,7 +333,7 @@ class InterviewService:
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = uow.interviews.record(interview_id)
             return (
-                None if interview is None or interview.completed_at is None else _summary(interview)
+                None if interview is None or interview.completed_at is None else interview.summary()
             )
 
         summary = await self._write_or_already_completed(complete, first_completion)
@@ -479,7 +421,7 @@ class InterviewService:
         interview share a single load."""
 
         def load(uow: UnitOfWork) -> tuple[str, InterviewDetail]:
-            interview = uow.interviews.get(interview_id)
+            interview = uow.interviews.record(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
@@ -529,7 +471,7 @@ def _iso(value: datetime | None) -> str:
 
 def _interview_for_token(
     uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
-) -> InterviewRecord:
+) -> Interview:
     interview = uow.interviews.record(interview_id, principal.project_id)
     if interview is None:
         raise NotFound("interview", interview_id)
@@ -546,53 +488,38 @@ def _require_token_shape(token: str | None) -> None:
 
 def _complete(
     uow: UnitOfWork,
-    interview: InterviewRecord,
+    interview: Interview,
     reason: CompletionReason | None,
     feedback: dict[str, Any] | None,
     clock: Clock,
 ) -> CompletionSummary:
     """Complete once: the state change and the analysis job commit together."""
-    if interview.status == InterviewStatus.COMPLETED:
-        raise AlreadyCompleted(_summary(interview))
     enqueued_at = clock()  # precise: the pipeline's latency is measured from here
-    changes = {
-        "status": InterviewStatus.COMPLETED.value,
-        "completed_at": whole_seconds(enqueued_at),
-        "reason": (reason or CompletionReason.MANUAL).value,
-        "feedback": feedback,
-        "analysis_status": AnalysisStatus.PROCESSING.value,
-    }
-    uow.interviews.change(interview.id, **changes)
+    completed = interview.completed(reason, feedback, enqueued_at)
+    uow.interviews.save(completed, interview)
     uow.jobs.enqueue(new_id(), ANALYSIS_JOB, interview.id, enqueued_at)
-    interview = replace(interview, **changes)
-    return _summary(interview)
+    return completed.summary()
 
 
 def _detail(
-    interview: InterviewRow,
+    interview: Interview,
     transcript: Sequence[MessageRecord],
-    analysis: AnalysisRow | None,
+    analysis: Analysis | None,
     now: datetime,
 ) -> InterviewDetail:
     return InterviewDetail(
         interview_id=interview.id,
         study_id=interview.study_id,
-        status=InterviewStatus(interview.status),
-        mode=InterviewMode(interview.mode),
+        status=interview.status,
+        mode=interview.mode,
         locale=interview.locale,
-        respondent=Respondent(
-            interview.respondent_external_id,
-            interview.respondent_display_name,
-            interview.respondent_metadata,
-        ),
+        respondent=interview.respondent,
         started_at=interview.started_at,
-        stats=_stats(interview, now),
+        stats=interview.stats(now),
         transcript=tuple(_message(m) for m in transcript),
         completed_at=interview.completed_at,
-        reason=CompletionReason(interview.reason) if interview.reason else None,
+        reason=interview.reason,
         feedback=interview.feedback,
-        analysis_status=(
-            AnalysisStatus(interview.analysis_status) if interview.analysis_status else None
-        ),
-        analysis=_analysis(analysis) if interview.analysis_status == "completed" else None,
+        analysis_status=interview.analysis_status,
+        analysis=analysis if interview.analysis_status == AnalysisStatus.COMPLETED else None,
     )

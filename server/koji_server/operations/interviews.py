@@ -6,7 +6,7 @@ from __future__ import annotations
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput
 from koji_server.domain.errors import InterviewNotCompleted, NotFound
 from koji_server.domain.model import AnalysisStatus
-from koji_server.pipeline.jobs import analysis_row, load_transcript, record_events, stage_times
+from koji_server.pipeline.jobs import load_transcript, record_events, stage_times
 from koji_server.storage.status import JobStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.clock import precise_now
@@ -36,7 +36,7 @@ async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutp
     def store(uow: UnitOfWork) -> None:
         interview = uow.interviews.get(interview_id)
         assert interview is not None
-        uow.interviews.replace_analysis(analysis_row(interview_id, output, digest, stages, now))
+        uow.interviews.replace_analysis(interview_id, output, digest, stages, now)
         interview.analysis_status = AnalysisStatus.COMPLETED.value
         if not uow.events.for_interview(interview_id):
             # Its first analysis never finished (it failed): announce this one.

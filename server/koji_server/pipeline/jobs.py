@@ -19,7 +19,7 @@ from koji_server.domain.events import EVENT_ANALYSIS_READY, EVENT_COMPLETED, EVE
 from koji_server.domain.model import AnalysisStatus
 from koji_server.queueing.claims import ClaimingQueue, Idle
 from koji_server.queueing.settings import QueueSettings
-from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
+from koji_server.storage.schema import EventRow, InterviewRow, JobAttemptRow, JobRow
 from koji_server.storage.status import AttemptOutcome, JobStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.clock import iso_utc, precise_now
@@ -73,45 +73,6 @@ def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput
         duration_seconds=max(0, duration),
     )
     return transcript, digest
-
-
-def analysis_row(
-    interview_id: str,
-    output: AnalysisOutput,
-    transcript_sha256: str,
-    stages: dict[str, str],
-    now: datetime,
-) -> AnalysisRow:
-    quality = output.quality
-    return AnalysisRow(
-        interview_id=interview_id,
-        quality_score=quality.score,
-        quality={
-            "depth": quality.depth,
-            "coverage": quality.coverage,
-            "engagement": quality.engagement,
-            "penalty": quality.penalty,
-            "reasons": list(quality.reasons),
-        },
-        counts_toward_usage=quality.counts_toward_usage,
-        themes=[
-            {"label": t.label, "message_ids": list(t.message_ids), "weight": t.weight}
-            for t in output.themes
-        ],
-        insights=[
-            {
-                "type": i.type,
-                "summary": i.summary,
-                "message_id": i.message_id,
-                "quote": i.quote,
-                "sentiment": i.sentiment,
-            }
-            for i in output.insights
-        ],
-        stages=stages,
-        transcript_sha256=transcript_sha256,
-        created_at=now,
-    )
 
 
 def record_events(
@@ -207,8 +168,9 @@ class JobQueue(ClaimingQueue[Claim]):
             interview = uow.interviews.get(claim.interview_id)
             assert interview is not None
             stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
-            row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
-            uow.interviews.replace_analysis(row)
+            uow.interviews.replace_analysis(
+                claim.interview_id, output, claim.transcript_sha256, stages, now
+            )
             interview.analysis_status = AnalysisStatus.COMPLETED.value
             # An operator's reanalyze may have run meanwhile and announced its
             # result: those events stand for this one (same transcript), so

@@ -14,6 +14,18 @@ from sqlalchemy import Integer, LargeBinary, and_, cast, delete, func, or_, sele
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from koji_server.domain.analysis_input import AnalysisOutput
+from koji_server.domain.interview import Interview
+from koji_server.domain.model import (
+    Analysis,
+    AnalysisStatus,
+    CompletionReason,
+    Insight,
+    InterviewMode,
+    InterviewStatus,
+    Quality,
+    Theme,
+)
 from koji_server.storage.direct import DirectTable
 from koji_server.storage.schema import (
     AnalysisRow,
@@ -80,32 +92,6 @@ class StudyRepository:
 
 
 @dataclass(frozen=True, slots=True)
-class InterviewRecord:
-    """An interview row as plain values (the hot paths' view of `interviews`)."""
-
-    id: str
-    project_id: str
-    study_id: str
-    session_token_hash: str
-    status: str
-    mode: str
-    locale: str
-    respondent_external_id: str
-    respondent_display_name: str
-    respondent_metadata: dict[str, Any] | None
-    question_index: int
-    follow_up_asked: bool
-    respondent_messages: int
-    interviewer_messages: int
-    started_at: datetime
-    completed_at: datetime | None = None
-    reason: str | None = None
-    feedback: dict[str, Any] | None = None
-    analysis_status: str | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class InterviewFilter:
     """Which of a project's interviews ListInterviews reads."""
 
@@ -127,6 +113,31 @@ class MessageRecord:
 
 def _values(record: Any) -> dict[str, Any]:
     return {field.name: getattr(record, field.name) for field in fields(record)}
+
+
+_ENUM_COLUMNS = {
+    "status": InterviewStatus,
+    "mode": InterviewMode,
+    "reason": CompletionReason,
+    "analysis_status": AnalysisStatus,
+}
+
+
+def _interview(values: dict[str, Any]) -> Interview:
+    """The entity from its row's values."""
+    for name, kind in _ENUM_COLUMNS.items():
+        if values[name] is not None:
+            values[name] = kind(values[name])
+    return Interview(**values)
+
+
+def _columns(interview: Interview) -> dict[str, Any]:
+    """The entity as its row's values (enums as their stored strings)."""
+    values = _values(interview)
+    for name in _ENUM_COLUMNS:
+        if values[name] is not None:
+            values[name] = values[name].value
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,21 +166,28 @@ class InterviewRepository:
         self._interviews = tables.interviews
         self._messages = tables.messages
 
-    def record(self, interview_id: str, project_id: str | None = None) -> InterviewRecord | None:
-        """The interview as values, or None when missing or another project's."""
+    def record(self, interview_id: str, project_id: str | None = None) -> Interview | None:
+        """The interview, or None when missing or another project's."""
         values = self._interviews.get(self._session, interview_id)
         if values is None or (project_id is not None and values["project_id"] != project_id):
             return None
-        return InterviewRecord(**values)
+        return _interview(values)
 
-    def create(self, interview: InterviewRecord) -> None:
-        values = _values(interview)
+    def create(self, interview: Interview) -> None:
+        values = _columns(interview)
         values["updated_at"] = values["updated_at"] or values["started_at"]
         self._interviews.insert(self._session, [values])
 
+    def save(self, interview: Interview, loaded: Interview) -> None:
+        """Write what changed since `loaded` (the database keeps updated_at)."""
+        before, after = _columns(loaded), _columns(interview)
+        changed = {name: value for name, value in after.items() if value != before[name]}
+        if changed and self._interviews.update(self._session, interview.id, changed) != 1:
+            raise LookupError(f"interview {interview.id} is gone")
+
     def page(
         self, where: InterviewFilter, after: tuple[datetime, str] | None, limit: int
-    ) -> list[InterviewRecord]:
+    ) -> list[Interview]:
         """Up to `limit` interviews by (updated_at, id), those after `after`:
         a keyset page, as cheap at any depth (ix_interviews_listing)."""
         query = select(InterviewRow).where(
@@ -189,12 +207,8 @@ class InterviewRepository:
             )
         query = query.order_by(InterviewRow.updated_at, InterviewRow.id).limit(limit)
         rows = self._session.execute(query).scalars().all()
-        names = [field.name for field in fields(InterviewRecord)]
-        return [InterviewRecord(**{name: getattr(row, name) for name in names}) for row in rows]
-
-    def change(self, interview_id: str, **values: Any) -> None:
-        if self._interviews.update(self._session, interview_id, values) != 1:
-            raise LookupError(f"interview {interview_id} is gone")
+        names = [field.name for field in fields(Interview)]
+        return [_interview({name: getattr(row, name) for name in names}) for row in rows]
 
     def append(self, messages: Sequence[MessageRecord]) -> None:
         self._messages.insert(self._session, [_values(message) for message in messages])
@@ -216,15 +230,22 @@ class InterviewRepository:
         """The interview as an ORM row (for changes the ORM tracks)."""
         return self._session.get(InterviewRow, interview_id)
 
-    def analysis(self, interview_id: str) -> AnalysisRow | None:
-        return self._session.get(AnalysisRow, interview_id)
+    def analysis(self, interview_id: str) -> Analysis | None:
+        """The stored analysis, if any."""
+        row = self._session.get(AnalysisRow, interview_id)
+        return None if row is None else _analysis(row)
 
-    def replace_analysis(self, analysis: AnalysisRow) -> None:
+    def replace_analysis(
+        self,
+        interview_id: str,
+        output: AnalysisOutput,
+        transcript_sha256: str,
+        stages: dict[str, str],
+        now: datetime,
+    ) -> None:
         """Delete-then-insert in the caller's transaction: at most one row, ever."""
-        self._session.execute(
-            delete(AnalysisRow).where(AnalysisRow.interview_id == analysis.interview_id)
-        )
-        self._session.add(analysis)
+        self._session.execute(delete(AnalysisRow).where(AnalysisRow.interview_id == interview_id))
+        self._session.add(_analysis_row(interview_id, output, transcript_sha256, stages, now))
 
     def usage(self, project_id: str) -> dict[str, int]:
         """Completed interviews of a project by analysis outcome."""
@@ -460,3 +481,61 @@ class WebhookRepository:
             WebhookDeliveryRow.status == DeliveryStatus.PENDING
         )
         return (self._session.execute(query)).scalar_one_or_none()
+
+
+def _analysis_row(
+    interview_id: str,
+    output: AnalysisOutput,
+    transcript_sha256: str,
+    stages: dict[str, str],
+    now: datetime,
+) -> AnalysisRow:
+    quality = output.quality
+    return AnalysisRow(
+        interview_id=interview_id,
+        quality_score=quality.score,
+        quality={
+            "depth": quality.depth,
+            "coverage": quality.coverage,
+            "engagement": quality.engagement,
+            "penalty": quality.penalty,
+            "reasons": list(quality.reasons),
+        },
+        counts_toward_usage=quality.counts_toward_usage,
+        themes=[
+            {"label": t.label, "message_ids": list(t.message_ids), "weight": t.weight}
+            for t in output.themes
+        ],
+        insights=[
+            {
+                "type": i.type,
+                "summary": i.summary,
+                "message_id": i.message_id,
+                "quote": i.quote,
+                "sentiment": i.sentiment,
+            }
+            for i in output.insights
+        ],
+        stages=stages,
+        transcript_sha256=transcript_sha256,
+        created_at=now,
+    )
+
+
+def _analysis(row: AnalysisRow) -> Analysis:
+    quality = row.quality
+    return Analysis(
+        quality=Quality(
+            score=row.quality_score,
+            depth=quality["depth"],
+            coverage=quality["coverage"],
+            engagement=quality["engagement"],
+            penalty=quality["penalty"],
+            reasons=tuple(quality["reasons"]),
+        ),
+        themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
+        insights=tuple(
+            Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
+            for i in row.insights
+        ),
+    )
