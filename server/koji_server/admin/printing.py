@@ -178,24 +178,39 @@ def _optional(value: Any) -> Any:
     return None if value is None else value.value
 
 
+def _identity(value: InterviewDetail) -> list[Field]:
+    """The fields GetInterviewResponse and InterviewSummary open with."""
+    return [
+        ("interview_id", value.interview_id, ""),
+        ("study_id", value.study_id, ""),
+        ("status", value.status.value, "INTERVIEW_STATUS_UNSPECIFIED"),
+        ("analysis_status", _optional(value.analysis_status), ABSENT),
+        ("reason", _optional(value.reason), ABSENT),
+    ]
+
+
+def _who_and_how(value: InterviewDetail) -> list[Field]:
+    """The fields both close with."""
+    return [
+        ("stats", stats(value.stats), ABSENT),
+        ("respondent", respondent(value.respondent), ABSENT),
+        ("mode", value.mode.value, "INTERVIEW_MODE_UNSPECIFIED"),
+        ("locale", value.locale, ""),
+    ]
+
+
 def interview(value: InterviewDetail) -> dict[str, Any]:
     """As GetInterviewResponse."""
+    feedback = None if value.feedback is None else free_form(value.feedback)
     return _message(
         [
-            ("interview_id", value.interview_id, ""),
-            ("study_id", value.study_id, ""),
-            ("status", value.status.value, "INTERVIEW_STATUS_UNSPECIFIED"),
-            ("analysis_status", _optional(value.analysis_status), ABSENT),
-            ("reason", _optional(value.reason), ABSENT),
-            ("feedback", None if value.feedback is None else free_form(value.feedback), ABSENT),
+            *_identity(value),
+            ("feedback", feedback, ABSENT),
             ("started_at", timestamp(value.started_at), ABSENT),
             ("completed_at", _optional_time(value.completed_at), ABSENT),
             ("transcript", [_transcript_message(m) for m in value.transcript], []),
             ("analysis", None if value.analysis is None else analysis(value.analysis), ABSENT),
-            ("stats", stats(value.stats), ABSENT),
-            ("respondent", respondent(value.respondent), ABSENT),
-            ("mode", value.mode.value, "INTERVIEW_MODE_UNSPECIFIED"),
-            ("locale", value.locale, ""),
+            *_who_and_how(value),
         ]
     )
 
@@ -204,18 +219,11 @@ def interview_summary(value: InterviewDetail) -> dict[str, Any]:
     """As an InterviewSummary of ListInterviews."""
     return _message(
         [
-            ("interview_id", value.interview_id, ""),
-            ("study_id", value.study_id, ""),
-            ("status", value.status.value, "INTERVIEW_STATUS_UNSPECIFIED"),
-            ("analysis_status", _optional(value.analysis_status), ABSENT),
-            ("reason", _optional(value.reason), ABSENT),
+            *_identity(value),
             ("started_at", timestamp(value.started_at), ABSENT),
             ("completed_at", _optional_time(value.completed_at), ABSENT),
             ("updated_at", _optional_time(value.updated_at), ABSENT),
-            ("stats", stats(value.stats), ABSENT),
-            ("respondent", respondent(value.respondent), ABSENT),
-            ("mode", value.mode.value, "INTERVIEW_MODE_UNSPECIFIED"),
-            ("locale", value.locale, ""),
+            *_who_and_how(value),
         ]
     )
 
