@@ -6,6 +6,7 @@ and the analysis run here, so durations, backoff and give-up are exact.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from koji_server.analysis.analyze import analyze
+from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
+from koji_server.domain.interview import Interview
+from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,
@@ -28,7 +32,10 @@ from koji_server.operations.projects import AdminService
 from koji_server.pipeline.jobs import JobQueue
 from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.database import Database
+from koji_server.storage.schema import WebhookEndpointRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.webhooks.deliveries import DeliveryQueue, delivery_settings
+from koji_server.webhooks.sender import AttemptResult
 from tests.transcripts import ENGAGED, GUIDE, SPAM, TITLE
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -197,3 +204,111 @@ async def test_the_interviewer_follows_the_guide_for_every_interview_of_a_study(
         )
         assert exchange.interview_status is InterviewStatus.ACTIVE
         assert exchange.messages_count == 3
+
+
+# --- the Interview entity's transitions ----------------------------------------------
+
+
+def _open_interview() -> Interview:
+    return Interview(
+        id="i1",
+        project_id="p1",
+        study_id="s1",
+        session_token_hash="h",
+        status=InterviewStatus.ACTIVE,
+        mode=InterviewMode.TEXT,
+        locale="en",
+        respondent_external_id="",
+        respondent_display_name="",
+        respondent_metadata=None,
+        question_index=0,
+        follow_up_asked=False,
+        respondent_messages=0,
+        interviewer_messages=1,
+        started_at=START,
+    )
+
+
+def test_an_exchange_counts_both_messages_and_moves_along_the_guide() -> None:
+    before = _open_interview()
+    after = before.exchanged(GuidePosition(1, True, InterviewStatus.ACTIVE))
+    assert (after.respondent_messages, after.interviewer_messages) == (1, 2)
+    assert after.position == GuidePosition(1, True, InterviewStatus.ACTIVE)
+    assert before.messages_count == 1 and after.messages_count == 3  # before is unchanged
+    assert after.stats(START + timedelta(seconds=42)).duration_seconds == 42
+
+
+def test_completing_keeps_whole_seconds_and_completing_again_answers_the_first() -> None:
+    at = START + timedelta(seconds=90, microseconds=999_999)
+    done = _open_interview().completed(None, {"rating": 5}, at)
+    assert done.completed_at == START + timedelta(seconds=90)
+    assert done.reason is CompletionReason.MANUAL
+    assert done.analysis_status is AnalysisStatus.PROCESSING
+    assert done.summary().stats.duration_seconds == 90
+    with pytest.raises(AlreadyCompleted) as again:
+        done.completed(CompletionReason.NATURAL, None, at + timedelta(hours=1))
+    assert again.value.summary == done.summary()
+    with pytest.raises(InterviewCompleted):
+        done.exchanged(GuidePosition(1, False, InterviewStatus.ACTIVE))
+
+
+# --- the delivery queue: backoff, Retry-After and giving up ---------------------------
+
+
+async def _one_delivery(world: World, units: UnitOfWorkFactory, max_retries: int) -> DeliveryQueue:
+    """An endpoint for analysis_ready, an analysed interview: one delivery queued."""
+    endpoint = WebhookEndpointRow(
+        id=str(uuid.uuid4()),
+        project_id=world.principal.project_id,
+        url="https://receiver.example/hooks",
+        events=["interview.analysis_ready"],
+        secret="whsec_test",
+        created_at=world.clock(),
+    )
+    await units.write(lambda uow: uow.webhooks.add_endpoint(endpoint))
+    await interview(world, ENGAGED, 900)
+    claim = await world.jobs.claim()
+    assert claim is not None
+    assert await world.jobs.finish(claim, analyze(claim.transcript)) == 1
+    settings = delivery_settings(max_retries=max_retries, retry_base_seconds=10)
+    return DeliveryQueue(units, settings, clock=world.clock)
+
+
+def _answered(status: int, retry_after: float | None = None) -> AttemptResult:
+    return AttemptResult(status, 12.0, None if status < 300 else f"HTTP {status}", retry_after, "")
+
+
+async def test_a_failing_delivery_backs_off_honours_retry_after_then_fails(
+    world: World,
+) -> None:
+    units = world.jobs.units
+    deliveries = await _one_delivery(world, units, max_retries=2)
+    first = await deliveries.claim()
+    assert first is not None and first.attempt == 1
+    assert await deliveries.record(first, _answered(503), world.clock()) == "pending"
+    assert await deliveries.claim() is None
+    due = await deliveries.next_due_at()
+    assert due is not None
+    assert 5.0 <= (due.replace(tzinfo=UTC) - world.clock()).total_seconds() <= 10.0
+    world.clock.now = due.replace(tzinfo=UTC)
+    second = await deliveries.claim()
+    assert second is not None and second.attempt == 2
+    # The receiver's Retry-After (60 s) is longer than the backoff (10-20 s).
+    assert await deliveries.record(second, _answered(429, 60), world.clock()) == "pending"
+    assert await deliveries.claim() is None
+    assert await deliveries.next_due_at() == world.clock() + timedelta(seconds=60)
+    world.clock.advance(60)
+    third = await deliveries.claim()
+    assert third is not None and third.attempt == 3
+    assert await deliveries.record(third, _answered(500), world.clock()) == "failed"
+    world.clock.advance(3600)
+    assert await deliveries.claim() is None
+
+
+async def test_a_final_answer_is_not_retried(world: World) -> None:
+    deliveries = await _one_delivery(world, world.jobs.units, max_retries=3)
+    claim = await deliveries.claim()
+    assert claim is not None
+    assert await deliveries.record(claim, _answered(410), world.clock()) == "failed"
+    world.clock.advance(3600)
+    assert await deliveries.claim() is None
