@@ -58,7 +58,7 @@ buf-googleapis: $(VENV)/.installed ## Copy googleapis' .proto files into build/g
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
-	$(PY) -m koji_server.devrun $(ARGS)
+	$(PY) -m tools.devrun $(ARGS)
 
 test: $(TOOLS) ## Run the whole test suite (lint, generated-code and breaking-change checks included)
 	$(MAKE) --no-print-directory check-gen lint breaking

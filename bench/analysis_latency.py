@@ -32,11 +32,11 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.operations.projects import AdminService
+from koji_server.operations.webhooks import WebhookAdmin
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.admin import WebhookAdmin
 from tests.receiver import Receiver
 
 QUESTIONS = [f"Question {i}: tell me about part {i} of your workflow?" for i in range(1, 20)]

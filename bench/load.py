@@ -41,11 +41,11 @@ from grpc_health.v1 import health_pb2
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
-from koji_server.envoy_config import EnvoySettings, write
+from koji_server.operations.projects import AdminService
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tools.envoy_config import EnvoySettings, write
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results.json"

@@ -21,10 +21,10 @@ from hypothesis import settings
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
 from koji_server.domain.credentials import API_KEY_PREFIX, SESSION_TOKEN_PREFIX
 from koji_server.domain.model import Permission
 from koji_server.observability.logs import RequestFields, json_formatter, quiet_libraries
+from koji_server.operations.projects import AdminService
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory

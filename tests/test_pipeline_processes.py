@@ -151,7 +151,7 @@ def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> No
 def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path) -> None:
     from standardwebhooks.webhooks import Webhook
 
-    from koji_server.webhooks.admin import WebhookAdmin
+    from koji_server.operations.webhooks import WebhookAdmin
     from tests.receiver import Plan, Receiver
 
     path = tmp_path / "koji.db"

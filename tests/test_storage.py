@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
-from koji_server.domain.clock import utc_now
+from koji_server.operations.projects import AdminService
 from koji_server.storage.database import Database, SchemaTooNew
 from koji_server.storage.schema import SCHEMA_VERSION, MessageRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.support.clock import utc_now
 
 
 async def test_wal_foreign_keys_and_schema_version(database_url) -> None:

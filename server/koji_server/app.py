@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import grpc
@@ -17,22 +18,23 @@ from grpc_reflection.v1alpha import reflection
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.observe import ObservingInterceptor
-from koji_server.api.servicer import InterviewServicer
+from koji_server.api.ratelimit import KeyRateLimiter
+from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.page_tokens import PageTokens
-from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
-from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
-from koji_server.pipeline.worker import QueueWorker
+from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.queueing.settings import QueueSettings
+from koji_server.queueing.worker import QueueWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, DeliverySettings
+from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 # response well under it, so every interview is readable by a default client.
 MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
 # Request metadata: one limit (soft = hard), so a request is not refused at
-# random between the two; Envoy's header limit (envoy_config.MAX_HEADER_KB)
+# random between the two; Envoy's header limit (tools/envoy_config.py, MAX_HEADER_KB)
 # keeps REST requests well under it.
 MAX_METADATA_BYTES = 16 * 1024
 SERVER_OPTIONS = (
@@ -118,7 +120,7 @@ def build_pipeline(
     )
     deliveries = DeliveryQueue(
         units,
-        DeliverySettings(
+        delivery_settings(
             max_retries=settings.webhook_max_retries,
             retry_base_seconds=settings.webhook_retry_base_seconds,
             lease_seconds=settings.webhook_lease_seconds,
@@ -196,8 +198,12 @@ async def start_server(
         ),
     )
     limiter = KeyRateLimiter()  # one per key across both services
-    add_service(InterviewServicer(service, limiter), server, SERVICE)
-    add_service(StudyServicer(service, StudyService(units), limiter), server, STUDY_SERVICE)
+
+    def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
+        return rpc_call(context, service, limiter)
+
+    add_service(InterviewServicer(service), server, SERVICE, open_call)
+    add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -100,8 +100,8 @@ async def serve(settings: Settings) -> None:
     running = await start_server(settings)
     # Everything loaded so far (grpc, SQLAlchemy, protobuf, ...) lives as long
     # as the process: take it out of the cyclic GC's reach, or each full
-    # collection walks all of it and stalls the event loop (measured: p99 of
-    # SendMessage under load 64 -> 49 ms).
+    # collection walks all of it and stalls the event loop (README,
+    # Benchmarks, for what it cost).
     gc.collect()
     gc.freeze()
     # Machine-readable line for supervisors and tests that asked for port 0.

@@ -11,11 +11,12 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC
 
-from koji_server.domain.clock import precise_now
 from koji_server.observability.metrics import Metrics
 from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.storage.status import JobStatus
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class AnalysisRunner:
             status = await self._queue.fail(claim, f"{type(error).__name__}: {error}")
             if self._metrics is not None:
                 self._metrics.analysis_finished(
-                    "failed" if status == "failed" else "retrying", None, None
+                    "failed" if status == JobStatus.FAILED else "retrying", None, None
                 )
             log.warning(
                 "job %s attempt %d failed (%s); job is now %s",

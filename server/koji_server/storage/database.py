@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
+from koji_server.storage.repository import DirectTables
 from koji_server.storage.schema import (
     INTERVIEW_LISTING_INDEX,
     INTERVIEW_TOUCH_TRIGGER,
@@ -101,6 +102,9 @@ class Database:
         self.writer = Writer(write_engine)
         self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0)
         _configure(self.read_engine.sync_engine, "BEGIN", self.synchronous)
+        # One set per engine: the writer thread's and the event loop's.
+        self.write_tables = DirectTables.for_dialect(write_engine.dialect)
+        self.read_tables = DirectTables.for_dialect(self.read_engine.sync_engine.dialect)
 
     async def create_schema(self) -> None:
         """Create or check the schema; safe to run on every start."""

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
-from koji_server.envoy_config import EnvoySettings, write
+from koji_server.operations.projects import AdminService
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tools.envoy_config import EnvoySettings, write
 
 DEMO_QUESTIONS = [
     "How did you first hear about our product?",
