@@ -31,6 +31,7 @@ from koji_server.storage import migrate
 from koji_server.storage.schema import Base
 from koji_server.storage.schema_version import (
     ALEMBIC_MARKER,
+    HEAD_REVISION,
     UPGRADE_HINT,
     SchemaUnrecognised,
     head_revision,
@@ -108,6 +109,20 @@ def touch_works(connection: Connection) -> bool:
         connection.exec_driver_sql("SELECT updated_at FROM interviews WHERE id = 'i'").scalar_one()
     )
     return touched > "2026-01-01 00:00:00" and kept.startswith("2027-01-01 00:00:00")
+
+
+def test_the_servers_head_is_the_migrations_head() -> None:
+    """A new migration must move HEAD_REVISION too, or servers refuse its schema;
+    the server knows it without importing Alembic."""
+    assert head_revision() == HEAD_REVISION
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, koji_server.main; print('alembic' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert imported.stdout == "False\n"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

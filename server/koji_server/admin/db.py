@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 
 from koji_server.storage import migrate
-from koji_server.storage.schema_version import UPGRADE_HINT, head_revision, mismatch
+from koji_server.storage.schema_version import HEAD_REVISION, UPGRADE_HINT, mismatch
 
 DbCommand = Callable[[str], Awaitable[None]]
 
@@ -32,7 +32,7 @@ async def current(url: str) -> None:
         print(f"{where}: {state.describe()} (head)")
     else:
         print(
-            f"{where}: {state.describe()}; this version needs revision {head_revision()}: "
+            f"{where}: {state.describe()}; this version needs revision {HEAD_REVISION}: "
             f"{UPGRADE_HINT}"
         )
 
