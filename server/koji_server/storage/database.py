@@ -97,9 +97,8 @@ class Database:
         (storage.schema_version.SchemaMismatch: one line saying what to do;
         `koji-admin db upgrade` applies the migrations), or that cannot be
         opened as a SQLite database (DatabaseUnusable)."""
-        try:  # the first use of the file: open and read
-            async with self.read_engine.connect() as connection:
-                state = await connection.run_sync(read_state)
+        try:  # the first use of the file: open and read, on the writer's connection
+            state = await self.writer.run(lambda session: read_state(session.connection()))
         except DBAPIError as error:
             reason = str(error.orig) if error.orig is not None else type(error).__name__
             if "unable to open" in reason:
