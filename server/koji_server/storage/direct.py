@@ -51,6 +51,8 @@ class DirectTable:
         self._dialect: Dialect | None = None
         self._binders: dict[str, Processor] = {}
         self._readers: tuple[Processor, ...] = ()
+        # SQL in the driver's placeholder style, when it is not qmark.
+        self._rendered: dict[str, str] = {}
 
     def get(self, session: Session, key: str) -> dict[str, Any] | None:
         row = self._execute(self._connect(session), self._select, (key,)).fetchone()
@@ -119,13 +121,36 @@ class DirectTable:
             if isinstance(parameters, list):
                 return cursor.executemany(sql, parameters)
             return cursor.execute(sql, parameters)
-        # Another driver (aiosqlite, inside AsyncSession.run_sync): the same
-        # SQL through SQLAlchemy, which knows how to wait for it.
-        return connection.exec_driver_sql(sql, parameters)
+        # Another driver (aiosqlite or asyncpg, inside AsyncSession.run_sync):
+        # the same SQL through SQLAlchemy, which knows how to wait for it, in
+        # the driver's placeholder style.
+        rendered = self._rendered.get(sql)
+        if rendered is None:
+            rendered = self._rendered[sql] = placeholders(sql, connection.dialect.paramstyle)
+        return connection.exec_driver_sql(rendered, parameters)
 
     def _prepare(self, dialect: Dialect) -> None:
         # dialect_impl: the processors SQLAlchemy itself would use here.
         types = [(column.name, column.type.dialect_impl(dialect)) for column in self.table.columns]
         self._binders = {name: kind.bind_processor(dialect) for name, kind in types}
         self._readers = tuple(kind.result_processor(dialect, None) for _, kind in types)
+        self._rendered = {}
         self._dialect = dialect
+
+
+def placeholders(sql: str, paramstyle: str) -> str:
+    """`sql`, written with qmark placeholders (`?`, never inside a literal
+    here), in the DBAPI's `paramstyle`: `$1, $2` for asyncpg, `%s` for
+    psycopg."""
+    if paramstyle == "qmark":
+        return sql
+    head, *rest = sql.split("?")
+    if paramstyle == "numeric_dollar":
+        marks = [f"${n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle == "numeric":
+        marks = [f":{n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle in ("format", "pyformat"):
+        marks = ["%s"] * len(rest)
+    else:
+        raise ValueError(f"no direct SQL for the {paramstyle} placeholder style")
+    return head + "".join(mark + text for mark, text in zip(marks, rest, strict=True))
