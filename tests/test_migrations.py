@@ -268,6 +268,8 @@ def test_the_server_refuses_an_out_of_date_schema_in_one_line(tmp_path: Path) ->
         f"needs revision {head}: {UPGRADE_HINT}\n"
     )
     empty = tmp_path / "empty.db"
+    admin(sqlite_url(empty), "db", "current")
+    assert not empty.exists()  # a typo in the URL leaves no file behind
     assert refusal(sqlite_url(empty), server) == (
         f"koji-server: the database {empty} has no schema (empty), this version needs "
         f"revision {head}: {UPGRADE_HINT}\n"

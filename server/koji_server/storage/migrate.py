@@ -12,6 +12,7 @@ with the first migration (storage.legacy) in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -118,7 +119,11 @@ async def upgrade(url: str) -> Upgrade:
 
 
 async def current(url: str) -> SchemaState:
-    """`koji-admin db current`: what the database at `url` says about its schema."""
+    """`koji-admin db current`: what the database at `url` says about its
+    schema (a SQLite file that does not exist is not created)."""
+    parsed = async_url(url)
+    if _no_such_file(parsed):
+        return SchemaState(revision=None, legacy_version=0, has_tables=False)
     engine = migration_engine(url)
     try:
         async with engine.connect() as connection:
@@ -127,6 +132,10 @@ async def current(url: str) -> SchemaState:
         raise _unusable(url, error) from None
     finally:
         await engine.dispose()
+
+
+def _no_such_file(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists()
 
 
 def _unusable(url: str, error: DBAPIError | OSError) -> DatabaseUnusable:
