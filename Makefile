@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline eval clean protoc-gen-swagger
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline eval clean protoc-gen-swagger postgresql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,9 +35,17 @@ protoc-gen-swagger:
 	  echo "installing golang-grpc-gateway (protoc-gen-swagger) with apt-get"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-grpc-gateway >/dev/null; }
 
-TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger
+# The tests' throwaway PostgreSQL (tests/postgres.py) runs Debian's server
+# binaries from /usr/lib/postgresql/*/bin: package postgresql.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
-install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger
+TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql
+
+install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql
 
 gen: $(TOOLS) ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set, openapi.json) from proto/
 	$(PY) tools/gen.py --out gen

@@ -35,6 +35,7 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.domain.model import Permission
 from koji_server.operations.projects import AdminService
 from koji_server.operations.webhooks import WebhookAdmin
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.receiver import Receiver
@@ -80,8 +81,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def seed(database_url: str, webhook_url: str) -> tuple[str, str]:
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)
     project = await admin.create_project("bench")

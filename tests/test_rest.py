@@ -542,11 +542,11 @@ def test_interviewer_goodbye_over_rest(rest: Rest) -> None:
     assert last["interviewer_response"]["content"] == interviewer.GOODBYE
 
 
-def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
+def test_500_internal_in_the_envelope_without_details(tmp_path, database_url) -> None:
     from tests.conftest import ThreadedServer
     from tests.envoy_process import EnvoyProcess
 
-    threaded = ThreadedServer(f"sqlite+aiosqlite:///{tmp_path / 'broken.db'}")
+    threaded = ThreadedServer(database_url)
     envoy = EnvoyProcess(threaded.running.port, tmp_path)
     try:
         tenant = threaded.run(make_tenant(threaded.database_url))

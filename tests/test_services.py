@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -62,9 +61,9 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}")
-    await database.create_schema()
+async def world(database_url: str) -> AsyncIterator[World]:
+    database = Database(database_url)
+    await database.check_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)
     project_id = await admin.create_project("Fast tier")

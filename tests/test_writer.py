@@ -19,7 +19,6 @@ from koji_server.support.clock import utc_now
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    await database.create_schema()
     yield database
     await database.dispose()
 

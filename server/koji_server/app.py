@@ -169,12 +169,17 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
 async def start_server(
     settings: Settings, analysis_executor: Executor | None = None
 ) -> RunningServer:
-    """Open the database (creating the schema), start the pipeline worker, then
+    """Open the database (refusing a schema other than the migrations' head:
+    `koji-admin db upgrade` applies them), start the pipeline worker, then
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
     spawns its own."""
     database = Database(settings.database_url, settings.sqlite_synchronous)
-    await database.create_schema()
+    try:
+        await database.check_schema()
+    except BaseException:
+        await database.dispose()
+        raise
     metrics = Metrics()
     database.writer.on_commit = metrics.batch_committed
     metrics.watch_queues(database.queue_depths)

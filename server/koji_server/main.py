@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from koji_server.app import start_server
 from koji_server.config import LOG_FORMATS, Settings
 from koji_server.observability import logs
-from koji_server.storage.database import SchemaTooNew
+from koji_server.storage.schema_version import SchemaMismatch
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
-    except (OSError, ValueError, SchemaTooNew) as error:
+    except (OSError, ValueError, SchemaMismatch) as error:
         sys.exit(f"koji-server: {error}")
 
 

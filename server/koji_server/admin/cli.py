@@ -1,7 +1,10 @@
-"""`koji-admin`: the operator CLI (projects, API keys, studies, interviews).
+"""`koji-admin`: the operator CLI (projects, API keys, studies, interviews,
+the schema's migrations).
 
 It talks to the same SQLite database as the server (KOJI_DATABASE_URL or
---database-url). Secrets are printed once, on creation, and never again.
+--database-url); like the server, every command but `db ...` refuses a
+schema other than the migrations' head. Secrets are printed once, on
+creation, and never again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from koji_server.admin import printing
+from koji_server.admin import db, printing
 from koji_server.config import Settings
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
@@ -31,6 +34,7 @@ from koji_server.operations.projects import (
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
 from koji_server.storage.database import Database
+from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
 
@@ -253,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default=None,
         metavar="URL",
-        help="SQLAlchemy URL of the SQLite file (env KOJI_DATABASE_URL, "
+        help="SQLAlchemy URL of the SQLite file; `db` commands also take a PostgreSQL "
+        "database, postgresql+asyncpg://... (env KOJI_DATABASE_URL, "
         "default sqlite+aiosqlite:///koji.db)",
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
@@ -430,14 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
         "quality gate) and excluded.",
     )
     sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+
+    db.add_commands(groups)
     return parser
 
 
 async def _run(args: argparse.Namespace) -> None:
     settings = Settings()
-    database = Database(args.database_url or settings.database_url, settings.sqlite_synchronous)
+    url = args.database_url or settings.database_url
+    if getattr(args, "run_db", None) is not None:
+        await args.run_db(url)
+        return
+    database = Database(url, settings.sqlite_synchronous)
     try:
-        await database.create_schema()
+        await database.check_schema()
         units = UnitOfWorkFactory(database)
         context = Context(AdminService(units), InterviewService(units), units, database.url)
         await args.run(args, context)
@@ -453,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"koji-admin: invalid input: {error.message}")
     except DomainError as error:
         sys.exit(f"koji-admin: {error.code}: {error.message}")
-    except ValueError as error:
+    except (ValueError, SchemaMismatch) as error:
         sys.exit(f"koji-admin: {error}")
 
 

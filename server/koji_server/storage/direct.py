@@ -61,6 +61,8 @@ class DirectTable:
         }
         self._readers = tuple(kind.result_processor(dialect, None) for _, kind in types)
         self._dialect = dialect
+        # SQL in the driver's placeholder style, when it is not qmark.
+        self._rendered: dict[str, str] = {}
 
     def get(self, session: Session, key: str) -> dict[str, Any] | None:
         row = self._execute(self._connect(session), self._select, (key,)).fetchone()
@@ -129,6 +131,28 @@ class DirectTable:
             if isinstance(parameters, list):
                 return cursor.executemany(sql, parameters)
             return cursor.execute(sql, parameters)
-        # Another driver (aiosqlite, inside AsyncSession.run_sync): the same
-        # SQL through SQLAlchemy, which knows how to wait for it.
-        return connection.exec_driver_sql(sql, parameters)
+        # Another driver (aiosqlite or asyncpg, inside AsyncSession.run_sync):
+        # the same SQL through SQLAlchemy, which knows how to wait for it, in
+        # the driver's placeholder style.
+        rendered = self._rendered.get(sql)
+        if rendered is None:
+            rendered = self._rendered[sql] = placeholders(sql, self._dialect.paramstyle)
+        return connection.exec_driver_sql(rendered, parameters)
+
+
+def placeholders(sql: str, paramstyle: str) -> str:
+    """`sql`, written with qmark placeholders (`?`, never inside a literal
+    here), in the DBAPI's `paramstyle`: `$1, $2` for asyncpg, `%s` for
+    psycopg."""
+    if paramstyle == "qmark":
+        return sql
+    head, *rest = sql.split("?")
+    if paramstyle == "numeric_dollar":
+        marks = [f"${n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle == "numeric":
+        marks = [f":{n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle in ("format", "pyformat"):
+        marks = ["%s"] * len(rest)
+    else:
+        raise ValueError(f"no direct SQL for the {paramstyle} placeholder style")
+    return head + "".join(mark + text for mark, text in zip(marks, rest, strict=True))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, and_, cast, delete, func, or_, select, update
+from sqlalchemy import Integer, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from koji_server.domain.model import (
     Theme,
 )
 from koji_server.storage.direct import DirectTable
+from koji_server.storage.portable import utf8_bytes
 from koji_server.storage.schema import (
     AnalysisRow,
     ApiKeyRow,
@@ -220,7 +221,7 @@ class InterviewRepository:
 
     def respondent_bytes(self, interview_id: str) -> int:
         """The respondent's text so far, in UTF-8 bytes."""
-        size = func.coalesce(func.sum(func.length(cast(MessageRow.content, LargeBinary))), 0)
+        size = func.coalesce(func.sum(utf8_bytes(MessageRow.content)), 0)
         query = select(size).where(
             MessageRow.interview_id == interview_id, MessageRow.role == "respondent"
         )
