@@ -12,10 +12,10 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen run test lint bench bench-pipeline bench-stream eval clean protoc-gen-swagger
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-stream eval clean protoc-gen-swagger postgresql
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,17 @@ protoc-gen-swagger:
 	  echo "installing golang-grpc-gateway (protoc-gen-swagger) with apt-get"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-grpc-gateway >/dev/null; }
 
-TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger
+# The tests' throwaway PostgreSQL (tests/postgres.py) runs Debian's server
+# binaries from /usr/lib/postgresql/*/bin: package postgresql.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
-install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger
+TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql
+
+install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql
 
 gen: $(TOOLS) ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set, openapi.json) from proto/
 	$(PY) tools/gen.py --out gen
@@ -46,13 +54,22 @@ check-gen: $(TOOLS) ## Fail if gen/ differs from what proto/ generates
 	$(PY) tools/gen.py --check gen
 	$(VENV)/bin/openapi-spec-validator gen/openapi.json
 
+client: check-gen ## Build the client wheel dist/koji_interviews_client-*.whl (stubs, .pyi, protos, error helper)
+	$(PY) tools/build_client.py --out dist
+
+breaking: $(VENV)/.installed ## buf breaking: proto/ against main's last commit (tools/buf_breaking.py says which)
+	$(PY) tools/buf_breaking.py
+
+buf-googleapis: $(VENV)/.installed ## Copy googleapis' .proto files into build/googleapis, for an offline `buf generate`
+	$(PY) tools/googleapis_protos.py build/googleapis
+
 ARGS ?=
 run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
 	$(MAKE) --no-print-directory gen
-	$(PY) -m koji_server.devrun $(ARGS)
+	$(PY) -m tools.devrun $(ARGS)
 
-test: $(TOOLS) ## Run the whole test suite (lint and generated-code checks included)
-	$(MAKE) --no-print-directory check-gen lint
+test: $(TOOLS) ## Run the whole test suite (lint, generated-code and breaking-change checks included)
+	$(MAKE) --no-print-directory check-gen lint breaking
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load)
@@ -69,11 +86,11 @@ eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/)
 	$(PY) -m tools.eval_insights
 
 lint: $(VENV)/.installed ## ruff and buf lint
-	$(VENV)/bin/ruff check server tests tools bench
-	$(VENV)/bin/ruff format --check server tests tools bench
+	$(VENV)/bin/ruff check server tests tools bench client
+	$(VENV)/bin/ruff format --check server tests tools bench client
 	mkdir -p build
 	$(PY) tools/gen.py --descriptor-for-lint build/koji-lint.binpb
 	$(VENV)/bin/buf lint build/koji-lint.binpb --path koji --config buf.yaml
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis dist

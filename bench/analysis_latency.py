@@ -32,11 +32,12 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.operations.projects import AdminService
+from koji_server.operations.webhooks import WebhookAdmin
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.admin import WebhookAdmin
 from tests.receiver import Receiver
 
 QUESTIONS = [f"Question {i}: tell me about part {i} of your workflow?" for i in range(1, 20)]
@@ -82,8 +83,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def seed(database_url: str, webhook_url: str) -> tuple[str, str]:
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)
     project = await admin.create_project("bench")

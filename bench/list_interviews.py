@@ -24,8 +24,9 @@ import grpc
 from bench.analysis_latency import free_port, percentile, spawn_server
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.operations.projects import AdminService
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -33,8 +34,8 @@ PAGE_SIZE = 50
 
 
 async def seed(database_url: str, path: Path, interviews: int) -> tuple[str, str]:
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     admin = AdminService(UnitOfWorkFactory(database))
     project = await admin.create_project("bench")
     key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)

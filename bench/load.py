@@ -41,11 +41,12 @@ from grpc_health.v1 import health_pb2
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
-from koji_server.envoy_config import EnvoySettings, write
+from koji_server.operations.projects import AdminService
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tools.envoy_config import EnvoySettings, write
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results.json"
@@ -98,8 +99,8 @@ def grpc_frame(message: Any) -> bytes:
 
 
 async def seed_project(database_url: str) -> tuple[str, str]:
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     admin = AdminService(UnitOfWorkFactory(database))
     project = await admin.create_project("bench")
     # A high limit through configuration: the limiter itself stays on.

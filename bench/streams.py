@@ -49,11 +49,12 @@ from bench.load import (
 )
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
-from koji_server.envoy_config import EnvoySettings, write
+from koji_server.operations.projects import AdminService
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tools.envoy_config import EnvoySettings, write
 
 RESULTS = Path(__file__).parent / "streams.json"
 ANSWERS = [
@@ -67,8 +68,8 @@ KEYS = 10  # x 100 watch streams each (the default cap per key)
 
 async def seed(database_url: str, watch_keys: int) -> tuple[str, str, list[str]]:
     """A project with a key, a study, and keys of its own for the watches."""
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     admin = AdminService(UnitOfWorkFactory(database))
     project = await admin.create_project("bench")
     key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)

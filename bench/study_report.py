@@ -33,14 +33,15 @@ import grpc
 from bench.analysis_latency import free_port, percentile, spawn_server
 from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
-from koji_server.domain.admin import AdminService
-from koji_server.domain.clock import utc_now
 from koji_server.domain.model import Permission
+from koji_server.operations.projects import AdminService
 from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import WORKER_NICENESS
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.schema import AnalysisRow, InterviewRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import utc_now
 
 BIN = Path(sys.executable).parent
 TOPICS = {
@@ -109,8 +110,8 @@ KINDS = ["pain_point", "pain_point", "request"]
 
 
 async def seed(database_url: str, interviews: int) -> tuple[str, str, str]:
+    await migrate.upgrade(database_url)
     database = Database(database_url)
-    await database.create_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)
     project = await admin.create_project("bench")

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real grpc.aio server on an ephemeral port over a real SQLite file."""
+"""Shared fixtures: a real grpc.aio server on an ephemeral port over a real SQLite file
+(a copy of one the migrations made), and a throwaway PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
@@ -21,15 +23,17 @@ from hypothesis import settings
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
 from koji_server.domain.credentials import API_KEY_PREFIX, SESSION_TOKEN_PREFIX
 from koji_server.domain.model import Permission
 from koji_server.observability.logs import RequestFields, json_formatter, quiet_libraries
+from koji_server.operations.projects import AdminService
 from koji_server.pipeline.executor import make_analysis_executor
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
+from tests.postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
 # metrics on a free port: the default (9464) may be taken.
@@ -119,7 +123,6 @@ async def make_tenant(
 ) -> Tenant:
     database = Database(database_url)
     try:
-        await database.create_schema()
         admin = AdminService(UnitOfWorkFactory(database))
         project_id = await admin.create_project("Test project")
         key = await admin.create_key(project_id, "test key", permissions, rate_limit)
@@ -164,9 +167,47 @@ def analysis_executor() -> Iterator[Executor]:
     executor.shutdown(wait=True, cancel_futures=True)
 
 
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the head revision, made once by the real upgrade
+    (`koji-admin db upgrade`'s code, about 30 ms); each test database is a
+    copy of it (about 0.2 ms)."""
+    path = tmp_path_factory.mktemp("template") / "koji.db"
+    asyncio.run(migrate.upgrade(sqlite_url(path)))
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert not leftovers, f"the template's WAL was not checkpointed: {leftovers}"
+    return path
+
+
+def copy_of(template: Path, path: Path) -> str:
+    """A fresh database at `path`, at the head revision; its URL."""
+    shutil.copyfile(template, path)
+    return sqlite_url(path)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+def database_path(tmp_path: Path, sqlite_template: Path) -> Path:
+    path = tmp_path / "koji.db"
+    copy_of(sqlite_template, path)
+    return path
+
+
+@pytest.fixture
+def database_url(database_path: Path) -> str:
+    return sqlite_url(database_path)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """One PostgreSQL server for the whole run (about a second to start);
+    tests make databases in it (`create_database`)."""
+    server = ThrowawayPostgres()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -224,10 +265,10 @@ class ThreadedServer:
 
 @pytest.fixture(scope="module")
 def threaded_server(
-    tmp_path_factory: pytest.TempPathFactory, analysis_executor: Executor
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, analysis_executor: Executor
 ) -> Iterator[ThreadedServer]:
     path = tmp_path_factory.mktemp("threaded") / "koji.db"
-    threaded = ThreadedServer(f"sqlite+aiosqlite:///{path}", analysis_executor)
+    threaded = ThreadedServer(copy_of(sqlite_template, path), analysis_executor)
     yield threaded
     threaded.close()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from koji_server.envoy_config import EnvoySettings, write
 from tests.processes import BIN, free_port
+from tools.envoy_config import EnvoySettings, write
 
 ENVOY = str(BIN / "envoy")
 

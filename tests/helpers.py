@@ -1,7 +1,9 @@
-"""Test helpers: metadata builders and readers for rich gRPC error details."""
+"""Test helpers: metadata builders, readers for rich gRPC error details, the
+output of the client scripts (tests/node, tests/client_wheel)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -71,6 +73,18 @@ def assert_error(
     else:
         assert "BadRequest" not in details
     return details
+
+
+def json_steps(output: bytes) -> dict[str, dict[str, Any]]:
+    """The output of a client script that prints one JSON object per step
+    (`{"step": name, ...}`), by step name; fails on a repeated step."""
+    steps: dict[str, dict[str, Any]] = {}
+    for line in output.decode().splitlines():
+        step = json.loads(line)
+        name = step.pop("step")
+        assert name not in steps, f"step {name} printed twice"
+        steps[name] = step
+    return steps
 
 
 def metadata_dict(metadata: Any) -> dict[str, str]:

@@ -36,6 +36,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing arrived
+                    return
                 with receiver._lock:
                     receiver.received.append(
                         Received(

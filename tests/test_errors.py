@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
 
 from koji.v1 import interview_service_pb2 as pb
+from koji_server.api.errors import ANSWERS
+from koji_server.domain import errors as domain_errors
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
 from tests.conftest import AUTH_CACHE_SECONDS, add_key, make_tenant
@@ -63,7 +67,7 @@ async def test_bearer_scheme_is_case_insensitive(stub, tenant) -> None:
 
 
 async def test_revoked_key_is_unauthorized(stub, tenant, database_url) -> None:
-    from koji_server.domain.admin import AdminService
+    from koji_server.operations.projects import AdminService
     from koji_server.storage.database import Database
     from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -423,3 +427,31 @@ async def test_a_repeated_unknown_key_is_refused_without_a_database_read_each_ti
         assert len(key_reads) == 2
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def _lua_code_for_status() -> dict[int, str]:
+    lua = (Path(__file__).parents[1] / "envoy" / "rest_shaping.lua").read_text()
+    table = re.search(r"local CODE_FOR_STATUS = \{(.*?)\n\}", lua, re.DOTALL)
+    assert table is not None, "CODE_FOR_STATUS not found in envoy/rest_shaping.lua"
+    pairs = re.findall(r'\["(\d{3})"\]\s*=\s*"([a-z_]+)"', table.group(1))
+    return {int(status): code for status, code in pairs}
+
+
+def test_the_lua_filter_names_each_rest_status_as_the_server_does() -> None:
+    """Envoy's own errors (bad JSON, unknown path, upstream down) get their
+    code from the Lua table: every code it names answers with that status
+    here, and every status the server answers with has a code there."""
+    lua = _lua_code_for_status()
+    assert lua, "CODE_FOR_STATUS is empty"
+    for status, code in lua.items():
+        assert ANSWERS[code].http_status == status, (status, code)
+    assert {answer.http_status for answer in ANSWERS.values()} == set(lua)
+
+
+def test_every_domain_error_code_has_an_answer() -> None:
+    codes = {
+        cls.code
+        for cls in vars(domain_errors).values()
+        if isinstance(cls, type) and issubclass(cls, domain_errors.DomainError)
+    }
+    assert codes <= set(ANSWERS)

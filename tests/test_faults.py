@@ -14,7 +14,7 @@ import pytest
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from tests.conftest import Rest, Tenant
+from tests.conftest import Rest, Tenant, sqlite_url
 from tests.helpers import auth
 from tests.processes import stop
 from tests.test_pipeline_processes import (
@@ -79,10 +79,10 @@ async def write_until_killed(port: int, tenant: Tenant, kill: Callable[[], None]
 
 
 def test_kill_9_during_messages_and_completions_loses_nothing_acknowledged(
-    tmp_path: Path,
+    tmp_path: Path, database_path: Path
 ) -> None:
-    path = tmp_path / "koji.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
+    path = database_path
+    database_url = sqlite_url(path)
     tenant = seed(database_url)
     log = tmp_path / "server.log"
     process, port = launch(database_url, log, KOJI_JOB_LEASE_SECONDS="1")

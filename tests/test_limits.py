@@ -16,10 +16,10 @@ from koji_server.domain.validation import (
     MAX_RESPONDENT_MESSAGES,
     MAX_TRANSCRIPT_BYTES,
 )
-from koji_server.envoy_config import MAX_HEADER_KB
 from tests.conftest import Rest
 from tests.helpers import assert_error, auth
 from tests.test_rest import assert_envelope
+from tools.envoy_config import MAX_HEADER_KB
 
 # The JSON printer escapes a control character as \u0001: six bytes of JSON
 # for each byte stored, the worst case for the REST reader.

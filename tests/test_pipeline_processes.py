@@ -16,7 +16,7 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.conftest import Tenant, make_guide_tenant
+from tests.conftest import Tenant, make_guide_tenant, sqlite_url
 from tests.helpers import auth
 from tests.processes import BIN, free_port, stop
 from tests.transcripts import ENGAGED, SPAM
@@ -101,9 +101,11 @@ def assert_exactly_one_result_each(path: Path, ids: list[str]) -> None:
     assert query(path, "SELECT count(DISTINCT interview_id) FROM events") == [(len(ids),)]
 
 
-def test_kill_9_mid_analysis_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "koji.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
+def test_kill_9_mid_analysis_loses_and_duplicates_nothing(
+    tmp_path: Path, database_path: Path
+) -> None:
+    path = database_path
+    database_url = sqlite_url(path)
     tenant = seed(database_url)
     log = tmp_path / "server.log"
     process, port = launch(database_url, log, KOJI_JOB_LEASE_SECONDS="1")
@@ -126,9 +128,11 @@ def test_kill_9_mid_analysis_loses_and_duplicates_nothing(tmp_path: Path) -> Non
     assert set(outcomes) <= {"succeeded", "abandoned"}
 
 
-def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> None:
-    path = tmp_path / "koji.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
+def test_two_servers_on_one_database_never_run_a_job_twice(
+    tmp_path: Path, database_path: Path
+) -> None:
+    path = database_path
+    database_url = sqlite_url(path)
     tenant = seed(database_url)
     log = tmp_path / "servers.log"
     first, first_port = launch(database_url, log)
@@ -149,14 +153,16 @@ def test_two_servers_on_one_database_never_run_a_job_twice(tmp_path: Path) -> No
     assert query(path, "SELECT DISTINCT outcome FROM job_attempts") == [("succeeded",)]
 
 
-def test_deliveries_pending_at_a_kill_are_delivered_after_restart(tmp_path: Path) -> None:
+def test_deliveries_pending_at_a_kill_are_delivered_after_restart(
+    tmp_path: Path, database_path: Path
+) -> None:
     from standardwebhooks.webhooks import Webhook
 
-    from koji_server.webhooks.admin import WebhookAdmin
+    from koji_server.operations.webhooks import WebhookAdmin
     from tests.receiver import Plan, Receiver
 
-    path = tmp_path / "koji.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
+    path = database_path
+    database_url = sqlite_url(path)
     tenant = seed(database_url)
     receiver = Receiver()
     try:

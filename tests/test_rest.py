@@ -15,9 +15,9 @@ import pytest
 from koji_server.domain import interviewer
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS
-from koji_server.envoy_config import MAX_BODY_BYTES
 from tests.conftest import QUESTIONS, Rest, add_key, make_tenant
 from tests.envoy_process import ENVOY
+from tools.envoy_config import MAX_BODY_BYTES
 
 MISSING_ID = "f8e7d6c5-b4a3-2109-8765-432109876543"
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -542,11 +542,11 @@ def test_interviewer_goodbye_over_rest(rest: Rest) -> None:
     assert last["interviewer_response"]["content"] == interviewer.GOODBYE
 
 
-def test_500_internal_in_the_envelope_without_details(tmp_path) -> None:
+def test_500_internal_in_the_envelope_without_details(tmp_path, database_url) -> None:
     from tests.conftest import ThreadedServer
     from tests.envoy_process import EnvoyProcess
 
-    threaded = ThreadedServer(f"sqlite+aiosqlite:///{tmp_path / 'broken.db'}")
+    threaded = ThreadedServer(database_url)
     envoy = EnvoyProcess(threaded.running.port, tmp_path)
     try:
         tenant = threaded.run(make_tenant(threaded.database_url))

@@ -97,14 +97,14 @@ def test_a_bad_setting_fails_clearly(name: str, value: str, expected: str) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_a_busy_port_fails_clearly(tmp_path: Path) -> None:
+def test_a_busy_port_fails_clearly(database_url: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
             [str(BIN / "koji-server"), "--listen", f"127.0.0.1:{port}",
-             "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"],
+             "--database-url", database_url],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert result.returncode != 0
@@ -112,8 +112,7 @@ def test_a_busy_port_fails_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+def test_sigterm_stops_gracefully_and_data_survives_a_restart(database_url: str) -> None:
     key, study = seed_with_cli(database_url, "interview:start,interview:read")
     port = free_port()
     process = launch(database_url, port)
@@ -142,8 +141,7 @@ def test_sigterm_stops_gracefully_and_data_survives_a_restart(tmp_path: Path) ->
         process.communicate(timeout=30)
 
 
-def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'koji.db'}"
+def test_kill_9_loses_no_committed_completion(database_url: str) -> None:
     key, study = seed_with_cli(database_url, "interview:start,interview:complete,interview:read")
     port = free_port()
     process = launch(database_url, port)
@@ -169,12 +167,13 @@ def test_kill_9_loses_no_committed_completion(tmp_path: Path) -> None:
         assert '"status": "completed"' in shown
 
 
-def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(tmp_path: Path) -> None:
+def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(
+    database_path: Path, database_url: str
+) -> None:
     # Another process holds the write lock, so a SendMessage is in flight when
     # SIGTERM comes: the graceful shutdown waits for it (up to its grace); a
     # second SIGTERM ends the process at once.
-    path = tmp_path / "koji.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
+    path = database_path
     key, study = seed_with_cli(database_url, "interview:start,interview:chat")
     port = free_port()
     process = launch(database_url, port, KOJI_SHUTDOWN_GRACE_SECONDS="60")

@@ -1,4 +1,5 @@
-"""SQLite set-up: WAL, foreign keys, schema versioning, serialised writers."""
+"""SQLite set-up: WAL, foreign keys, the schema check at start, serialised writers.
+(The migrations themselves: tests/test_migrations.py.)"""
 
 from __future__ import annotations
 
@@ -12,27 +13,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
-from koji_server.domain.clock import utc_now
-from koji_server.storage.database import Database, SchemaTooNew
-from koji_server.storage.schema import SCHEMA_VERSION, MessageRow, StudyRow
+from koji_server.operations.projects import AdminService
+from koji_server.storage import migrate
+from koji_server.storage.database import Database
+from koji_server.storage.schema import MessageRow, StudyRow
+from koji_server.storage.schema_version import ALEMBIC_MARKER, SchemaTooNew, head_revision
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.support.clock import utc_now
 
 
 async def test_wal_foreign_keys_and_schema_version(database_url) -> None:
     database = Database(database_url)
-    await database.create_schema()
+    await database.check_schema()
     async with database.read_engine.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
-        assert (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one() == SCHEMA_VERSION
-    await database.create_schema()  # idempotent on restart
+        assert (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one() == ALEMBIC_MARKER
+        revision = (await conn.exec_driver_sql("SELECT * FROM alembic_version")).scalar_one()
+        assert revision == head_revision()
+    await database.check_schema()  # again on restart
     await database.dispose()
 
 
 async def test_foreign_keys_are_enforced(database_url) -> None:
     database = Database(database_url)
-    await database.create_schema()
     units = UnitOfWorkFactory(database)
     with pytest.raises(IntegrityError, match="FOREIGN KEY"):
         await units.write(
@@ -45,13 +49,12 @@ async def test_foreign_keys_are_enforced(database_url) -> None:
     await database.dispose()
 
 
-async def test_a_newer_schema_is_refused(database_url) -> None:
-    path = database_url.split("///", 1)[1]
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+async def test_a_newer_schema_is_refused(database_path, database_url) -> None:
+    with sqlite3.connect(database_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
     database = Database(database_url)
-    with pytest.raises(SchemaTooNew):
-        await database.create_schema()
+    with pytest.raises(SchemaTooNew, match="revision 9999, which this version does not know"):
+        await database.check_schema()
     await database.dispose()
 
 
@@ -71,7 +74,6 @@ async def test_acknowledged_writes_are_fsynced_by_default(database_url, monkeypa
         (Database(database_url, Settings().sqlite_synchronous), 1),
     ):
         try:
-            await database.create_schema()
             assert await database.writer.run(_synchronous) == expected
         finally:
             await database.dispose()
@@ -94,7 +96,6 @@ async def test_concurrent_writers_in_two_databases_objects_never_fail(database_u
     # Two Database objects on one file act like two processes: writes from
     # both interleave without "database is locked" errors.
     first, second = Database(database_url), Database(database_url)
-    await first.create_schema()
     admins = [AdminService(UnitOfWorkFactory(db)) for db in (first, second)]
     ids = await asyncio.gather(*(admins[i % 2].create_project(f"p{i}") for i in range(60)))
     assert len(set(ids)) == 60
@@ -110,7 +111,6 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
     from koji_server.domain.services import InterviewService
 
     database = Database(database_url)
-    await database.create_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)
     project = await admin.create_project("p")
@@ -158,17 +158,17 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
     started = await stub.StartInterview(
         pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
     )
+    # Back to a file of before Alembic, schema version 2; `koji-admin db upgrade`.
     path = database_url.split("///", 1)[1]
     with sqlite3.connect(path) as connection:
         connection.executescript(
             "DROP TRIGGER interviews_touch; DROP INDEX ix_interviews_listing;"
-            "ALTER TABLE interviews DROP COLUMN updated_at; PRAGMA user_version = 2;"
+            "ALTER TABLE interviews DROP COLUMN updated_at; DROP TABLE alembic_version;"
+            "PRAGMA user_version = 2;"
         )
-    database = Database(database_url)
-    try:
-        await database.create_schema()
-    finally:
-        await database.dispose()
+    upgraded = await migrate.upgrade(database_url)
+    assert upgraded.before.describe() == "pre-Alembic schema version 2"
+    assert upgraded.after.revision == head_revision()
     with sqlite3.connect(path) as connection:
         started_at, updated_at = connection.execute(
             "SELECT started_at, updated_at FROM interviews WHERE id = ?", (started.interview_id,)
@@ -181,7 +181,7 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
             "SELECT updated_at FROM interviews WHERE id = ?", (started.interview_id,)
         ).fetchone()
         assert touched > started_at and len(touched) == len("2026-01-01 00:00:00.000000")
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == ALEMBIC_MARKER
         plan = " ".join(
             str(row)
             for row in connection.execute(

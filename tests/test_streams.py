@@ -14,8 +14,8 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.app import RunningServer, start_server
 from koji_server.config import Settings
 from koji_server.domain.changes import MessageAdded
-from koji_server.domain.clock import precise_now
 from koji_server.domain.model import InterviewStatus, Permission, Role
+from koji_server.support.clock import precise_now
 from tests.conftest import AUTH_CACHE_SECONDS, Tenant, add_key, make_tenant
 from tests.helpers import assert_error, auth, metadata_dict
 from tests.transcripts import ENGAGED

@@ -14,8 +14,8 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
+from koji_server.operations.projects import AdminService
 from koji_server.storage.database import Database
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from koji_server.pipeline.worker import QueueWorker
+from koji_server.queueing.worker import QueueWorker
 
 
 async def test_stop_returns_even_if_the_cancellation_is_swallowed() -> None:

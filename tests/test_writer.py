@@ -11,15 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from koji_server.domain.clock import utc_now
 from koji_server.storage.database import Database
 from koji_server.storage.schema import ProjectRow, StudyRow
+from koji_server.support.clock import utc_now
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    await database.create_schema()
     yield database
     await database.dispose()
 

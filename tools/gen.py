@@ -32,13 +32,13 @@ def googleapis_include() -> str:
     return str(Path(google.api.__path__[0]).parent.parent)
 
 
-def our_protos() -> list[str]:
-    return sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
+def our_protos(proto_root: Path = PROTO_ROOT) -> list[str]:
+    return sorted(str(p.relative_to(proto_root)) for p in proto_root.rglob("*.proto"))
 
 
-def run_protoc(args: list[str]) -> None:
+def run_protoc(args: list[str], proto_root: Path = PROTO_ROOT) -> None:
     grpc_tools_include = str(Path(protoc.__file__).parent / "_proto")
-    argv = ["protoc", f"-I{PROTO_ROOT}", f"-I{googleapis_include()}", f"-I{grpc_tools_include}"]
+    argv = ["protoc", f"-I{proto_root}", f"-I{googleapis_include()}", f"-I{grpc_tools_include}"]
     if protoc.main(argv + args) != 0:
         sys.exit("protoc failed")
 
@@ -66,6 +66,20 @@ def generate(out: Path) -> None:
             ]
         )
         openapi.build(scratch / "koji.swagger.json", out / openapi.OPENAPI_NAME, scratch)
+
+
+def source_descriptor_set(out: Path, proto_root: Path = PROTO_ROOT) -> None:
+    """The protos under `proto_root` and their imports, with comments and
+    positions: the image that `buf lint` and `buf breaking` read."""
+    run_protoc(
+        [
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
+            *our_protos(proto_root),
+        ],
+        proto_root,
+    )
 
 
 def differences(expected: Path, actual: Path) -> list[str]:
@@ -107,14 +121,7 @@ def main() -> None:
             sys.exit(1)
         print("gen/ is up to date")
     else:
-        run_protoc(
-            [
-                "--include_imports",
-                "--include_source_info",
-                f"--descriptor_set_out={args.descriptor_for_lint}",
-                *our_protos(),
-            ]
-        )
+        source_descriptor_set(args.descriptor_for_lint)
 
 
 if __name__ == "__main__":

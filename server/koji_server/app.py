@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import grpc
@@ -18,12 +19,12 @@ from grpc_reflection.v1alpha import reflection
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.observe import ObservingInterceptor
-from koji_server.api.servicer import InterviewServicer
+from koji_server.api.ratelimit import KeyRateLimiter
+from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.page_tokens import PageTokens
-from koji_server.domain.ratelimit import KeyRateLimiter
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.domain.watching import InterviewWatcher
@@ -31,11 +32,12 @@ from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
 from koji_server.pipeline.executor import make_analysis_executor
-from koji_server.pipeline.jobs import Claim, JobQueue, QueueSettings
-from koji_server.pipeline.worker import QueueWorker
+from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.queueing.settings import QueueSettings
+from koji_server.queueing.worker import QueueWorker
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, DeliverySettings
+from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 # response well under it, so every interview is readable by a default client.
 MAX_SEND_MESSAGE_BYTES = 4 * 1024 * 1024
 # Request metadata: one limit (soft = hard), so a request is not refused at
-# random between the two; Envoy's header limit (envoy_config.MAX_HEADER_KB)
+# random between the two; Envoy's header limit (tools/envoy_config.py, MAX_HEADER_KB)
 # keeps REST requests well under it.
 MAX_METADATA_BYTES = 16 * 1024
 SERVER_OPTIONS = (
@@ -126,10 +128,11 @@ def build_pipeline(
             retry_base_seconds=settings.job_retry_base_seconds,
         ),
         worker_id(),
+        changes=changes,
     )
     deliveries = DeliveryQueue(
         units,
-        DeliverySettings(
+        delivery_settings(
             max_retries=settings.webhook_max_retries,
             retry_base_seconds=settings.webhook_retry_base_seconds,
             lease_seconds=settings.webhook_lease_seconds,
@@ -156,7 +159,6 @@ def build_pipeline(
         on_finished=webhooks.wake,
         database_url=settings.database_url,
         metrics=metrics,
-        changes=changes,
     )
     analysis = QueueWorker(
         "analysis-worker",
@@ -179,12 +181,17 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
 async def start_server(
     settings: Settings, analysis_executor: Executor | None = None
 ) -> RunningServer:
-    """Open the database (creating the schema), start the pipeline worker, then
+    """Open the database (refusing a schema other than the migrations' head:
+    `koji-admin db upgrade` applies them), start the pipeline worker, then
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
     spawns its own."""
     database = Database(settings.database_url, settings.sqlite_synchronous)
-    await database.create_schema()
+    try:
+        await database.check_schema()
+    except BaseException:
+        await database.dispose()
+        raise
     metrics = Metrics()
     database.writer.on_commit = metrics.batch_committed
     metrics.watch_queues(database.queue_depths)
@@ -217,8 +224,12 @@ async def start_server(
     )
     metrics.watch_streams(lambda: watcher.open_streams)
     limiter = KeyRateLimiter()  # one per key across both services
-    add_service(InterviewServicer(service, limiter, watcher), server, SERVICE)
-    add_service(StudyServicer(service, StudyService(units), limiter), server, STUDY_SERVICE)
+
+    def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
+        return rpc_call(context, service, limiter)
+
+    add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
+    add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

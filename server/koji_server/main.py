@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from koji_server.app import start_server
 from koji_server.config import LOG_FORMATS, Settings
 from koji_server.observability import logs
-from koji_server.storage.database import SchemaTooNew
+from koji_server.storage.schema_version import SchemaMismatch
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -100,8 +100,8 @@ async def serve(settings: Settings) -> None:
     running = await start_server(settings)
     # Everything loaded so far (grpc, SQLAlchemy, protobuf, ...) lives as long
     # as the process: take it out of the cyclic GC's reach, or each full
-    # collection walks all of it and stalls the event loop (measured: p99 of
-    # SendMessage under load 64 -> 49 ms).
+    # collection walks all of it and stalls the event loop (README,
+    # Benchmarks, for what it cost).
     gc.collect()
     gc.freeze()
     # Machine-readable line for supervisors and tests that asked for port 0.
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
-    except (OSError, ValueError, SchemaTooNew) as error:
+    except (OSError, ValueError, SchemaMismatch) as error:
         sys.exit(f"koji-server: {error}")
 
 

@@ -1,7 +1,10 @@
-"""`koji-admin`: the operator CLI (projects, API keys, studies, interviews).
+"""`koji-admin`: the operator CLI (projects, API keys, studies, interviews,
+the schema's migrations).
 
 It talks to the same SQLite database as the server (KOJI_DATABASE_URL or
---database-url). Secrets are printed once, on creation, and never again.
+--database-url); like the server, every command but `db ...` refuses a
+schema other than the migrations' head. Secrets are printed once, on
+creation, and never again.
 """
 
 from __future__ import annotations
@@ -15,22 +18,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from google.protobuf import json_format
-
-from koji.v1 import interview_service_pb2 as pb
-from koji_server.api import translate
+from koji_server.admin import db, printing
 from koji_server.config import Settings
-from koji_server.domain.admin import DEFAULT_RATE_LIMIT_PER_MINUTE, AdminService, parse_permissions
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
-from koji_server.domain.model import CompletionReason, InterviewStatus
+from koji_server.domain.model import CompletionReason, InterviewDetail, InterviewStatus
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
+from koji_server.operations.interviews import reanalyze
+from koji_server.operations.projects import (
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    AdminService,
+    parse_permissions,
+)
+from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.pipeline.jobs import reanalyze
 from koji_server.storage.database import Database
+from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.webhooks.admin import Delivery, WebhookAdmin
 
 
 @dataclass(frozen=True)
@@ -42,15 +47,6 @@ class Context:
 
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
-
-
-def _json(message: object) -> str:
-    return json_format.MessageToJson(
-        message,  # type: ignore[arg-type]
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-        indent=2,
-    )
 
 
 async def projects_create(args: argparse.Namespace, ctx: Context) -> None:
@@ -89,43 +85,50 @@ async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
     try:
         summary = await ctx.interviews.complete_as_operator(args.interview_id, reason)
     except AlreadyCompleted as done:
-        print(_json(translate.completion(done.summary)))
+        print(printing.dumps(printing.completion(done.summary)))
         print("already completed: nothing changed", file=sys.stderr)
         return
-    print(_json(translate.completion(summary)))
+    print(printing.dumps(printing.completion(summary)))
 
 
 async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
     status = InterviewStatus(args.status) if args.status else None
     token = ""
-    listed = []
+    listed: list[InterviewDetail] = []
     while True:
         query = InterviewQuery(args.study, status, page_size=MAX_PAGE_SIZE, page_token=token)
         page = await ctx.interviews.list_interviews(None, query)
-        listed += [translate.interview_summary(item) for item in page.interviews]
+        listed += page.interviews
         token = page.next_page_token
         if not token:
             break
     if args.json:
-        print(_json(pb.ListInterviewsResponse(interviews=listed)))
+        print(printing.dumps(printing.interview_list(listed)))
         return
     for item in listed:
-        updated = item.updated_at.ToDatetime().isoformat(timespec="seconds") + "Z"
+        assert item.updated_at is not None
+        updated = printing.timestamp(item.updated_at.replace(microsecond=0))
         print(
-            f"{item.interview_id}  {pb.InterviewStatus.Name(item.status):<9}  {updated}  "
-            f"{item.stats.respondent_messages + item.stats.interviewer_messages} messages"
+            f"{item.interview_id}  {item.status.value:<9}  {updated}  "
+            f"{item.stats.total_messages} messages"
         )
     print(f"{len(listed)} interviews", file=sys.stderr)
 
 
+async def _print_interview(ctx: Context, interview_id: str) -> None:
+    """The interview as JSON, as GetInterview answers."""
+    detail = await ctx.interviews.get_interview(None, interview_id)
+    print(printing.dumps(printing.interview(detail)))
+
+
 async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
-    print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
+    await _print_interview(ctx, args.interview_id)
 
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     await reanalyze(ctx.units, args.interview_id)
     await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
-    print(_json(translate.interview(await ctx.interviews.get_interview(None, args.interview_id))))
+    await _print_interview(ctx, args.interview_id)
 
 
 async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
@@ -254,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default=None,
         metavar="URL",
-        help="SQLAlchemy URL of the SQLite file (env KOJI_DATABASE_URL, "
+        help="SQLAlchemy URL of the SQLite file; `db` commands also take a PostgreSQL "
+        "database, postgresql+asyncpg://... (env KOJI_DATABASE_URL, "
         "default sqlite+aiosqlite:///koji.db)",
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
@@ -431,14 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
         "quality gate) and excluded.",
     )
     sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+
+    db.add_commands(groups)
     return parser
 
 
 async def _run(args: argparse.Namespace) -> None:
     settings = Settings()
-    database = Database(args.database_url or settings.database_url, settings.sqlite_synchronous)
+    url = args.database_url or settings.database_url
+    if getattr(args, "run_db", None) is not None:
+        await args.run_db(url)
+        return
+    database = Database(url, settings.sqlite_synchronous)
     try:
-        await database.create_schema()
+        await database.check_schema()
         units = UnitOfWorkFactory(database)
         context = Context(AdminService(units), InterviewService(units), units, database.url)
         await args.run(args, context)
@@ -454,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"koji-admin: invalid input: {error.message}")
     except DomainError as error:
         sys.exit(f"koji-admin: {error.code}: {error.message}")
-    except ValueError as error:
+    except (ValueError, SchemaMismatch) as error:
         sys.exit(f"koji-admin: {error}")
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from koji_server.api import translate
+from koji_server.api.observe import error_trailers
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -26,37 +30,32 @@ from koji_server.domain.errors import (
 
 ERROR_DOMAIN = "koji.v1"
 
-GRPC_CODES: dict[str, int] = {
-    "invalid_request": code_pb2.INVALID_ARGUMENT,
-    "payload_too_large": code_pb2.INVALID_ARGUMENT,
-    "unauthorized": code_pb2.UNAUTHENTICATED,
-    "invalid_session_token": code_pb2.UNAUTHENTICATED,
-    "forbidden": code_pb2.PERMISSION_DENIED,
-    "not_found": code_pb2.NOT_FOUND,
-    "already_completed": code_pb2.ALREADY_EXISTS,
-    "interview_completed": code_pb2.FAILED_PRECONDITION,
-    "rate_limited": code_pb2.RESOURCE_EXHAUSTED,
-    "internal": code_pb2.INTERNAL,
-    "unavailable": code_pb2.UNAVAILABLE,
-}
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one documented error code is answered: its gRPC code, and its REST
+    status. Envoy's transcoder derives a status from the gRPC code, which is
+    wrong for some documented codes (413, and 409 for interview_completed), so
+    the server states it; envoy/rest_shaping.lua applies it and builds the
+    documented {"error", "message"} envelope (its own CODE_FOR_STATUS, for the
+    errors Envoy makes itself, agrees with this table: tests/test_errors.py)."""
+
+    grpc_code: int
+    http_status: int
 
 
-# The documented REST status of each code. Envoy's transcoder derives a status
-# from the gRPC code, which is wrong for some documented codes (413, and 409
-# for interview_completed), so the server states it; envoy/rest_shaping.lua
-# applies it and builds the documented {"error", "message"} envelope.
-HTTP_STATUS: dict[str, int] = {
-    "invalid_request": 400,
-    "payload_too_large": 413,
-    "unauthorized": 401,
-    "invalid_session_token": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "already_completed": 409,
-    "interview_completed": 409,
-    "rate_limited": 429,
-    "internal": 500,
-    "unavailable": 503,
+ANSWERS: dict[str, Answer] = {
+    "invalid_request": Answer(code_pb2.INVALID_ARGUMENT, 400),
+    "payload_too_large": Answer(code_pb2.INVALID_ARGUMENT, 413),
+    "unauthorized": Answer(code_pb2.UNAUTHENTICATED, 401),
+    "invalid_session_token": Answer(code_pb2.UNAUTHENTICATED, 401),
+    "forbidden": Answer(code_pb2.PERMISSION_DENIED, 403),
+    "not_found": Answer(code_pb2.NOT_FOUND, 404),
+    "already_completed": Answer(code_pb2.ALREADY_EXISTS, 409),
+    "interview_completed": Answer(code_pb2.FAILED_PRECONDITION, 409),
+    "rate_limited": Answer(code_pb2.RESOURCE_EXHAUSTED, 429),
+    "internal": Answer(code_pb2.INTERNAL, 500),
+    "unavailable": Answer(code_pb2.UNAVAILABLE, 503),
 }
 
 # Response metadata read (and removed) by envoy/rest_shaping.lua.
@@ -75,7 +74,7 @@ def rest_hints(error: DomainError, with_body: bool) -> list[tuple[str, str]]:
     """Metadata that lets the REST edge answer with the documented status and
     envelope. The message is a JSON string literal (ASCII-only, header-safe)."""
     hints = [
-        (REST_STATUS_HEADER, str(HTTP_STATUS[error.code])),
+        (REST_STATUS_HEADER, str(ANSWERS[error.code].http_status)),
         (REST_ERROR_HEADER, error.code),
         (REST_MESSAGE_HEADER, json.dumps(error.message, ensure_ascii=True)),
     ]
@@ -117,7 +116,9 @@ def to_status(error: DomainError, metadata: Sequence[tuple[str, str]] = ()) -> g
     if isinstance(error, AlreadyCompleted):
         details.append(_packed(translate.completion(error.summary)))
     status = rpc_status.to_status(
-        status_pb2.Status(code=GRPC_CODES[error.code], message=error.message, details=details)
+        status_pb2.Status(
+            code=ANSWERS[error.code].grpc_code, message=error.message, details=details
+        )
     )
     if not metadata:
         return status
@@ -125,6 +126,39 @@ def to_status(error: DomainError, metadata: Sequence[tuple[str, str]] = ()) -> g
     return status._replace(  # type: ignore[attr-defined]
         trailing_metadata=(*status.trailing_metadata, *metadata)
     )
+
+
+async def abort(
+    context: grpc.aio.ServicerContext,
+    failure: DomainError,
+    via_rest: bool,
+    response_metadata: Sequence[tuple[str, str]] = (),
+    body: Message | None = None,
+    *,
+    streaming: bool = False,
+) -> NoReturn:
+    """End the call with `failure`: every failing RPC leaves through here.
+    A gRPC caller gets `response_metadata` and the request id in the
+    trailers; a REST caller gets them and the REST hints in the initial
+    metadata (the edge made the request id), and `body`, if any, is sent as
+    the response message ahead of the status."""
+    trailing: list[tuple[str, str]] = []
+    request_id = error_trailers(failure)
+    if via_rest and streaming:
+        # A stream's failure before its first event: all in one trailers-only
+        # answer, which the transcoder hands on as headers (it rewrites a
+        # status sent ahead in initial metadata).
+        trailing = [*response_metadata, *rest_hints(failure, body is not None)]
+    elif via_rest:
+        await context.send_initial_metadata(
+            [*response_metadata, *rest_hints(failure, body is not None)]
+        )
+    else:
+        trailing = [*response_metadata, *request_id]
+    if body is not None:
+        await context.write(body)
+    await context.abort_with_status(to_status(failure, trailing))
+    raise AssertionError("abort_with_status returned")
 
 
 def internal_error() -> DomainError:

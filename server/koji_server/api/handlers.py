@@ -1,14 +1,18 @@
-"""Registers the servicer with request parsing that cannot crash.
+"""Registers a servicer: every method inside the one RPC wrapper, with request
+parsing that cannot crash.
 
+Each method is called as `method(request, call)` inside `rpc_call` (see
+api.servicer), so it only translates, calls the service and translates back.
 The generated `add_InterviewServiceServicer_to_server` parses requests with
 `FromString`; undecodable bytes then end in a bare INTERNAL raised by grpc
-itself. Here a request that does not parse reaches our error mapping as
-INVALID_ARGUMENT (INVALID_REQUEST) like any other bad input.
+itself. Here a request that does not parse reaches the same wrapper's error
+mapping as INVALID_ARGUMENT (INVALID_REQUEST) like any other bad input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
 
 import grpc
@@ -17,8 +21,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
-from koji_server.api import errors
-from koji_server.api.observe import error_trailers
+from koji_server.api.servicer import RpcCall
 from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
 
@@ -51,25 +54,46 @@ def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Method = Callable[[Any, RpcCall], Awaitable[Any]]
+StreamMethod = Callable[[Any, RpcCall], AsyncIterator[Any]]
+OpenCall = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[RpcCall]]
 
 
-def _guarded(behavior: Behavior) -> Behavior:
+def _wrapped(method: Method, open_call: OpenCall, streamed: bool) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if isinstance(request, _Undecodable):
-            error = InvalidRequest([FieldViolation("request", UNDECODABLE)])
-            request_id = error_trailers(error)
-            if dict(context.invocation_metadata() or ()).get(errors.VIA_REST_HEADER) == "1":
-                # The REST edge needs its hints here too, or the caller gets
-                # the transcoder's raw status instead of the envelope.
-                await context.send_initial_metadata(errors.rest_hints(error, with_body=False))
-                request_id = []
-            await context.abort_with_status(errors.to_status(error, request_id))
-        return await behavior(request, context)
+        async with open_call(context) as call:  # aborts the call on any failure
+            if isinstance(request, _Undecodable):
+                raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            response = await method(request, call)
+        if not streamed:
+            return response
+        # After the wrapper has sent its metadata: a write sends it first.
+        await context.write(response)
+        return None
 
     return handle
 
 
-def add_service(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor) -> None:
+def _streaming(method: StreamMethod, open_call: OpenCall) -> Behavior:
+    """A server-streaming method: an async generator of responses, each sent
+    as it comes (the first with the call's headers)."""
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async with open_call(context) as call:  # aborts the call on any failure
+            if isinstance(request, _Undecodable):
+                raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            events = method(request, call)
+            async with aclosing(events):
+                async for event in events:
+                    await call.send_event(event)
+
+    return handle
+
+
+def add_service(
+    servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, open_call: OpenCall
+) -> None:
+    """Serve `service` with `servicer`'s methods, each inside `open_call`."""
     handlers = {}
     for method in service.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
@@ -79,8 +103,11 @@ def add_service(servicer: object, server: grpc.aio.Server, service: ServiceDescr
             if method.server_streaming or method.name in STREAMED_RESPONSE_METHODS
             else grpc.unary_unary_rpc_method_handler
         )
+        behavior = getattr(servicer, method.name)
         handlers[method.name] = make_handler(
-            _guarded(getattr(servicer, method.name)),
+            _streaming(behavior, open_call)
+            if method.server_streaming
+            else _wrapped(behavior, open_call, method.name in STREAMED_RESPONSE_METHODS),
             request_deserializer=_lenient(request_class.FromString),
             response_serializer=response_class.SerializeToString,
         )

@@ -1,16 +1,13 @@
 """StudyService servicer: proto -> domain -> proto, inside the same RPC
-wrapper as InterviewService (authentication, rate limit, error mapping)."""
+wrapper as InterviewService (`api.servicer.rpc_call`: authentication, rate
+limit, error mapping)."""
 
 from __future__ import annotations
 
-import grpc
-
 from koji.v1 import study_service_pb2 as pb
 from koji_server.api import translate
-from koji_server.api.servicer import rpc_call
+from koji_server.api.servicer import RpcCall
 from koji_server.domain.model import StudyReport
-from koji_server.domain.ratelimit import KeyRateLimiter
-from koji_server.domain.services import InterviewService
 from koji_server.domain.studies import StudyService
 
 
@@ -46,17 +43,11 @@ def report(value: StudyReport) -> pb.GetStudyReportResponse:
 
 
 class StudyServicer:
-    def __init__(
-        self, interviews: InterviewService, studies: StudyService, limiter: KeyRateLimiter
-    ) -> None:
-        self._interviews = interviews
+    def __init__(self, studies: StudyService) -> None:
         self._studies = studies
-        self._limiter = limiter
 
     async def GetStudyReport(
-        self, request: pb.GetStudyReportRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetStudyReportRequest, call: RpcCall
     ) -> pb.GetStudyReportResponse:
-        async with rpc_call(context, self._interviews, self._limiter) as call:
-            found = await self._studies.get_report(await call.principal(), request.study_id)
-            return report(found)
-        raise AssertionError("unreachable")  # rpc_call aborts on every failure
+        found = await self._studies.get_report(await call.principal(), request.study_id)
+        return report(found)

@@ -8,7 +8,7 @@ very short, says goodbye when the guide is done (the interview becomes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from koji_server.domain.model import InterviewStatus
@@ -41,13 +41,13 @@ class Reply:
     position: GuidePosition
 
 
-def opening(title: str, questions: list[str], display_name: str) -> Reply:
+def opening(title: str, questions: Sequence[str], display_name: str) -> Reply:
     greeting = f"Hi {display_name}!" if display_name else "Hi!"
     content = f"{greeting} Thanks for taking the time to talk with us about {title}. {questions[0]}"
     return Reply(content, GuidePosition(0, False, InterviewStatus.ACTIVE))
 
 
-def reply(questions: list[str], position: GuidePosition, answer: str) -> Reply:
+def reply(questions: Sequence[str], position: GuidePosition, answer: str) -> Reply:
     if position.status is not InterviewStatus.ACTIVE:
         return Reply(ACKNOWLEDGEMENT, position)
     if len(answer.split()) <= SHORT_ANSWER_WORDS and not position.follow_up_asked:

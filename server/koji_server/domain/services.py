@@ -10,25 +10,22 @@ from datetime import datetime
 from typing import Any
 
 from koji_server.domain import credentials, interviewer, validation
-from koji_server.domain.cache import TtlCache
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
-from koji_server.domain.clock import precise_now, utc_now
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
     Forbidden,
-    InterviewCompleted,
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
     Unauthorized,
 )
+from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
     CompletionReason,
     CompletionSummary,
-    Insight,
     InterviewDetail,
     InterviewMode,
     InterviewPage,
@@ -37,23 +34,22 @@ from koji_server.domain.model import (
     MessageExchange,
     Permission,
     Principal,
-    Quality,
     ReplyPiece,
     Respondent,
     Role,
     StartedInterview,
-    Stats,
-    Theme,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
-from koji_server.domain.singleflight import SingleFlight
-from koji_server.storage.repository import InterviewFilter, InterviewRecord, MessageRecord
-from koji_server.storage.schema import AnalysisRow, InterviewRow
+from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.cache import TtlCache
+from koji_server.support.clock import Clock, precise_now, whole_seconds
+from koji_server.support.singleflight import SingleFlight
 
 ANALYSIS_JOB = "analyze_interview"
 DEFAULT_PAGE_SIZE = 50
+MAX_GUIDES = 1_000
 MAX_PAGE_SIZE = 500
 
 
@@ -84,48 +80,8 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(permission.value)
 
 
-def _stats(interview: InterviewRow | InterviewRecord, now: datetime) -> Stats:
-    end = interview.completed_at or now
-    return Stats(
-        duration_seconds=max(0, int((end - interview.started_at).total_seconds())),
-        respondent_messages=interview.respondent_messages,
-        interviewer_messages=interview.interviewer_messages,
-    )
-
-
-def _summary(interview: InterviewRecord) -> CompletionSummary:
-    assert interview.completed_at is not None and interview.analysis_status is not None
-    return CompletionSummary(
-        interview_id=interview.id,
-        completed_at=interview.completed_at,
-        analysis_status=AnalysisStatus(interview.analysis_status),
-        stats=_stats(interview, interview.completed_at),
-    )
-
-
 def _message(row: MessageRecord) -> Message:
     return Message(row.id, Role(row.role), row.content, row.created_at)
-
-
-def _analysis(row: AnalysisRow | None) -> Analysis | None:
-    if row is None:
-        return None
-    quality = row.quality
-    return Analysis(
-        quality=Quality(
-            score=row.quality_score,
-            depth=quality["depth"],
-            coverage=quality["coverage"],
-            engagement=quality["engagement"],
-            penalty=quality["penalty"],
-            reasons=tuple(quality["reasons"]),
-        ),
-        themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
-        insights=tuple(
-            Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
-            for i in row.insights
-        ),
-    )
 
 
 class InterviewService:
@@ -137,9 +93,11 @@ class InterviewService:
         on_completed: Callable[[], None] | None = None,
         caching: CacheSettings | None = None,
         page_tokens: PageTokens | None = None,
+        clock: Clock = precise_now,
         changes: ChangeFeed | None = None,
     ) -> None:
         self._units = units
+        self._clock = clock
         # Where committed changes are announced to watchers (none: not announced).
         self._changes = changes or ChangeFeed()
         # A secret of this process unless configured (several processes must
@@ -158,7 +116,10 @@ class InterviewService:
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
             caching.final_interview_seconds, caching.final_interview_entries
         )
-        self._guides: TtlCache[str, list[str]] = TtlCache(3600, 1_000)
+        # Studies' questions (studies never change). Write units read this
+        # mapping and never change it; a unit that loads a guide returns it,
+        # and the event loop puts a new mapping in its place.
+        self._guides: dict[str, tuple[str, ...]] = {}
         self._key_loads: SingleFlight[str, Principal] = SingleFlight()
         self._detail_loads: SingleFlight[str, tuple[str, InterviewDetail]] = SingleFlight()
 
@@ -211,20 +172,20 @@ class InterviewService:
         )
         locale = validation.locale(locale)
         token = credentials.new_session_token()
-        now = utc_now()
+        now = self._now()
 
-        def start(uow: UnitOfWork) -> tuple[InterviewRecord, MessageRecord]:
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
             opening = interviewer.opening(study.title, study.questions, respondent.display_name)
-            interview = InterviewRecord(
+            interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
                 study_id=study.id,
                 session_token_hash=credentials.hash_secret(token),
-                status=InterviewStatus.ACTIVE.value,
-                mode=mode.value,
+                status=InterviewStatus.ACTIVE,
+                mode=mode,
                 locale=locale,
                 respondent_external_id=respondent.external_id,
                 respondent_display_name=respondent.display_name,
@@ -234,7 +195,7 @@ class InterviewService:
                 respondent_messages=0,
                 interviewer_messages=1,
                 started_at=now,
-                updated_at=_to_milliseconds(precise_now()),
+                updated_at=_to_milliseconds(self._clock()),
             )
             first = MessageRecord(
                 id=new_id(),
@@ -264,26 +225,25 @@ class InterviewService:
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
         content = validation.message_content(content)
-        now = utc_now()
+        now = self._now()
+        guides = self._guides
 
-        def exchange(uow: UnitOfWork) -> MessageExchange:
+        def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            if interview.status == InterviewStatus.COMPLETED:
-                raise InterviewCompleted(interview_id)
+            interview.ensure_open()
             validation.transcript_room(
                 interview.id,
                 interview.respondent_messages,
                 content,
                 lambda: uow.interviews.respondent_bytes(interview.id),
             )
-            questions = self._guide(uow, interview.study_id)
-            position = interviewer.GuidePosition(
-                interview.question_index,
-                interview.follow_up_asked,
-                InterviewStatus(interview.status),
-            )
-            answer = interviewer.reply(questions, position, content)
-            count = interview.respondent_messages + interview.interviewer_messages
+            questions = guides.get(interview.study_id)
+            loaded = None
+            if questions is None:
+                questions = _questions(uow, interview.study_id)
+                loaded = Guide(interview.study_id, questions)
+            answer = interviewer.reply(questions, interview.position, content)
+            count = interview.messages_count
             said = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
@@ -301,26 +261,22 @@ class InterviewService:
                 created_at=now,
             )
             uow.interviews.append([said, reply])
-            uow.interviews.change(
-                interview.id,
-                respondent_messages=interview.respondent_messages + 1,
-                interviewer_messages=interview.interviewer_messages + 1,
-                question_index=answer.position.question_index,
-                follow_up_asked=answer.position.follow_up_asked,
-                status=answer.position.status.value,
-            )
-            return MessageExchange(
+            uow.interviews.save(interview.exchanged(answer.position), interview)
+            done = MessageExchange(
                 message_id=said.id,
                 interviewer_response=_message(reply),
                 interview_status=answer.position.status,
                 messages_count=count + 2,
             )
+            return done, loaded
 
-        done = await self._units.write(exchange)
+        done, loaded = await self._units.write(exchange)
+        if loaded is not None:
+            self._keep_guide(loaded)
         status, count = done.interview_status, done.messages_count
         self._changes.publish(
             interview_id,
-            precise_now(),
+            self._clock(),
             MessageAdded(done.message_id, Role.RESPONDENT, count - 1, status),
             MessageAdded(done.interviewer_response.message_id, Role.INTERVIEWER, count, status),
         )
@@ -353,11 +309,11 @@ class InterviewService:
 
         def complete(uow: UnitOfWork) -> CompletionSummary:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            return _complete(uow, interview, reason, feedback)
+            return _complete(uow, interview, reason, feedback, self._clock)
 
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
-            return _summary(interview) if interview.completed_at is not None else None
+            return interview.summary() if interview.completed_at is not None else None
 
         summary = await self._write_or_already_completed(complete, first_completion)
         self._completed(summary)
@@ -396,12 +352,12 @@ class InterviewService:
             interview = uow.interviews.record(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
-            return _complete(uow, interview, reason, None)
+            return _complete(uow, interview, reason, None, self._clock)
 
         def first_completion(uow: UnitOfWork) -> CompletionSummary | None:
             interview = uow.interviews.record(interview_id)
             return (
-                None if interview is None or interview.completed_at is None else _summary(interview)
+                None if interview is None or interview.completed_at is None else interview.summary()
             )
 
         summary = await self._write_or_already_completed(complete, first_completion)
@@ -412,7 +368,7 @@ class InterviewService:
         self._on_completed()
         self._changes.publish(
             summary.interview_id,
-            precise_now(),
+            self._clock(),
             Completed(summary),
             AnalysisStatusChanged(summary.analysis_status),
         )
@@ -463,7 +419,7 @@ class InterviewService:
                 position = self._page_tokens.read(scope, query.page_token)
                 after = (position.updated_at, position.interview_id)
             rows = uow.interviews.page(where, after, size + 1)
-            now = utc_now()
+            now = self._now()
             listed = tuple(
                 replace(_detail(row, (), None, now), updated_at=row.updated_at)  # type: ignore[arg-type]
                 for row in rows[:size]
@@ -498,12 +454,12 @@ class InterviewService:
         interview share a single load."""
 
         def load(uow: UnitOfWork) -> tuple[str, InterviewDetail]:
-            interview = uow.interviews.get(interview_id)
+            interview = uow.interviews.record(interview_id)
             if interview is None:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
-            return interview.project_id, _detail(interview, transcript, analysis, utc_now())
+            return interview.project_id, _detail(interview, transcript, analysis, self._now())
 
         def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
             if found[1].analysis_status is AnalysisStatus.COMPLETED:
@@ -513,16 +469,28 @@ class InterviewService:
             interview_id, lambda: self._units.read(load), keep_if_final
         )
 
-    def _guide(self, uow: UnitOfWork, study_id: str) -> list[str]:
-        """A study's questions; studies never change, so they are kept.
-        (Only the writer thread uses this cache.)"""
-        questions = self._guides.get(study_id)
-        if questions is None:
-            study = uow.studies.get(study_id)
-            assert study is not None  # foreign key
-            questions = list(study.questions)
-            self._guides.put(study_id, questions)
-        return questions
+    def _now(self) -> datetime:
+        return whole_seconds(self._clock())
+
+    def _keep_guide(self, loaded: Guide) -> None:
+        """Keep a guide a write unit loaded (on the event loop, never in the
+        unit): a new mapping, so a unit reading the old one is undisturbed."""
+        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
+        self._guides = {**kept, loaded.study_id: loaded.questions}
+
+
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """A study's questions, as a write unit loaded them."""
+
+    study_id: str
+    questions: tuple[str, ...]
+
+
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
+    study = uow.studies.get(study_id)
+    assert study is not None  # foreign key
+    return tuple(study.questions)
 
 
 def _to_milliseconds(value: datetime) -> datetime:
@@ -536,7 +504,7 @@ def _iso(value: datetime | None) -> str:
 
 def _interview_for_token(
     uow: UnitOfWork, principal: Principal, interview_id: str, token: str | None
-) -> InterviewRecord:
+) -> Interview:
     interview = uow.interviews.record(interview_id, principal.project_id)
     if interview is None:
         raise NotFound("interview", interview_id)
@@ -553,52 +521,38 @@ def _require_token_shape(token: str | None) -> None:
 
 def _complete(
     uow: UnitOfWork,
-    interview: InterviewRecord,
+    interview: Interview,
     reason: CompletionReason | None,
     feedback: dict[str, Any] | None,
+    clock: Clock,
 ) -> CompletionSummary:
     """Complete once: the state change and the analysis job commit together."""
-    if interview.status == InterviewStatus.COMPLETED:
-        raise AlreadyCompleted(_summary(interview))
-    enqueued_at = precise_now()  # precise: the pipeline's latency is measured from here
-    changes = {
-        "status": InterviewStatus.COMPLETED.value,
-        "completed_at": utc_now(),
-        "reason": (reason or CompletionReason.MANUAL).value,
-        "feedback": feedback,
-        "analysis_status": AnalysisStatus.PROCESSING.value,
-    }
-    uow.interviews.change(interview.id, **changes)
+    enqueued_at = clock()  # precise: the pipeline's latency is measured from here
+    completed = interview.completed(reason, feedback, enqueued_at)
+    uow.interviews.save(completed, interview)
     uow.jobs.enqueue(new_id(), ANALYSIS_JOB, interview.id, enqueued_at)
-    interview = replace(interview, **changes)
-    return _summary(interview)
+    return completed.summary()
 
 
 def _detail(
-    interview: InterviewRow,
+    interview: Interview,
     transcript: Sequence[MessageRecord],
-    analysis: AnalysisRow | None,
+    analysis: Analysis | None,
     now: datetime,
 ) -> InterviewDetail:
     return InterviewDetail(
         interview_id=interview.id,
         study_id=interview.study_id,
-        status=InterviewStatus(interview.status),
-        mode=InterviewMode(interview.mode),
+        status=interview.status,
+        mode=interview.mode,
         locale=interview.locale,
-        respondent=Respondent(
-            interview.respondent_external_id,
-            interview.respondent_display_name,
-            interview.respondent_metadata,
-        ),
+        respondent=interview.respondent,
         started_at=interview.started_at,
-        stats=_stats(interview, now),
+        stats=interview.stats(now),
         transcript=tuple(_message(m) for m in transcript),
         completed_at=interview.completed_at,
-        reason=CompletionReason(interview.reason) if interview.reason else None,
+        reason=interview.reason,
         feedback=interview.feedback,
-        analysis_status=(
-            AnalysisStatus(interview.analysis_status) if interview.analysis_status else None
-        ),
-        analysis=_analysis(analysis) if interview.analysis_status == "completed" else None,
+        analysis_status=interview.analysis_status,
+        analysis=analysis if interview.analysis_status == AnalysisStatus.COMPLETED else None,
     )

@@ -12,7 +12,7 @@ from koji_server.domain.errors import FieldViolation, InvalidRequest, PayloadToo
 MAX_CONTENT_CHARS = 10_000
 # Per interview: respondent messages, and their text in UTF-8 bytes. With
 # them, the whole interview fits a gRPC client's default 4 MiB receive limit
-# and the REST edge's response buffer (see envoy_config.MAX_RESPONSE_BYTES).
+# and the REST edge's response buffer (see tools/envoy_config.py, MAX_RESPONSE_BYTES).
 MAX_RESPONDENT_MESSAGES = 200
 MAX_TRANSCRIPT_BYTES = 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024

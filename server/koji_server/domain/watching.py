@@ -21,10 +21,10 @@ from koji_server.domain.changes import (
     InterviewState,
     MessageAdded,
 )
-from koji_server.domain.clock import precise_now
 from koji_server.domain.errors import DomainError, RateLimited
 from koji_server.domain.model import AnalysisStatus, InterviewStatus, Permission, Principal
 from koji_server.domain.services import InterviewService, require
+from koji_server.support.clock import precise_now
 
 DEFAULT_HEARTBEAT_SECONDS = 10.0
 DEFAULT_STREAMS_PER_KEY = 100

@@ -11,19 +11,12 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC
 
-from koji_server.domain.analysis_input import AnalysisOutput
-from koji_server.domain.changes import (
-    AnalysisReady,
-    AnalysisStatusChanged,
-    ChangeFeed,
-    QualityScored,
-)
-from koji_server.domain.clock import precise_now
-from koji_server.domain.model import Analysis, AnalysisStatus
 from koji_server.observability.metrics import Metrics
 from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.storage.status import JobStatus
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +34,8 @@ class AnalysisRunner:
         *,
         database_url: str,
         metrics: Metrics | None = None,
-        changes: ChangeFeed | None = None,
     ) -> None:
         self._metrics = metrics
-        # Where stored results are announced to watchers.
-        self._changes = changes or ChangeFeed()
         self._queue = queue
         self._executor_factory = executor_factory
         self._owns_executor = executor is None
@@ -136,20 +126,15 @@ class AnalysisRunner:
             else:
                 if queued:
                     self._on_finished()  # wakes the webhook worker
-                self._announce(claim.interview_id, measured.output)
                 self._study_backlog.add(claim.interview_id)
                 self._study_wakeup.set()
         except asyncio.CancelledError:
             raise
         except Exception as error:
             status = await self._queue.fail(claim, f"{type(error).__name__}: {error}")
-            if status == "failed":
-                self._changes.publish(
-                    claim.interview_id, precise_now(), AnalysisStatusChanged(AnalysisStatus.FAILED)
-                )
             if self._metrics is not None:
                 self._metrics.analysis_finished(
-                    "failed" if status == "failed" else "retrying", None, None
+                    "failed" if status == JobStatus.FAILED else "retrying", None, None
                 )
             log.warning(
                 "job %s attempt %d failed (%s); job is now %s",
@@ -158,16 +143,6 @@ class AnalysisRunner:
                 type(error).__name__,
                 status,
             )
-
-    def _announce(self, interview_id: str, output: AnalysisOutput) -> None:
-        quality = output.quality
-        self._changes.publish(
-            interview_id,
-            precise_now(),
-            QualityScored(quality.score, quality.counts_toward_usage),
-            AnalysisStatusChanged(AnalysisStatus.COMPLETED),
-            AnalysisReady(Analysis(quality, output.themes, output.insights)),
-        )
 
     def _observe(self, claim: Claim, measured: MeasuredAnalysis, lost: bool) -> None:
         if self._metrics is None:

@@ -10,31 +10,31 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
-from koji_server.domain.clock import backoff_seconds, iso_utc, precise_now
-from koji_server.domain.errors import InterviewNotCompleted, NotFound
+from koji_server.domain.changes import (
+    AnalysisReady,
+    AnalysisStatusChanged,
+    ChangeFeed,
+    QualityScored,
+)
 from koji_server.domain.events import (
     EVENT_ANALYSIS_READY,
     EVENT_COMPLETED,
     EVENT_FAILED_GATE,
     EVENT_QUALITY_SCORED,
 )
-from koji_server.domain.model import AnalysisStatus
-from koji_server.pipeline.claims import ClaimingQueue
-from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobAttemptRow, JobRow
+from koji_server.domain.model import Analysis, AnalysisStatus
+from koji_server.queueing.claims import ClaimingQueue, Idle
+from koji_server.queueing.settings import QueueSettings
+from koji_server.storage.schema import EventRow, InterviewRow, JobAttemptRow, JobRow
+from koji_server.storage.status import AttemptOutcome, JobStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import iso_utc, precise_now
 from koji_server.webhooks.deliveries import fan_out
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSettings:
-    lease_seconds: float = 30.0
-    max_attempts: int = 5
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,45 +86,6 @@ def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput
     return transcript, digest
 
 
-def analysis_row(
-    interview_id: str,
-    output: AnalysisOutput,
-    transcript_sha256: str,
-    stages: dict[str, str],
-    now: datetime,
-) -> AnalysisRow:
-    quality = output.quality
-    return AnalysisRow(
-        interview_id=interview_id,
-        quality_score=quality.score,
-        quality={
-            "depth": quality.depth,
-            "coverage": quality.coverage,
-            "engagement": quality.engagement,
-            "penalty": quality.penalty,
-            "reasons": list(quality.reasons),
-        },
-        counts_toward_usage=quality.counts_toward_usage,
-        themes=[
-            {"label": t.label, "message_ids": list(t.message_ids), "weight": t.weight}
-            for t in output.themes
-        ],
-        insights=[
-            {
-                "type": i.type,
-                "summary": i.summary,
-                "message_id": i.message_id,
-                "quote": i.quote,
-                "sentiment": i.sentiment,
-            }
-            for i in output.insights
-        ],
-        stages=stages,
-        transcript_sha256=transcript_sha256,
-        created_at=now,
-    )
-
-
 def record_events(
     uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
 ) -> int:
@@ -161,31 +122,40 @@ def record_events(
     return queued
 
 
+@dataclass(frozen=True, slots=True)
+class GaveUp(Idle):
+    """A claim that found a job whose runs keep dying, and gave it up."""
+
+    interview_id: str
+
+
 class JobQueue(ClaimingQueue[Claim]):
-    def __init__(self, units: UnitOfWorkFactory, settings: QueueSettings, worker_id: str) -> None:
-        super().__init__(units)
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        settings: QueueSettings,
+        worker_id: str,
+        clock: Callable[[], datetime] = precise_now,
+        changes: ChangeFeed | None = None,
+    ) -> None:
+        super().__init__(units, clock)
         self._settings = settings
         self.worker_id = worker_id
+        # Where the analysis status changes this queue stores are announced.
+        self._changes = changes or ChangeFeed()
 
-    def _claim(self, uow: UnitOfWork, now: datetime) -> Claim | None:
+    def _claim(self, uow: UnitOfWork, now: datetime) -> Claim | Idle:
         job = uow.jobs.next_ready(now)
         if job is None:
-            self._next_due_at = uow.jobs.next_due_at()
-            return None
-        if job.status == "running":  # its runner died: that attempt is over
+            return Idle(uow.jobs.next_due_at())
+        if job.status == JobStatus.RUNNING:  # its runner died: that attempt is over
             uow.jobs.abandon_open_attempts(job.id, now)
-            if job.attempts >= self._settings.max_attempts:
+            if not self._settings.may_retry(job.attempts):
                 # Its runs keep dying (or outliving their lease): give up.
-                job.status = "failed"
-                job.finished_at = now
-                job.lease_expires_at = None
+                _give_up(uow, job, now)
                 job.last_error = f"abandoned {job.attempts} times (runner died or stalled)"
-                interview = uow.interviews.get(job.interview_id)
-                assert interview is not None
-                interview.analysis_status = AnalysisStatus.FAILED.value
-                self._next_due_at = now  # others may be due: look again at once
-                return None
-        job.status = "running"
+                return GaveUp(now, job.interview_id)  # others may be due: look again at once
+        job.status = JobStatus.RUNNING
         job.claim_token = str(uuid.uuid4())
         job.claimed_by = self.worker_id
         job.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
@@ -211,7 +181,7 @@ class JobQueue(ClaimingQueue[Claim]):
         """Store the analysis, mark the job done and enqueue the events, in one
         transaction. Returns how many webhook deliveries were queued, or None
         (and nothing written) if the claim was lost."""
-        now = precise_now()
+        now = self._clock()
 
         def store(uow: UnitOfWork) -> int | None:
             job = _held(uow, claim)
@@ -220,30 +190,52 @@ class JobQueue(ClaimingQueue[Claim]):
             interview = uow.interviews.get(claim.interview_id)
             assert interview is not None
             stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
-            row = analysis_row(claim.interview_id, output, claim.transcript_sha256, stages, now)
-            uow.interviews.replace_analysis(row)
+            uow.interviews.replace_analysis(
+                claim.interview_id, output, claim.transcript_sha256, stages, now
+            )
             interview.analysis_status = AnalysisStatus.COMPLETED.value
             # An operator's reanalyze may have run meanwhile and announced its
             # result: those events stand for this one (same transcript), so
             # the job is done without a second set.
             announced = bool(uow.events.for_interview(claim.interview_id))
             queued = 0 if announced else record_events(uow, interview, output, now)
-            job.status = "done"
+            job.status = JobStatus.DONE
             job.finished_at = now
             job.lease_expires_at = None
-            _close_attempt(uow, claim, now, "succeeded", None)
+            _close_attempt(uow, claim, now, AttemptOutcome.SUCCEEDED, None)
             return queued
 
-        return await self._units.write(store)
+        queued = await self._units.write(store)
+        if queued is not None:
+            quality = output.quality
+            self._changes.publish(
+                claim.interview_id,
+                self._clock(),
+                QualityScored(quality.score, quality.counts_toward_usage),
+                AnalysisStatusChanged(AnalysisStatus.COMPLETED),
+                AnalysisReady(Analysis(quality, output.themes, output.insights)),
+            )
+        return queued
+
+    def _idle(self, idle: Idle) -> None:
+        super()._idle(idle)
+        if isinstance(idle, GaveUp):
+            self._analysis_failed(idle.interview_id)
+
+    def _analysis_failed(self, interview_id: str) -> None:
+        self._changes.publish(
+            interview_id, self._clock(), AnalysisStatusChanged(AnalysisStatus.FAILED)
+        )
 
     async def renew(self, claim: Claim) -> bool:
         """Extend the lease of a job still running here; False if it was lost."""
+        now = self._clock()
 
         def extend(uow: UnitOfWork) -> bool:
             job = _held(uow, claim)
             if job is None:
                 return False
-            job.lease_expires_at = precise_now() + timedelta(seconds=self._settings.lease_seconds)
+            job.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
             return True
 
         return await self._units.write(extend)
@@ -255,7 +247,7 @@ class JobQueue(ClaimingQueue[Claim]):
     async def fail(self, claim: Claim, error: str) -> str:
         """Record a failed attempt; retry with backoff, or give up for good.
         Returns the job's new status."""
-        now = precise_now()
+        now = self._clock()
 
         def record(uow: UnitOfWork) -> str:
             job = _held(uow, claim)
@@ -263,29 +255,36 @@ class JobQueue(ClaimingQueue[Claim]):
                 return "lost"
             job.last_error = error[:2000]
             job.lease_expires_at = None
-            if job.attempts >= self._settings.max_attempts:
-                job.status = "failed"
-                job.finished_at = now
-                interview = uow.interviews.get(claim.interview_id)
-                assert interview is not None
-                interview.analysis_status = AnalysisStatus.FAILED.value
-            else:
-                job.status = "pending"
+            if self._settings.may_retry(job.attempts):
+                job.status = JobStatus.PENDING
                 job.run_after = now + timedelta(seconds=self.backoff(job.attempts))
-            _close_attempt(uow, claim, now, "failed", error[:2000])
+            else:
+                _give_up(uow, job, now)
+            _close_attempt(uow, claim, now, AttemptOutcome.FAILED, error[:2000])
             return job.status
 
-        return await self._units.write(record)
+        status = await self._units.write(record)
+        if status == JobStatus.FAILED:
+            self._analysis_failed(claim.interview_id)
+        return status
 
     def backoff(self, attempts: int) -> float:
-        return backoff_seconds(
-            attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
-        )
+        return self._settings.backoff(attempts)
+
+
+def _give_up(uow: UnitOfWork, job: JobRow, now: datetime) -> None:
+    """The job is over without a result: its interview's analysis failed."""
+    job.status = JobStatus.FAILED
+    job.finished_at = now
+    job.lease_expires_at = None
+    interview = uow.interviews.get(job.interview_id)
+    assert interview is not None
+    interview.analysis_status = AnalysisStatus.FAILED.value
 
 
 def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:
     job = uow.jobs.get(claim.job_id)
-    if job is None or job.status != "running" or job.claim_token != claim.claim_token:
+    if job is None or job.status != JobStatus.RUNNING or job.claim_token != claim.claim_token:
         return None
     return job
 
@@ -298,41 +297,3 @@ def _close_attempt(
     attempt.finished_at = now
     attempt.outcome = outcome
     attempt.error = error
-
-
-async def reanalyze(units: UnitOfWorkFactory, interview_id: str) -> AnalysisOutput:
-    """Run the analysis of a completed interview again, here and now, and
-    replace its result in one transaction (the operator's `reanalyze`).
-    Events are sent only if the interview never had them (its analysis had
-    failed); a repeat analysis of a completed one announces nothing new."""
-    from koji_server.analysis.analyze import analyze
-
-    def frozen(uow: UnitOfWork) -> tuple[TranscriptInput, str]:
-        interview = uow.interviews.get(interview_id)
-        if interview is None:
-            raise NotFound("interview", interview_id)
-        if interview.completed_at is None:
-            raise InterviewNotCompleted(interview_id)
-        return load_transcript(uow, interview_id)
-
-    transcript, digest = await units.read(frozen)
-    finalized_at = precise_now()
-    output = analyze(transcript)
-    now = precise_now()
-    stages = stage_times(finalized_at, output, "reanalyzed_at", now)
-
-    def store(uow: UnitOfWork) -> None:
-        interview = uow.interviews.get(interview_id)
-        assert interview is not None
-        uow.interviews.replace_analysis(analysis_row(interview_id, output, digest, stages, now))
-        interview.analysis_status = AnalysisStatus.COMPLETED.value
-        if not uow.events.for_interview(interview_id):
-            # Its first analysis never finished (it failed): announce this one.
-            record_events(uow, interview, output, now)
-        for job in uow.jobs.for_interview(interview_id):
-            if job.status in ("pending", "failed"):
-                job.status = "done"
-                job.finished_at = now
-
-    await units.write(store)
-    return output

@@ -23,11 +23,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
-from koji_server.domain.clock import precise_now
 from koji_server.storage.database import sync_engines
-from koji_server.storage.repository import AnalysedInterview
+from koji_server.storage.repository import AnalysedInterview, DirectTables
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWork
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,15 @@ def rebuild(database_url: str, study_id: str) -> dict[str, Any]:
 
 
 @cache
-def _engines(database_url: str) -> tuple[Engine, Engine]:
-    return sync_engines(database_url)
+def _engines(database_url: str) -> tuple[Engine, Engine, DirectTables, DirectTables]:
+    """This process's (read, write) engines and each one's direct tables."""
+    read, write = sync_engines(database_url)
+    return (
+        read,
+        write,
+        DirectTables.for_dialect(read.dialect),
+        DirectTables.for_dialect(write.dialect),
+    )
 
 
 def _update(
@@ -75,16 +82,16 @@ def _update(
     """Read the state, compute the new one here, write it if nobody else did
     meanwhile (else start again from theirs); the report written, or None if
     there was nothing to do. Runs over this process's own connections."""
-    read, write = _engines(database_url)
+    read, write, read_tables, write_tables = _engines(database_url)
     for _ in range(MAX_TRIES):
         with Session(read) as session, session.begin():
-            work = read_work(UnitOfWork(session))
+            work = read_work(UnitOfWork(session, read_tables))
         if work is None:
             return None
         study_id, project_id, version, update = work
         updated = compute(update)
         with Session(write) as session, session.begin():
-            if _save(study_id, project_id, version, updated, UnitOfWork(session)):
+            if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
                 return updated.report
     raise RuntimeError(f"study report: gave up after {MAX_TRIES} concurrent updates")
 

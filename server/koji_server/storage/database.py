@@ -16,18 +16,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.orm import Session
 
-from koji_server.storage.schema import (
-    INTERVIEW_LISTING_INDEX,
-    INTERVIEW_TOUCH_TRIGGER,
-    SCHEMA_VERSION,
-    Base,
-)
+from koji_server.storage.repository import DirectTables
+from koji_server.storage.schema_version import mismatch, read_state
 from koji_server.storage.writer import Writer
 
 BUSY_TIMEOUT_MS = 10_000
@@ -39,10 +34,6 @@ READ_POOL_SIZE = 4
 # or power cut can roll back the last commits.
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 DEFAULT_SYNCHRONOUS = "FULL"
-
-
-class SchemaTooNew(RuntimeError):
-    pass
 
 
 class DatabaseUnusable(ValueError):
@@ -101,16 +92,25 @@ class Database:
         self.writer = Writer(write_engine)
         self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0)
         _configure(self.read_engine.sync_engine, "BEGIN", self.synchronous)
+        # One set per engine: the writer thread's and the event loop's.
+        self.write_tables = DirectTables.for_dialect(write_engine.dialect)
+        self.read_tables = DirectTables.for_dialect(self.read_engine.sync_engine.dialect)
 
-    async def create_schema(self) -> None:
-        """Create or check the schema; safe to run on every start."""
-        try:
-            await self.writer.run(_create_schema)
-        except DBAPIError as error:  # the first use of the file: open, read, write
+    async def check_schema(self) -> None:
+        """Refuse a database whose schema is not this code's head revision
+        (storage.schema_version.SchemaMismatch: one line saying what to do;
+        `koji-admin db upgrade` applies the migrations), or that cannot be
+        opened as a SQLite database (DatabaseUnusable)."""
+        try:  # the first use of the file: open and read, on the writer's connection
+            state = await self.writer.run(lambda session: read_state(session.connection()))
+        except DBAPIError as error:
             reason = str(error.orig) if error.orig is not None else type(error).__name__
             if "unable to open" in reason:
                 reason += " (does its directory exist, and may this user write there?)"
             raise DatabaseUnusable(f"cannot use the database {self.path}: {reason}") from None
+        problem = mismatch(state, str(self.path))
+        if problem is not None:
+            raise problem
 
     def queue_depths(self) -> dict[str, dict[str, int]]:
         """Jobs and webhook deliveries not yet final, by status. Synchronous,
@@ -138,32 +138,3 @@ class Database:
     async def dispose(self) -> None:
         await self.writer.close()
         await self.read_engine.dispose()
-
-
-def _create_schema(session: Session) -> None:
-    connection = session.connection()
-    version = connection.exec_driver_sql("PRAGMA user_version").scalar_one()
-    if version > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"database schema version {version} is newer than this server's "
-            f"{SCHEMA_VERSION}; upgrade the server"
-        )
-    if 0 < version < 3:
-        upgrade_to_3(connection)
-    Base.metadata.create_all(connection)
-    connection.exec_driver_sql(INTERVIEW_TOUCH_TRIGGER)
-    connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-def upgrade_to_3(connection: Connection) -> None:
-    """interviews.updated_at (from the last known change) and its index."""
-    columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(interviews)")}
-    if columns and "updated_at" not in columns:
-        connection.exec_driver_sql("ALTER TABLE interviews ADD COLUMN updated_at DATETIME")
-        connection.exec_driver_sql(
-            "UPDATE interviews SET updated_at = coalesce(completed_at, started_at)"
-        )
-        connection.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {INTERVIEW_LISTING_INDEX} "
-            "ON interviews (study_id, updated_at, id)"
-        )

@@ -9,6 +9,11 @@ write each statement once from the table's definition and run it on the
 session's own DBAPI connection, in the session's transaction (a read
 session on aiosqlite runs the same SQL through SQLAlchemy's connection).
 
+A `DirectTable` is built for one engine's dialect and used only by that
+engine's connections: the database keeps one set for the writer thread and
+one for the event loop's reads (`storage.repository.DirectTables`), so
+neither thread changes what the other reads.
+
 Values pass through each column type's own bind and result processors, so
 rows written here read back exactly like rows written by the ORM, and the
 other way round. Python-side column defaults apply to columns left out of an
@@ -29,9 +34,10 @@ Processor = Callable[[Any], Any] | None
 
 
 class DirectTable:
-    """Select by primary key, insert and update one table with plain SQL."""
+    """Select by primary key, insert and update one table with plain SQL, for
+    one dialect."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, dialect: Dialect) -> None:
         (key,) = table.primary_key.columns
         self.table = table
         self.columns = tuple(column.name for column in table.columns)
@@ -48,9 +54,15 @@ class DirectTable:
             for column in table.columns
             if column.default is not None and column.default.is_scalar
         }
-        self._dialect: Dialect | None = None
-        self._binders: dict[str, Processor] = {}
-        self._readers: tuple[Processor, ...] = ()
+        # dialect_impl: the processors SQLAlchemy itself would use here.
+        types = [(column.name, column.type.dialect_impl(dialect)) for column in table.columns]
+        self._binders: dict[str, Processor] = {
+            name: kind.bind_processor(dialect) for name, kind in types
+        }
+        self._readers = tuple(kind.result_processor(dialect, None) for _, kind in types)
+        self._dialect = dialect
+        # SQL in the driver's placeholder style, when it is not qmark.
+        self._rendered: dict[str, str] = {}
 
     def get(self, session: Session, key: str) -> dict[str, Any] | None:
         row = self._execute(self._connect(session), self._select, (key,)).fetchone()
@@ -102,12 +114,12 @@ class DirectTable:
         return value if bind is None or value is None else bind(value)
 
     def _connect(self, session: Session) -> Connection:
-        """The session's connection, with this dialect's processors ready."""
+        """The session's connection (flushed first, as the ORM's autoflush
+        would); it must belong to an engine of this table's dialect."""
         if session.new or session.dirty or session.deleted:
-            session.flush()  # what the ORM's autoflush would do before a statement
+            session.flush()
         connection = session.connection()
-        if self._dialect is not connection.dialect:
-            self._prepare(connection.dialect)
+        assert connection.dialect is self._dialect, "a DirectTable of another engine"
         return connection
 
     def _execute(self, connection: Connection, sql: str, parameters: Any) -> Any:
@@ -119,13 +131,28 @@ class DirectTable:
             if isinstance(parameters, list):
                 return cursor.executemany(sql, parameters)
             return cursor.execute(sql, parameters)
-        # Another driver (aiosqlite, inside AsyncSession.run_sync): the same
-        # SQL through SQLAlchemy, which knows how to wait for it.
-        return connection.exec_driver_sql(sql, parameters)
+        # Another driver (aiosqlite or asyncpg, inside AsyncSession.run_sync):
+        # the same SQL through SQLAlchemy, which knows how to wait for it, in
+        # the driver's placeholder style.
+        rendered = self._rendered.get(sql)
+        if rendered is None:
+            rendered = self._rendered[sql] = placeholders(sql, self._dialect.paramstyle)
+        return connection.exec_driver_sql(rendered, parameters)
 
-    def _prepare(self, dialect: Dialect) -> None:
-        # dialect_impl: the processors SQLAlchemy itself would use here.
-        types = [(column.name, column.type.dialect_impl(dialect)) for column in self.table.columns]
-        self._binders = {name: kind.bind_processor(dialect) for name, kind in types}
-        self._readers = tuple(kind.result_processor(dialect, None) for _, kind in types)
-        self._dialect = dialect
+
+def placeholders(sql: str, paramstyle: str) -> str:
+    """`sql`, written with qmark placeholders (`?`, never inside a literal
+    here), in the DBAPI's `paramstyle`: `$1, $2` for asyncpg, `%s` for
+    psycopg."""
+    if paramstyle == "qmark":
+        return sql
+    head, *rest = sql.split("?")
+    if paramstyle == "numeric_dollar":
+        marks = [f"${n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle == "numeric":
+        marks = [f":{n}" for n in range(1, len(rest) + 1)]
+    elif paramstyle in ("format", "pyformat"):
+        marks = ["%s"] * len(rest)
+    else:
+        raise ValueError(f"no direct SQL for the {paramstyle} placeholder style")
+    return head + "".join(mark + text for mark, text in zip(marks, rest, strict=True))

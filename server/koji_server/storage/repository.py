@@ -10,10 +10,24 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, and_, cast, delete, func, or_, select, update
+from sqlalchemy import Integer, and_, delete, func, or_, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from koji_server.domain.analysis_input import AnalysisOutput
+from koji_server.domain.interview import Interview
+from koji_server.domain.model import (
+    Analysis,
+    AnalysisStatus,
+    CompletionReason,
+    Insight,
+    InterviewMode,
+    InterviewStatus,
+    Quality,
+    Theme,
+)
 from koji_server.storage.direct import DirectTable
+from koji_server.storage.portable import utf8_bytes
 from koji_server.storage.schema import (
     AnalysisRow,
     ApiKeyRow,
@@ -29,6 +43,7 @@ from koji_server.storage.schema import (
     WebhookDeliveryRow,
     WebhookEndpointRow,
 )
+from koji_server.storage.status import AttemptOutcome, DeliveryStatus, JobStatus
 
 
 class ProjectRepository:
@@ -78,32 +93,6 @@ class StudyRepository:
 
 
 @dataclass(frozen=True, slots=True)
-class InterviewRecord:
-    """An interview row as plain values (the hot paths' view of `interviews`)."""
-
-    id: str
-    project_id: str
-    study_id: str
-    session_token_hash: str
-    status: str
-    mode: str
-    locale: str
-    respondent_external_id: str
-    respondent_display_name: str
-    respondent_metadata: dict[str, Any] | None
-    question_index: int
-    follow_up_asked: bool
-    respondent_messages: int
-    interviewer_messages: int
-    started_at: datetime
-    completed_at: datetime | None = None
-    reason: str | None = None
-    feedback: dict[str, Any] | None = None
-    analysis_status: str | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class InterviewFilter:
     """Which of a project's interviews ListInterviews reads."""
 
@@ -127,33 +116,79 @@ def _values(record: Any) -> dict[str, Any]:
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
 
-_INTERVIEWS = DirectTable(InterviewRow.__table__)
-_MESSAGES = DirectTable(MessageRow.__table__)
-_JOBS = DirectTable(JobRow.__table__)
+_ENUM_COLUMNS = {
+    "status": InterviewStatus,
+    "mode": InterviewMode,
+    "reason": CompletionReason,
+    "analysis_status": AnalysisStatus,
+}
+
+
+def _interview(values: dict[str, Any]) -> Interview:
+    """The entity from its row's values."""
+    for name, kind in _ENUM_COLUMNS.items():
+        if values[name] is not None:
+            values[name] = kind(values[name])
+    return Interview(**values)
+
+
+def _columns(interview: Interview) -> dict[str, Any]:
+    """The entity as its row's values (enums as their stored strings)."""
+    values = _values(interview)
+    for name in _ENUM_COLUMNS:
+        if values[name] is not None:
+            values[name] = values[name].value
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class DirectTables:
+    """The hot tables' direct SQL for one engine (see storage.direct)."""
+
+    interviews: DirectTable
+    messages: DirectTable
+    jobs: DirectTable
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> DirectTables:
+        return cls(
+            DirectTable(InterviewRow.__table__, dialect),
+            DirectTable(MessageRow.__table__, dialect),
+            DirectTable(JobRow.__table__, dialect),
+        )
 
 
 class InterviewRepository:
     """Interviews and their messages. The conversation's hot path (record,
     create, change, append) runs as direct SQL (see storage.direct)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
+        self._interviews = tables.interviews
+        self._messages = tables.messages
 
-    def record(self, interview_id: str, project_id: str | None = None) -> InterviewRecord | None:
-        """The interview as values, or None when missing or another project's."""
-        values = _INTERVIEWS.get(self._session, interview_id)
+    def record(self, interview_id: str, project_id: str | None = None) -> Interview | None:
+        """The interview, or None when missing or another project's."""
+        values = self._interviews.get(self._session, interview_id)
         if values is None or (project_id is not None and values["project_id"] != project_id):
             return None
-        return InterviewRecord(**values)
+        return _interview(values)
 
-    def create(self, interview: InterviewRecord) -> None:
-        values = _values(interview)
+    def create(self, interview: Interview) -> None:
+        values = _columns(interview)
         values["updated_at"] = values["updated_at"] or values["started_at"]
-        _INTERVIEWS.insert(self._session, [values])
+        self._interviews.insert(self._session, [values])
+
+    def save(self, interview: Interview, loaded: Interview) -> None:
+        """Write what changed since `loaded` (the database keeps updated_at)."""
+        before, after = _columns(loaded), _columns(interview)
+        changed = {name: value for name, value in after.items() if value != before[name]}
+        if changed and self._interviews.update(self._session, interview.id, changed) != 1:
+            raise LookupError(f"interview {interview.id} is gone")
 
     def page(
         self, where: InterviewFilter, after: tuple[datetime, str] | None, limit: int
-    ) -> list[InterviewRecord]:
+    ) -> list[Interview]:
         """Up to `limit` interviews by (updated_at, id), those after `after`:
         a keyset page, as cheap at any depth (ix_interviews_listing)."""
         query = select(InterviewRow).where(
@@ -173,24 +208,20 @@ class InterviewRepository:
             )
         query = query.order_by(InterviewRow.updated_at, InterviewRow.id).limit(limit)
         rows = self._session.execute(query).scalars().all()
-        names = [field.name for field in fields(InterviewRecord)]
-        return [InterviewRecord(**{name: getattr(row, name) for name in names}) for row in rows]
-
-    def change(self, interview_id: str, **values: Any) -> None:
-        if _INTERVIEWS.update(self._session, interview_id, values) != 1:
-            raise LookupError(f"interview {interview_id} is gone")
+        names = [field.name for field in fields(Interview)]
+        return [_interview({name: getattr(row, name) for name in names}) for row in rows]
 
     def append(self, messages: Sequence[MessageRecord]) -> None:
-        _MESSAGES.insert(self._session, [_values(message) for message in messages])
+        self._messages.insert(self._session, [_values(message) for message in messages])
 
     def messages(self, interview_id: str) -> list[MessageRecord]:
         """The transcript in order, as values."""
-        rows = _MESSAGES.where(self._session, "interview_id", interview_id, order_by="seq")
+        rows = self._messages.where(self._session, "interview_id", interview_id, order_by="seq")
         return [MessageRecord(**row) for row in rows]
 
     def respondent_bytes(self, interview_id: str) -> int:
         """The respondent's text so far, in UTF-8 bytes."""
-        size = func.coalesce(func.sum(func.length(cast(MessageRow.content, LargeBinary))), 0)
+        size = func.coalesce(func.sum(utf8_bytes(MessageRow.content)), 0)
         query = select(size).where(
             MessageRow.interview_id == interview_id, MessageRow.role == "respondent"
         )
@@ -200,15 +231,22 @@ class InterviewRepository:
         """The interview as an ORM row (for changes the ORM tracks)."""
         return self._session.get(InterviewRow, interview_id)
 
-    def analysis(self, interview_id: str) -> AnalysisRow | None:
-        return self._session.get(AnalysisRow, interview_id)
+    def analysis(self, interview_id: str) -> Analysis | None:
+        """The stored analysis, if any."""
+        row = self._session.get(AnalysisRow, interview_id)
+        return None if row is None else _analysis(row)
 
-    def replace_analysis(self, analysis: AnalysisRow) -> None:
+    def replace_analysis(
+        self,
+        interview_id: str,
+        output: AnalysisOutput,
+        transcript_sha256: str,
+        stages: dict[str, str],
+        now: datetime,
+    ) -> None:
         """Delete-then-insert in the caller's transaction: at most one row, ever."""
-        self._session.execute(
-            delete(AnalysisRow).where(AnalysisRow.interview_id == analysis.interview_id)
-        )
-        self._session.add(analysis)
+        self._session.execute(delete(AnalysisRow).where(AnalysisRow.interview_id == interview_id))
+        self._session.add(_analysis_row(interview_id, output, transcript_sha256, stages, now))
 
     def usage(self, project_id: str) -> dict[str, int]:
         """Completed interviews of a project by analysis outcome."""
@@ -300,19 +338,20 @@ class StudyReportRepository:
 
 
 class JobRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
+        self._jobs = tables.jobs
 
     def enqueue(self, job_id: str, kind: str, interview_id: str, run_after: datetime) -> None:
         """A new pending job (direct SQL: it is on the completion's hot path)."""
-        _JOBS.insert(
+        self._jobs.insert(
             self._session,
             [
                 {
                     "id": job_id,
                     "kind": kind,
                     "interview_id": interview_id,
-                    "status": "pending",
+                    "status": JobStatus.PENDING.value,
                     "attempts": 0,
                     "run_after": run_after,
                     "created_at": run_after,
@@ -333,8 +372,8 @@ class JobRepository:
             select(JobRow)
             .where(
                 or_(
-                    and_(JobRow.status == "pending", JobRow.run_after <= now),
-                    and_(JobRow.status == "running", JobRow.lease_expires_at <= now),
+                    and_(JobRow.status == JobStatus.PENDING, JobRow.run_after <= now),
+                    and_(JobRow.status == JobStatus.RUNNING, JobRow.lease_expires_at <= now),
                 )
             )
             .order_by(JobRow.run_after, JobRow.id)
@@ -344,14 +383,14 @@ class JobRepository:
 
     def next_due_at(self) -> datetime | None:
         """When the next pending job becomes due (for the worker's sleep)."""
-        query = select(func.min(JobRow.run_after)).where(JobRow.status == "pending")
+        query = select(func.min(JobRow.run_after)).where(JobRow.status == JobStatus.PENDING)
         return (self._session.execute(query)).scalar_one_or_none()
 
     def abandon_open_attempts(self, job_id: str, now: datetime) -> None:
         self._session.execute(
             update(JobAttemptRow)
             .where(JobAttemptRow.job_id == job_id, JobAttemptRow.outcome.is_(None))
-            .values(outcome="abandoned", finished_at=now)
+            .values(outcome=AttemptOutcome.ABANDONED, finished_at=now)
         )
 
     def attempt(self, attempt_id: str) -> JobAttemptRow | None:
@@ -424,11 +463,11 @@ class WebhookRepository:
             .where(
                 or_(
                     and_(
-                        WebhookDeliveryRow.status == "pending",
+                        WebhookDeliveryRow.status == DeliveryStatus.PENDING,
                         WebhookDeliveryRow.next_attempt_at <= now,
                     ),
                     and_(
-                        WebhookDeliveryRow.status == "delivering",
+                        WebhookDeliveryRow.status == DeliveryStatus.DELIVERING,
                         WebhookDeliveryRow.lease_expires_at <= now,
                     ),
                 )
@@ -440,6 +479,64 @@ class WebhookRepository:
 
     def next_due_at(self) -> datetime | None:
         query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-            WebhookDeliveryRow.status == "pending"
+            WebhookDeliveryRow.status == DeliveryStatus.PENDING
         )
         return (self._session.execute(query)).scalar_one_or_none()
+
+
+def _analysis_row(
+    interview_id: str,
+    output: AnalysisOutput,
+    transcript_sha256: str,
+    stages: dict[str, str],
+    now: datetime,
+) -> AnalysisRow:
+    quality = output.quality
+    return AnalysisRow(
+        interview_id=interview_id,
+        quality_score=quality.score,
+        quality={
+            "depth": quality.depth,
+            "coverage": quality.coverage,
+            "engagement": quality.engagement,
+            "penalty": quality.penalty,
+            "reasons": list(quality.reasons),
+        },
+        counts_toward_usage=quality.counts_toward_usage,
+        themes=[
+            {"label": t.label, "message_ids": list(t.message_ids), "weight": t.weight}
+            for t in output.themes
+        ],
+        insights=[
+            {
+                "type": i.type,
+                "summary": i.summary,
+                "message_id": i.message_id,
+                "quote": i.quote,
+                "sentiment": i.sentiment,
+            }
+            for i in output.insights
+        ],
+        stages=stages,
+        transcript_sha256=transcript_sha256,
+        created_at=now,
+    )
+
+
+def _analysis(row: AnalysisRow) -> Analysis:
+    quality = row.quality
+    return Analysis(
+        quality=Quality(
+            score=row.quality_score,
+            depth=quality["depth"],
+            coverage=quality["coverage"],
+            engagement=quality["engagement"],
+            penalty=quality["penalty"],
+            reasons=tuple(quality["reasons"]),
+        ),
+        themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
+        insights=tuple(
+            Insight(i["type"], i["summary"], i["message_id"], i["quote"], i["sentiment"])
+            for i in row.insights
+        ),
+    )

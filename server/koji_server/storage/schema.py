@@ -1,7 +1,10 @@
 """Tables, as SQLAlchemy 2 declarative models.
 
-SCHEMA_VERSION is stored in SQLite's `user_version`; start-up creates the
-schema on a new database and refuses one written by a newer version.
+The models are the schema's definition; the database gets it from the
+Alembic migrations (storage/migrations: a change here needs a new revision,
+and tests/test_migrations.py fails until its migration produces exactly
+these tables on SQLite and PostgreSQL). Types are portable: naive-UTC
+DATETIME / TIMESTAMP, JSON, VARCHAR ids.
 """
 
 from __future__ import annotations
@@ -14,23 +17,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-# 2: study_reports (additive: create_all adds it to a version 1 file).
-# 3: interviews.updated_at, its listing index and the trigger that keeps it
-#    (database.upgrade_to_3 adds them to an older file).
-SCHEMA_VERSION = 3
-
-# Every change to an interview row moves its updated_at, whichever code makes
-# it (the conversation's direct SQL, the ORM, the analysis processes), unless
-# the change sets updated_at itself. SQLite's 'now' has milliseconds; the
-# three zeros give the microseconds the ORM writes, so both sort as text.
-INTERVIEW_TOUCH_TRIGGER = """
-CREATE TRIGGER IF NOT EXISTS interviews_touch AFTER UPDATE ON interviews
-FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
-BEGIN
-  UPDATE interviews SET updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'
-  WHERE id = NEW.id;
-END
-"""
 INTERVIEW_LISTING_INDEX = "ix_interviews_listing"
 
 
@@ -115,7 +101,7 @@ class InterviewRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     feedback: Mapped[dict[str, Any] | None]
     analysis_status: Mapped[str | None] = mapped_column(String(16))
-    # Kept by INTERVIEW_TOUCH_TRIGGER; set to started_at on insert.
+    # Kept by the interviews_touch trigger (migration 0001); set to started_at on insert.
     updated_at: Mapped[datetime | None]
 
 

@@ -26,6 +26,7 @@ from koji_server.domain.errors import StorageUnavailable
 from koji_server.storage.database import Database
 from koji_server.storage.repository import (
     ApiKeyRepository,
+    DirectTables,
     EventRepository,
     InterviewRepository,
     JobRepository,
@@ -43,14 +44,14 @@ UNWRITABLE = ("database or disk is full", "readonly database", "disk i/o error")
 
 
 class UnitOfWork:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, tables: DirectTables) -> None:
         self.session = session
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
         self.studies = StudyRepository(session)
         self.study_reports = StudyReportRepository(session)
-        self.interviews = InterviewRepository(session)
-        self.jobs = JobRepository(session)
+        self.interviews = InterviewRepository(session, tables)
+        self.jobs = JobRepository(session, tables)
         self.events = EventRepository(session)
         self.webhooks = WebhookRepository(session)
 
@@ -58,13 +59,17 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     def __init__(self, database: Database) -> None:
         self._writer = database.writer
+        self._write_tables = database.write_tables
+        self._read_tables = database.read_tables
         self._read_sessions = async_sessionmaker(database.read_engine, expire_on_commit=False)
 
     async def write(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a write transaction; its result once committed.
         Raises StorageUnavailable when the database cannot be written."""
         try:
-            return await self._writer.run(lambda session: work(UnitOfWork(session)))
+            return await self._writer.run(
+                lambda session: work(UnitOfWork(session, self._write_tables))
+            )
         except (OperationalError, sqlite3.OperationalError) as error:
             # Direct SQL (storage.direct) raises the driver's own error.
             reason = str(getattr(error, "orig", None) or error).lower()
@@ -75,4 +80,6 @@ class UnitOfWorkFactory:
     async def read(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a read-only snapshot."""
         async with self._read_sessions() as session:
-            return await session.run_sync(lambda sync_session: work(UnitOfWork(sync_session)))
+            return await session.run_sync(
+                lambda sync_session: work(UnitOfWork(sync_session, self._read_tables))
+            )

@@ -43,10 +43,9 @@ T = TypeVar("T")
 MAX_BATCH = 64
 # The writer waits this long after a batch's first unit arrives before it
 # starts, so that under load a batch is a group rather than one or two units
-# (an idle server's writes take a millisecond longer). Measured (make bench,
-# SendMessage): 1,150 -> 1,750 req/s, p50 44 -> 27 ms; 0.5 ms and 2 ms did
-# a little worse. Sleeping also hands the GIL to the event loop instead of
-# contending for it.
+# (an idle server's writes take a millisecond longer); shorter and longer
+# windows did worse (README, Benchmarks). Sleeping also hands the GIL to the
+# event loop instead of contending for it.
 GROUP_COMMIT_WINDOW_SECONDS = 0.001
 
 

@@ -10,29 +10,38 @@ expire and the delivery is sent again (same `webhook-id`, for dedupe).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from koji_server.domain.clock import backoff_seconds, precise_now
-from koji_server.pipeline.claims import ClaimingQueue
+from koji_server.queueing.claims import ClaimingQueue, Idle
+from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.schema import (
     EventRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
     WebhookEndpointRow,
 )
+from koji_server.storage.status import DeliveryStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.sender import AttemptResult
 
 
-@dataclass(frozen=True, slots=True)
-class DeliverySettings:
-    max_retries: int = 3
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 600.0
-    lease_seconds: float = 30.0
+def delivery_settings(
+    max_retries: int = 3,
+    retry_base_seconds: float = 1.0,
+    retry_max_seconds: float = 600.0,
+    lease_seconds: float = 30.0,
+) -> QueueSettings:
+    """A delivery gets its first attempt and `max_retries` more."""
+    return QueueSettings(
+        lease_seconds=lease_seconds,
+        max_attempts=max_retries + 1,
+        retry_base_seconds=retry_base_seconds,
+        retry_max_seconds=retry_max_seconds,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +68,7 @@ def fan_out(uow: UnitOfWork, event: EventRow, endpoints: Sequence[WebhookEndpoin
                 event_id=event.id,
                 endpoint_id=endpoint.id,
                 interview_id=event.interview_id,
-                status="pending",
+                status=DeliveryStatus.PENDING,
                 attempts=0,
                 next_attempt_at=event.created_at,
                 created_at=event.created_at,
@@ -110,22 +119,25 @@ def attempt_row(delivery_id: str, result: AttemptResult, at: datetime) -> Webhoo
 
 
 class DeliveryQueue(ClaimingQueue[DeliveryClaim]):
-    def __init__(self, units: UnitOfWorkFactory, settings: DeliverySettings) -> None:
-        super().__init__(units)
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        settings: QueueSettings,
+        clock: Callable[[], datetime] = precise_now,
+    ) -> None:
+        super().__init__(units, clock)
         self._settings = settings
 
-    def _claim(self, uow: UnitOfWork, now: datetime) -> DeliveryClaim | None:
+    def _claim(self, uow: UnitOfWork, now: datetime) -> DeliveryClaim | Idle:
         delivery = uow.webhooks.next_ready(now)
         if delivery is None:
-            self._next_due_at = uow.webhooks.next_due_at()
-            return None
+            return Idle(uow.webhooks.next_due_at())
         endpoint = uow.webhooks.endpoint(delivery.endpoint_id)
         if endpoint is None or endpoint.removed_at is not None:
-            delivery.status = "failed"
+            delivery.status = DeliveryStatus.FAILED
             delivery.last_error = "endpoint removed"
-            self._next_due_at = now  # others may be due: look again at once
-            return None
-        delivery.status = "delivering"
+            return Idle(now)  # others may be due: look again at once
+        delivery.status = DeliveryStatus.DELIVERING
         delivery.claim_token = str(uuid.uuid4())
         delivery.lease_expires_at = now + timedelta(seconds=self._settings.lease_seconds)
         delivery.attempts += 1
@@ -133,7 +145,7 @@ class DeliveryQueue(ClaimingQueue[DeliveryClaim]):
 
     async def record(self, claim: DeliveryClaim, result: AttemptResult, at: datetime) -> str:
         """Store the attempt and decide: succeeded, retry later, or failed."""
-        now = precise_now()
+        now = self._clock()
 
         def store(uow: UnitOfWork) -> str:
             delivery = uow.webhooks.delivery(claim.delivery_id)
@@ -145,19 +157,17 @@ class DeliveryQueue(ClaimingQueue[DeliveryClaim]):
             delivery.lease_expires_at = None
             delivery.claim_token = None
             if result.succeeded:
-                delivery.status = "succeeded"
+                delivery.status = DeliveryStatus.SUCCEEDED
                 delivery.delivered_at = now
-            elif result.retryable and delivery.attempts <= self._settings.max_retries:
+            elif result.retryable and self._settings.may_retry(delivery.attempts):
                 delay = max(self.backoff(delivery.attempts), result.retry_after_seconds or 0.0)
-                delivery.status = "pending"
+                delivery.status = DeliveryStatus.PENDING
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
             else:
-                delivery.status = "failed"
+                delivery.status = DeliveryStatus.FAILED
             return delivery.status
 
         return await self._units.write(store)
 
     def backoff(self, attempts: int) -> float:
-        return backoff_seconds(
-            attempts, self._settings.retry_base_seconds, self._settings.retry_max_seconds
-        )
+        return self._settings.backoff(attempts)

@@ -6,8 +6,9 @@ import logging
 
 import httpx
 
-from koji_server.domain.clock import precise_now
 from koji_server.observability.metrics import Metrics
+from koji_server.storage.status import DeliveryStatus
+from koji_server.support.clock import precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue
 from koji_server.webhooks.sender import send
@@ -44,7 +45,7 @@ class DeliveryRunner:
         status = await self._queue.record(claim, result, at)
         if self._metrics is not None and status is not None:
             self._metrics.webhook_attempted(status, claim.attempt)
-        if status != "succeeded":
+        if status != DeliveryStatus.SUCCEEDED:
             # The URL may carry tokens in its query: log the delivery id only.
             log.info(
                 "webhook delivery %s attempt %d: %s (%s)",

@@ -1,7 +1,9 @@
 """`make run`: seed a demo project, key and study, then run the service.
 
-Prints the demo API key (once) and study id, starts koji-server and Envoy's
-REST listener in front of it, and stops both on Ctrl-C or SIGTERM.
+Applies the schema migrations (`koji-admin db upgrade`; koji-server itself
+refuses an out-of-date schema), prints the demo API key (once) and study id,
+starts koji-server and Envoy's REST listener in front of it, and stops both
+on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import sys
 from pathlib import Path
 
 from koji_server.config import Settings
-from koji_server.domain.admin import AdminService
 from koji_server.domain.model import Permission
-from koji_server.envoy_config import EnvoySettings, write
+from koji_server.operations.projects import AdminService
+from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tools.envoy_config import EnvoySettings, write
 
 DEMO_QUESTIONS = [
     "How did you first hear about our product?",
@@ -30,9 +33,12 @@ DEMO_QUESTIONS = [
 
 
 async def seed(database_url: str) -> tuple[str, str]:
+    upgraded = await migrate.upgrade(database_url)
+    if upgraded.before != upgraded.after:
+        print(f"Schema upgraded from {upgraded.before.describe()} to {upgraded.after.describe()}")
     database = Database(database_url)
     try:
-        await database.create_schema()
+        await database.check_schema()
         admin = AdminService(UnitOfWorkFactory(database))
         project = await admin.create_project("Demo project")
         key = await admin.create_key(project, "demo key", frozenset(Permission))

@@ -8,12 +8,20 @@ measurements) uses `precise_now`.
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+# What services and queues are given to tell the time (tests pass a fake).
+Clock = Callable[[], datetime]
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    """`moment` at the API's precision."""
+    return moment.replace(microsecond=0)
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return whole_seconds(datetime.now(UTC))
 
 
 def precise_now() -> datetime:
@@ -23,10 +31,3 @@ def precise_now() -> datetime:
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 with a `Z`, as in event payloads: 2026-01-01T00:00:00.123456Z."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def backoff_seconds(attempts: int, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: between half and all of
-    base * 2^(attempts - 1), capped."""
-    step = min(cap, base * 2 ** (attempts - 1))
-    return step / 2 + random.uniform(0, step / 2)

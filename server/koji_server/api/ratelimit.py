@@ -4,9 +4,9 @@ Two counters per key (this fixed window and the previous one); the previous
 window counts with the share of it that still overlaps the last minute. The
 algorithm, and how the reset time is reported, follow the `limits`
 library's SlidingWindowCounterRateLimiter, which this replaced: its asyncio
-storage schedules expiry tasks and takes several awaits per request, about a
-tenth of a cached GetInterview's time (measured with py-spy); this is a few
-arithmetic operations, synchronous, on the event loop that owns it.
+storage schedules expiry tasks and takes several awaits per request (README,
+Benchmarks, for its cost); this is a few arithmetic operations, synchronous,
+on the event loop that owns it.
 
 In-process: each server process keeps its own windows.
 """
@@ -54,6 +54,10 @@ class KeyRateLimiter:
         self._clock = clock
         self._windows: dict[str, _Window] = {}
         self._swept_at = 0.0
+
+    def tracked_keys(self) -> frozenset[str]:
+        """The keys whose windows are kept (idle ones are forgotten)."""
+        return frozenset(self._windows)
 
     def hit(self, principal: Principal) -> RateLimitState:
         """Count one request; raise RateLimitExceeded when over the limit."""

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from koji_server.domain import validation
-from koji_server.domain.clock import iso_utc, precise_now
 from koji_server.domain.errors import DomainError, NotFound
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.storage.schema import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from koji_server.storage.status import DeliveryStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.support.clock import iso_utc, precise_now
 from koji_server.webhooks import signing
 from koji_server.webhooks.deliveries import DeliveryClaim, attempt_row, prepare
 from koji_server.webhooks.destination import (
@@ -178,7 +179,7 @@ class WebhookAdmin:
             row = uow.webhooks.delivery(delivery_id)
             if row is None:
                 raise NotFound("delivery", delivery_id)
-            if row.status not in ("failed", "succeeded"):
+            if row.status not in (DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED):
                 # The server's worker owns it until it succeeds or gives up.
                 raise RedeliveryRefused(f"delivery {delivery_id} is {row.status}; try again later")
             endpoint = uow.webhooks.endpoint(row.endpoint_id)
@@ -197,7 +198,7 @@ class WebhookAdmin:
             row.last_status_code = result.status_code
             row.last_error = result.error
             if result.succeeded:
-                row.status = "succeeded"
+                row.status = DeliveryStatus.SUCCEEDED
                 row.delivered_at = precise_now()
             uow.session.flush()
             return _describe(uow, row)

@@ -1,4 +1,10 @@
-"""A small TTL + LRU cache (per service instance, never module-level)."""
+"""A small TTL + LRU cache (per service instance, never module-level).
+
+Kept rather than `cachetools.TTLCache`: it sits on every authenticated call
+(the key cache) and is a dict lookup and a clock read; a TTL of 0 turns it
+off (KOJI_FINAL_INTERVIEW_CACHE_SECONDS=0), where TTLCache would store
+entries that expire at once; and it is thirty lines against a dependency.
+"""
 
 from __future__ import annotations
 

@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
+
+from koji_server.support.clock import precise_now
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ class QueueWorker(Generic[Item]):
         next_due_at: Callable[[], Awaitable[datetime | None]],
         concurrency: int,
         poll_interval: float,
+        clock: Callable[[], datetime] = precise_now,
     ) -> None:
         self._name = name
         self._claim = claim
@@ -35,6 +38,7 @@ class QueueWorker(Generic[Item]):
         self._next_due_at = next_due_at
         self._slots = asyncio.Semaphore(concurrency)
         self._poll_interval = poll_interval
+        self._clock = clock
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,7 +106,7 @@ class QueueWorker(Generic[Item]):
         due = await self._next_due_at()
         if due is None:
             return self._poll_interval
-        wait = (due - datetime.now(UTC)).total_seconds()
+        wait = (due - self._clock()).total_seconds()
         return max(0.0, min(self._poll_interval, wait))
 
     async def _run_one(self, item: Item) -> None:
