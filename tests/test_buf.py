@@ -44,19 +44,30 @@ def edited_protos(tmp_path: Path, old: str, new: str) -> Path:
     return root
 
 
+# SendMessageRequest up to its `content` field (StreamMessageRequest has the
+# same field: the edit must be unique).
+SEND_REQUEST = (
+    "message SendMessageRequest {\n"
+    "  // Required. The interview (a UUID).\n"
+    "  string interview_id = 1 [(google.api.field_behavior) = REQUIRED];\n"
+    "  // Required. The respondent's message: not blank, at most 10,000\n"
+    "  // characters.\n  "
+)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "reported"),
     [
         pytest.param(
-            "string content = 2 [",
-            "string content = 7 [",
+            SEND_REQUEST + "string content = 2 [",
+            SEND_REQUEST + "string content = 7 [",
             'Previously present field "2" with name "content" on message "SendMessageRequest"'
             " was deleted.",
             id="renumbered",
         ),
         pytest.param(
-            "string content = 2 [",
-            "string text = 2 [",
+            SEND_REQUEST + "string content = 2 [",
+            SEND_REQUEST + "string text = 2 [",
             'Field "2" on message "SendMessageRequest" changed name from "content" to "text".',
             id="renamed",
         ),

@@ -131,7 +131,7 @@ def test_client_reasons_are_the_servers_error_codes(monkeypatch: pytest.MonkeyPa
         for name, value in vars(module).items()
         if name.isupper() and name not in {"DETAILS_TRAILER", "ERROR_DOMAIN", "M"}
     }
-    assert constants == {code.upper(): code.upper() for code in errors.GRPC_CODES}
+    assert constants == {code.upper(): code.upper() for code in errors.ANSWERS}
     assert module.ERROR_DOMAIN == errors.ERROR_DOMAIN
 
 
