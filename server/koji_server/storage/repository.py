@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, delete, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -158,6 +158,12 @@ class DirectTables:
         )
 
 
+# Built once: constructing the statement on each call cost more than running it.
+_RESPONDENT_BYTES = select(func.coalesce(func.sum(utf8_bytes(MessageRow.content)), 0)).where(
+    MessageRow.interview_id == bindparam("interview_id"), MessageRow.role == "respondent"
+)
+
+
 class InterviewRepository:
     """Interviews and their messages. The conversation's hot path (record,
     create, change, append) runs as direct SQL (see storage.direct)."""
@@ -221,11 +227,8 @@ class InterviewRepository:
 
     def respondent_bytes(self, interview_id: str) -> int:
         """The respondent's text so far, in UTF-8 bytes."""
-        size = func.coalesce(func.sum(utf8_bytes(MessageRow.content)), 0)
-        query = select(size).where(
-            MessageRow.interview_id == interview_id, MessageRow.role == "respondent"
-        )
-        return int(self._session.execute(query).scalar_one())
+        parameters = {"interview_id": interview_id}
+        return int(self._session.execute(_RESPONDENT_BYTES, parameters).scalar_one())
 
     def get(self, interview_id: str) -> InterviewRow | None:
         """The interview as an ORM row (for changes the ORM tracks)."""
