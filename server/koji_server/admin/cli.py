@@ -33,7 +33,7 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -446,7 +446,7 @@ async def _run(args: argparse.Namespace) -> None:
     if getattr(args, "run_db", None) is not None:
         await args.run_db(url)
         return
-    database = Database(url, settings.sqlite_synchronous)
+    database = open_database(url, settings.sqlite_synchronous)
     try:
         await database.check_schema()
         units = UnitOfWorkFactory(database)

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
-from koji_server.storage.database import sync_engines
+from koji_server.storage.backends import sync_engines
 from koji_server.storage.repository import AnalysedInterview, DirectTables
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWork
@@ -70,7 +70,7 @@ def _engines(database_url: str) -> tuple[Engine, Engine, DirectTables, DirectTab
         read,
         write,
         DirectTables.for_dialect(read.dialect),
-        DirectTables.for_dialect(write.dialect),
+        DirectTables.for_dialect(write.dialect, writing=True),
     )
 
 
