@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from koji_server.domain.errors import StorageUnavailable
+from koji_server.storage.backends import open_database
+from koji_server.storage.database import Database
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema import InterviewRow, JobRow, ProjectRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
@@ -114,3 +116,26 @@ async def test_a_read_only_database_is_storage_unavailable_and_reads_go_on(
         assert await units.read(lambda uow: uow.projects.get("p").name) == "Project"
     finally:
         await read_only.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h/db", PostgresDatabase),
+        ("postgresql+asyncpg://u@h/db", PostgresDatabase),
+        ("sqlite+aiosqlite:///koji.db", Database),
+    ],
+)
+async def test_the_url_picks_the_engine(url: str, expected: type) -> None:
+    database = open_database(url)
+    try:
+        assert isinstance(database, expected)
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("url", ["mysql+aiomysql://u:secret@h/db", "postgresql+psycopg://u@h/db"])
+def test_other_databases_and_drivers_are_refused_without_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="KOJI_DATABASE_URL must") as refused:
+        open_database(url)
+    assert "secret" not in str(refused.value)

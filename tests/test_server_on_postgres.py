@@ -27,6 +27,7 @@ from koji_server.config import Settings
 from koji_server.storage.schema import AnalysisRow, JobAttemptRow, JobRow
 from tests.conftest import AUTH_CACHE_SECONDS, Tenant, make_guide_tenant
 from tests.helpers import assert_error, auth
+from tests.test_operations import scrape
 from tests.transcripts import ENGAGED
 
 RACERS = 50
@@ -139,6 +140,11 @@ async def test_the_lifecycle_runs_to_an_analysis_usage_and_a_study_report(
         assert asyncio.get_running_loop().time() < deadline, "the study report was not updated"
         await asyncio.sleep(0.1)
     assert report.themes
+
+    # The queue depths, read at scrape time over psycopg.
+    samples = await scrape(pg_server.metrics_port)
+    for status in ("pending", "running"):
+        assert samples[("koji_analysis_queue_depth", frozenset({("status", status)}))] == 0
 
 
 async def test_fifty_concurrent_completes_one_wins_the_rest_see_the_same_data(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,12 @@ def open_database(url: str, synchronous: str = DEFAULT_SYNCHRONOUS) -> Database 
     """The database at `url` (`synchronous` applies to SQLite only)."""
     if postgres.is_postgres(url):
         return PostgresDatabase(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        raise ValueError(
+            "KOJI_DATABASE_URL must name a SQLite file (sqlite+aiosqlite:///koji.db) or a "
+            "PostgreSQL database (postgresql+asyncpg://user:pass@host/db), got "
+            f"{make_url(url).render_as_string(hide_password=True)}"
+        )
     return Database(url, synchronous)
 
 
