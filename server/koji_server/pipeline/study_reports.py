@@ -20,6 +20,7 @@ from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
@@ -90,9 +91,14 @@ def _update(
             return None
         study_id, project_id, version, update = work
         updated = compute(update)
-        with Session(write) as session, session.begin():
-            if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
-                return updated.report
+        try:
+            with Session(write) as session, session.begin():
+                if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
+                    return updated.report
+        except IntegrityError:
+            # PostgreSQL: another process wrote the study's first report
+            # meanwhile (SQLite's write lock makes that impossible).
+            continue
     raise RuntimeError(f"study report: gave up after {MAX_TRIES} concurrent updates")
 
 
