@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from koji_server.observability.logs import RequestFields, json_formatter, quiet_
 from koji_server.operations.projects import AdminService
 from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.storage import migrate
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
@@ -121,7 +122,7 @@ async def make_tenant(
     permissions: frozenset[Permission] = ALL_PERMISSIONS,
     rate_limit: int = 100_000,
 ) -> Tenant:
-    database = Database(database_url)
+    database = open_database(database_url)
     try:
         admin = AdminService(UnitOfWorkFactory(database))
         project_id = await admin.create_project("Test project")
@@ -137,7 +138,7 @@ async def make_guide_tenant(database_url: str) -> Tenant:
     from tests.transcripts import GUIDE, TITLE
 
     tenant = await make_tenant(database_url)
-    database = Database(database_url)
+    database = open_database(database_url)
     try:
         study = await AdminService(UnitOfWorkFactory(database)).create_study(
             tenant.project_id, TITLE, list(GUIDE)
@@ -150,7 +151,7 @@ async def make_guide_tenant(database_url: str) -> Tenant:
 async def add_key(
     database_url: str, project_id: str, permissions: frozenset[Permission], rate_limit: int = 60
 ) -> str:
-    database = Database(database_url)
+    database = open_database(database_url)
     try:
         admin = AdminService(UnitOfWorkFactory(database))
         return (await admin.create_key(project_id, "extra", permissions, rate_limit)).api_key
@@ -196,8 +197,17 @@ def database_path(tmp_path: Path, sqlite_template: Path) -> Path:
     return path
 
 
+# KOJI_TEST_ENGINE=postgres: the tests that take `database_url` run on a fresh
+# PostgreSQL database instead (issue 16: the suite on both engines); those
+# that reach for SQLite itself (its file, its writer, its PRAGMAs) do not
+# follow yet.
+TEST_ENGINE = os.environ.get("KOJI_TEST_ENGINE", "sqlite")
+
+
 @pytest.fixture
-def database_url(database_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, database_path: Path) -> str:
+    if TEST_ENGINE == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     return sqlite_url(database_path)
 
 
@@ -208,6 +218,25 @@ def postgres() -> Iterator[ThrowawayPostgres]:
     server = ThrowawayPostgres()
     yield server
     server.stop()
+
+
+POSTGRES_TEMPLATE = "koji_template"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: ThrowawayPostgres) -> Iterator[str]:
+    """A database at the head revision, made by the real upgrade; each test
+    copies it."""
+    asyncio.run(migrate.upgrade(postgres.create_database(POSTGRES_TEMPLATE)))
+    yield POSTGRES_TEMPLATE
+    postgres.psql(f'DROP DATABASE "{POSTGRES_TEMPLATE}"')
+
+
+@pytest.fixture
+def postgres_url(postgres: ThrowawayPostgres, postgres_template: str) -> str:
+    """A fresh PostgreSQL database at the head revision (CREATE DATABASE from
+    the template, about 0.1 s); its asyncpg URL."""
+    return postgres.create_database(f"koji_{uuid.uuid4().hex[:12]}", postgres_template)
 
 
 @pytest.fixture

@@ -68,11 +68,11 @@ async def test_bearer_scheme_is_case_insensitive(stub, tenant) -> None:
 
 async def test_revoked_key_is_unauthorized(stub, tenant, database_url) -> None:
     from koji_server.operations.projects import AdminService
-    from koji_server.storage.database import Database
+    from koji_server.storage.backends import open_database
     from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
     started = await start(stub, tenant)
-    database = Database(database_url)
+    database = open_database(database_url)
     await AdminService(UnitOfWorkFactory(database)).revoke_key(tenant.key_id)
     await database.dispose()
     # Authenticated keys are cached briefly: revocation bites within that time.

@@ -3,8 +3,8 @@
 The same rows are written with the ORM into a migrated SQLite file and a
 migrated PostgreSQL database; then each read of the repositories (what
 `units.read` runs, including the direct SQL of storage.direct) runs on both,
-and the answers must be equal, value for value. (Writes on PostgreSQL are
-issue 16's next step: the writer thread is SQLite's.)
+and the answers must be equal, value for value. (Writes on PostgreSQL:
+tests/test_postgres_storage.py and tests/test_server_on_postgres.py.)
 """
 
 from __future__ import annotations

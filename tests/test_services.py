@@ -30,7 +30,7 @@ from koji_server.domain.services import InterviewService
 from koji_server.operations.projects import AdminService
 from koji_server.pipeline.jobs import JobQueue
 from koji_server.queueing.settings import QueueSettings
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.schema import WebhookEndpointRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.deliveries import DeliveryQueue, delivery_settings
@@ -62,7 +62,7 @@ class World:
 
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
-    database = Database(database_url)
+    database = open_database(database_url)
     await database.check_schema()
     units = UnitOfWorkFactory(database)
     admin = AdminService(units)

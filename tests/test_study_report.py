@@ -16,7 +16,7 @@ from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
 from koji_server.domain.model import Permission
 from koji_server.operations.projects import AdminService
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import Tenant, add_key, make_tenant
@@ -30,7 +30,7 @@ MAX_LABEL_WORDS = 5
 
 async def study_tenant(database_url: str) -> Tenant:
     tenant = await make_tenant(database_url)
-    database = Database(database_url)
+    database = open_database(database_url)
     try:
         study = await AdminService(UnitOfWorkFactory(database)).create_study(
             tenant.project_id, "why teams churn", list(GUIDE)

@@ -20,7 +20,7 @@ from koji_server.config import Settings
 from koji_server.domain.model import Permission
 from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tools.envoy_config import EnvoySettings, write
 
@@ -36,7 +36,7 @@ async def seed(database_url: str) -> tuple[str, str]:
     upgraded = await migrate.upgrade(database_url)
     if upgraded.before != upgraded.after:
         print(f"Schema upgraded from {upgraded.before.describe()} to {upgraded.after.describe()}")
-    database = Database(database_url)
+    database = open_database(database_url)
     try:
         await database.check_schema()
         admin = AdminService(UnitOfWorkFactory(database))

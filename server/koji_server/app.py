@@ -35,7 +35,7 @@ from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.pipeline.jobs import Claim, JobQueue
 from koji_server.queueing.settings import QueueSettings
 from koji_server.queueing.worker import QueueWorker
-from koji_server.storage.database import Database
+from koji_server.storage.backends import Storage, open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
@@ -61,7 +61,7 @@ SERVER_OPTIONS = (
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    database: Database
+    database: Storage
     health: health.aio.HealthServicer
     pipeline: Pipeline | None
     metrics: Metrics
@@ -186,14 +186,14 @@ async def start_server(
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
     spawns its own."""
-    database = Database(settings.database_url, settings.sqlite_synchronous)
+    database = open_database(settings.database_url, settings.sqlite_synchronous)
     try:
         await database.check_schema()
     except BaseException:
         await database.dispose()
         raise
     metrics = Metrics()
-    database.writer.on_commit = metrics.batch_committed
+    database.observe_commits(metrics.batch_committed)
     metrics.watch_queues(database.queue_depths)
     units = UnitOfWorkFactory(database)
     changes = ChangeFeed()
@@ -257,13 +257,7 @@ async def start_server(
         pipeline.start()
     for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info(
-        "serving %s on port %d (database %s, synchronous %s)",
-        pb.DESCRIPTOR.package,
-        port,
-        database.path,
-        database.synchronous,
-    )
+    log.info("serving %s on port %d (%s)", pb.DESCRIPTOR.package, port, database.describe())
     if endpoint is not None:
         log.info(
             "metrics at http://%s:%d/metrics",

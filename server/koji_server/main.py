@@ -27,8 +27,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         prog="koji-server",
         description=(
             "Serve the koji.v1 InterviewService over gRPC (with server reflection and "
-            "grpc.health.v1) on an embedded SQLite database. Every flag can also be set "
-            "in the environment as KOJI_<NAME>; flags win."
+            "grpc.health.v1) on an embedded SQLite database or on PostgreSQL. Every flag "
+            "can also be set in the environment as KOJI_<NAME>; flags win."
         ),
     )
     parser.add_argument(
@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "--database-url",
         default=defaults.database_url,
         metavar="URL",
-        help="SQLAlchemy URL of the SQLite file, created if missing "
+        help="SQLAlchemy URL of the SQLite file or the PostgreSQL database "
+        "(postgresql+asyncpg://...), at the schema's newest revision: `koji-admin db upgrade` "
         "(env KOJI_DATABASE_URL, default %(default)s)",
     )
     parser.add_argument(

@@ -1,7 +1,7 @@
 """`koji-admin`: the operator CLI (projects, API keys, studies, interviews,
 the schema's migrations).
 
-It talks to the same SQLite database as the server (KOJI_DATABASE_URL or
+It talks to the same database as the server (SQLite or PostgreSQL; KOJI_DATABASE_URL or
 --database-url); like the server, every command but `db ...` refuses a
 schema other than the migrations' head. Secrets are printed once, on
 creation, and never again.
@@ -33,7 +33,7 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default=None,
         metavar="URL",
-        help="SQLAlchemy URL of the SQLite file; `db` commands also take a PostgreSQL "
-        "database, postgresql+asyncpg://... (env KOJI_DATABASE_URL, "
+        help="SQLAlchemy URL of the SQLite file or the PostgreSQL database "
+        "(postgresql+asyncpg://...) (env KOJI_DATABASE_URL, "
         "default sqlite+aiosqlite:///koji.db)",
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
@@ -446,7 +446,7 @@ async def _run(args: argparse.Namespace) -> None:
     if getattr(args, "run_db", None) is not None:
         await args.run_db(url)
         return
-    database = Database(url, settings.sqlite_synchronous)
+    database = open_database(url, settings.sqlite_synchronous)
     try:
         await database.check_schema()
         units = UnitOfWorkFactory(database)

@@ -19,9 +19,10 @@ from koji_server.observability.context import current
 CONTEXT_FIELDS = ("rpc", "request_id", "project_id", "interview_id")
 TEXT_FIELDS = (*CONTEXT_FIELDS, "code", "duration_ms")
 # Libraries kept at WARNING whatever the level: httpx/httpcore log full URLs
-# at INFO (webhook URLs may hold tokens); SQLAlchemy and aiosqlite log every
-# statement with its parameters at INFO/DEBUG (webhook secrets, key hashes).
-QUIET_LOGGERS = ("httpx", "httpcore", "sqlalchemy", "aiosqlite")
+# at INFO (webhook URLs may hold tokens); SQLAlchemy and the database drivers
+# log statements with their parameters at INFO/DEBUG (webhook secrets, key
+# hashes).
+QUIET_LOGGERS = ("httpx", "httpcore", "sqlalchemy", "aiosqlite", "asyncpg", "psycopg")
 
 
 class RequestFields(logging.Filter):

@@ -1,7 +1,9 @@
 """The job queue's transactions: claim, finish, fail. Safe across processes.
 
-A claim runs in one BEGIN IMMEDIATE transaction, so two processes sharing the
-database can never claim the same job; finishing is conditional on still
+A claim runs in one write transaction that locks the job (SQLite: BEGIN
+IMMEDIATE, the whole database; PostgreSQL: the job's row, FOR UPDATE SKIP
+LOCKED, so concurrent claimers take different jobs), so two processes sharing
+the database can never claim the same job; finishing is conditional on still
 holding the claim, so a runner that lost its lease writes nothing.
 """
 

@@ -20,10 +20,11 @@ from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
-from koji_server.storage.database import sync_engines
+from koji_server.storage.backends import sync_engines
 from koji_server.storage.repository import AnalysedInterview, DirectTables
 from koji_server.storage.schema import StudyReportRow
 from koji_server.storage.unit_of_work import UnitOfWork
@@ -70,7 +71,7 @@ def _engines(database_url: str) -> tuple[Engine, Engine, DirectTables, DirectTab
         read,
         write,
         DirectTables.for_dialect(read.dialect),
-        DirectTables.for_dialect(write.dialect),
+        DirectTables.for_dialect(write.dialect, writing=True),
     )
 
 
@@ -90,9 +91,14 @@ def _update(
             return None
         study_id, project_id, version, update = work
         updated = compute(update)
-        with Session(write) as session, session.begin():
-            if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
-                return updated.report
+        try:
+            with Session(write) as session, session.begin():
+                if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
+                    return updated.report
+        except IntegrityError:
+            # PostgreSQL: another process wrote the study's first report
+            # meanwhile (SQLite's write lock makes that impossible).
+            continue
     raise RuntimeError(f"study report: gave up after {MAX_TRIES} concurrent updates")
 
 

@@ -1,4 +1,5 @@
-"""Engines and connection set-up for SQLite.
+"""Engines and connection set-up for SQLite (PostgreSQL: storage.postgres;
+storage.backends picks one from the URL).
 
 Two engines share one file. Writes go through the single writer
 (`storage.writer`): one thread, one connection, transactions that begin with
@@ -13,17 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session
 
 from koji_server.storage.repository import DirectTables
 from koji_server.storage.schema_version import mismatch, read_state
 from koji_server.storage.writer import Writer
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 READ_POOL_SIZE = 4
@@ -93,8 +98,21 @@ class Database:
         self.read_engine = create_async_engine(url, pool_size=READ_POOL_SIZE, max_overflow=0)
         _configure(self.read_engine.sync_engine, "BEGIN", self.synchronous)
         # One set per engine: the writer thread's and the event loop's.
-        self.write_tables = DirectTables.for_dialect(write_engine.dialect)
+        self.write_tables = DirectTables.for_dialect(write_engine.dialect, writing=True)
         self.read_tables = DirectTables.for_dialect(self.read_engine.sync_engine.dialect)
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a write transaction on the writer thread; its result
+        once committed (see storage.writer)."""
+        return await self.writer.run(work)
+
+    def observe_commits(self, callback: Callable[[int, float], None]) -> None:
+        """Tell `callback` of every group commit: its units and COMMIT time."""
+        self.writer.on_commit = callback
+
+    def describe(self) -> str:
+        """What the start-up log line says of the database."""
+        return f"database {self.path}, synchronous {self.synchronous}"
 
     async def check_schema(self) -> None:
         """Refuse a database whose schema is not this code's head revision

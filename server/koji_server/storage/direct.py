@@ -12,7 +12,10 @@ session on aiosqlite runs the same SQL through SQLAlchemy's connection).
 A `DirectTable` is built for one engine's dialect and used only by that
 engine's connections: the database keeps one set for the writer thread and
 one for the event loop's reads (`storage.repository.DirectTables`), so
-neither thread changes what the other reads.
+neither thread changes what the other reads. On PostgreSQL the write side's
+set locks the row it selects by key (`FOR UPDATE`): two write units on one
+interview (two completions, say) run one after the other, as SQLite's
+single write lock makes them.
 
 Values pass through each column type's own bind and result processors, so
 rows written here read back exactly like rows written by the ORM, and the
@@ -37,13 +40,15 @@ class DirectTable:
     """Select by primary key, insert and update one table with plain SQL, for
     one dialect."""
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    def __init__(self, table: Table, dialect: Dialect, lock_rows: bool = False) -> None:
         (key,) = table.primary_key.columns
         self.table = table
         self.columns = tuple(column.name for column in table.columns)
         self._key = key.name
         self._select_all = f"SELECT {', '.join(self.columns)} FROM {table.name}"
         self._select = f"{self._select_all} WHERE {self._key} = ?"
+        if lock_rows:
+            self._select += " FOR UPDATE"
         self._insert = (
             f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
             f"VALUES ({', '.join('?' * len(self.columns))})"

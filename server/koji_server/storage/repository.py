@@ -143,18 +143,25 @@ def _columns(interview: Interview) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class DirectTables:
-    """The hot tables' direct SQL for one engine (see storage.direct)."""
+    """The hot tables' direct SQL for one engine (see storage.direct), and
+    whether the repositories lock the rows they load by key (`lock_rows`:
+    PostgreSQL's write units, where transactions run side by side; SQLite's
+    writes hold the whole database's lock already)."""
 
     interviews: DirectTable
     messages: DirectTable
     jobs: DirectTable
+    lock_rows: bool = False
 
     @classmethod
-    def for_dialect(cls, dialect: Dialect) -> DirectTables:
+    def for_dialect(cls, dialect: Dialect, writing: bool = False) -> DirectTables:
+        """The set for one engine; `writing`: for its write units."""
+        lock_rows = writing and dialect.name != "sqlite"
         return cls(
-            DirectTable(InterviewRow.__table__, dialect),
+            DirectTable(InterviewRow.__table__, dialect, lock_rows),
             DirectTable(MessageRow.__table__, dialect),
-            DirectTable(JobRow.__table__, dialect),
+            DirectTable(JobRow.__table__, dialect, lock_rows),
+            lock_rows,
         )
 
 
@@ -172,6 +179,7 @@ class InterviewRepository:
         self._session = session
         self._interviews = tables.interviews
         self._messages = tables.messages
+        self._lock_rows = tables.lock_rows
 
     def record(self, interview_id: str, project_id: str | None = None) -> Interview | None:
         """The interview, or None when missing or another project's."""
@@ -232,7 +240,7 @@ class InterviewRepository:
 
     def get(self, interview_id: str) -> InterviewRow | None:
         """The interview as an ORM row (for changes the ORM tracks)."""
-        return self._session.get(InterviewRow, interview_id)
+        return self._session.get(InterviewRow, interview_id, with_for_update=self._lock_rows)
 
     def analysis(self, interview_id: str) -> Analysis | None:
         """The stored analysis, if any."""
@@ -286,8 +294,9 @@ class StudyReportRecord:
 
 
 class StudyReportRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, lock_rows: bool = False) -> None:
         self._session = session
+        self._lock_rows = lock_rows
 
     def report(self, study_id: str) -> StudyReportRecord | None:
         """The served part only (the working state can be megabytes)."""
@@ -299,7 +308,7 @@ class StudyReportRepository:
         return None if row is None else StudyReportRecord(row.report, row.updated_at)
 
     def get(self, study_id: str) -> StudyReportRow | None:
-        return self._session.get(StudyReportRow, study_id)
+        return self._session.get(StudyReportRow, study_id, with_for_update=self._lock_rows)
 
     def add(self, row: StudyReportRow) -> None:
         self._session.add(row)
@@ -344,6 +353,7 @@ class JobRepository:
     def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
         self._jobs = tables.jobs
+        self._lock_rows = tables.lock_rows
 
     def enqueue(self, job_id: str, kind: str, interview_id: str, run_after: datetime) -> None:
         """A new pending job (direct SQL: it is on the completion's hot path)."""
@@ -370,7 +380,10 @@ class JobRepository:
         return (self._session.execute(query)).scalars().all()
 
     def next_ready(self, now: datetime) -> JobRow | None:
-        """The oldest job that is due, or whose runner's lease has expired."""
+        """The oldest job that is due, or whose runner's lease has expired,
+        locked for the caller's transaction: PostgreSQL skips jobs another
+        transaction is claiming (`FOR UPDATE SKIP LOCKED`); SQLite has no
+        row locks (nothing is rendered) and claims under its write lock."""
         query = (
             select(JobRow)
             .where(
@@ -381,6 +394,7 @@ class JobRepository:
             )
             .order_by(JobRow.run_after, JobRow.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
         )
         return (self._session.execute(query)).scalar_one_or_none()
 
@@ -400,7 +414,7 @@ class JobRepository:
         return self._session.get(JobAttemptRow, attempt_id)
 
     def get(self, job_id: str) -> JobRow | None:
-        return self._session.get(JobRow, job_id)
+        return self._session.get(JobRow, job_id, with_for_update=self._lock_rows)
 
 
 class EventRepository:
@@ -419,8 +433,9 @@ class EventRepository:
 
 
 class WebhookRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, lock_rows: bool = False) -> None:
         self._session = session
+        self._lock_rows = lock_rows
 
     def add_endpoint(self, endpoint: WebhookEndpointRow) -> None:
         self._session.add(endpoint)
@@ -442,7 +457,7 @@ class WebhookRepository:
         self._session.add(attempt)
 
     def delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
-        return self._session.get(WebhookDeliveryRow, delivery_id)
+        return self._session.get(WebhookDeliveryRow, delivery_id, with_for_update=self._lock_rows)
 
     def deliveries(self, interview_id: str | None = None) -> Sequence[WebhookDeliveryRow]:
         query = select(WebhookDeliveryRow).order_by(
@@ -461,6 +476,8 @@ class WebhookRepository:
         return (self._session.execute(query)).scalars().all()
 
     def next_ready(self, now: datetime) -> WebhookDeliveryRow | None:
+        """The oldest delivery that is due, or whose lease has expired, locked
+        as JobRepository.next_ready locks a job."""
         query = (
             select(WebhookDeliveryRow)
             .where(
@@ -477,6 +494,7 @@ class WebhookRepository:
             )
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
         )
         return (self._session.execute(query)).scalar_one_or_none()
 

@@ -3,8 +3,9 @@
 Use cases hand their unit of work to the factory as a plain function:
 
 - `write(work)` runs it on the single writer thread (`storage.writer`) in a
-  BEGIN IMMEDIATE transaction; it commits if `work` returns and rolls back
-  (only that unit) if it raises.
+  BEGIN IMMEDIATE transaction on SQLite, in a pooled transaction of its own
+  on PostgreSQL (`storage.postgres`); it commits if `work` returns and rolls
+  back (only that unit) if it raises.
 - `read(work)` runs it in a read-only snapshot from the async read pool
   (`AsyncSession.run_sync`); it never blocks on writers.
 
@@ -18,12 +19,13 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 
 from koji_server.domain.errors import StorageUnavailable
-from koji_server.storage.database import Database
+from koji_server.storage import postgres
+from koji_server.storage.backends import Storage
 from koji_server.storage.repository import (
     ApiKeyRepository,
     DirectTables,
@@ -49,16 +51,27 @@ class UnitOfWork:
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
         self.studies = StudyRepository(session)
-        self.study_reports = StudyReportRepository(session)
+        self.study_reports = StudyReportRepository(session, tables.lock_rows)
         self.interviews = InterviewRepository(session, tables)
         self.jobs = JobRepository(session, tables)
         self.events = EventRepository(session)
-        self.webhooks = WebhookRepository(session)
+        self.webhooks = WebhookRepository(session, tables.lock_rows)
+
+
+def unwritable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be written now (disk full,
+    read-only), through no fault of the request."""
+    if postgres.sqlstate(error) in postgres.UNWRITABLE:
+        return True
+    if isinstance(error, (DBAPIError, sqlite3.OperationalError)):
+        reason = str(getattr(error, "orig", None) or error).lower()
+        return any(words in reason for words in UNWRITABLE)
+    return False
 
 
 class UnitOfWorkFactory:
-    def __init__(self, database: Database) -> None:
-        self._writer = database.writer
+    def __init__(self, database: Storage) -> None:
+        self._write = database.write
         self._write_tables = database.write_tables
         self._read_tables = database.read_tables
         self._read_sessions = async_sessionmaker(database.read_engine, expire_on_commit=False)
@@ -67,13 +80,10 @@ class UnitOfWorkFactory:
         """Run `work` in a write transaction; its result once committed.
         Raises StorageUnavailable when the database cannot be written."""
         try:
-            return await self._writer.run(
-                lambda session: work(UnitOfWork(session, self._write_tables))
-            )
-        except (OperationalError, sqlite3.OperationalError) as error:
-            # Direct SQL (storage.direct) raises the driver's own error.
-            reason = str(getattr(error, "orig", None) or error).lower()
-            if any(words in reason for words in UNWRITABLE):
+            return await self._write(lambda session: work(UnitOfWork(session, self._write_tables)))
+        except (DBAPIError, sqlite3.OperationalError) as error:
+            # Direct SQL (storage.direct) on SQLite raises the driver's own error.
+            if unwritable(error):
                 raise StorageUnavailable() from error
             raise
 

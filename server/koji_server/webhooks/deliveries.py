@@ -2,7 +2,8 @@
 
 Deliveries are created in the transaction that creates their event, so an
 event is never lost between "happened" and "queued". Claims take a lease in
-one BEGIN IMMEDIATE transaction (one process per delivery at a time);
+one transaction that locks the delivery (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+FOR UPDATE SKIP LOCKED), one process per delivery at a time;
 delivery is at least once: a process that dies mid-attempt leaves the lease to
 expire and the delivery is sent again (same `webhook-id`, for dedupe).
 """

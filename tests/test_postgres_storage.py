@@ -1,0 +1,141 @@
+"""PostgreSQL's write path below the server: a claim skips the job another
+transaction holds (FOR UPDATE SKIP LOCKED) instead of waiting for it, two
+write units on one row run one after the other, and a database that cannot
+be written is StorageUnavailable while reads go on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from koji_server.domain.errors import StorageUnavailable
+from koji_server.storage.backends import open_database
+from koji_server.storage.database import Database
+from koji_server.storage.postgres import PostgresDatabase
+from koji_server.storage.schema import InterviewRow, JobRow, ProjectRow, StudyRow
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from tests.postgres import ThrowawayPostgres
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+INTERVIEWS = ("i1", "i2")
+# Long enough that a claim waiting on the held row would be caught.
+NO_WAIT_SECONDS = 3.0
+
+
+def rows() -> list[object]:
+    interviews = [
+        InterviewRow(
+            id=interview_id, project_id="p", study_id="s", session_token_hash="h" * 64,
+            mode="text", locale="en", status="completed", started_at=T0, completed_at=T0,
+            analysis_status="processing", updated_at=T0,
+        )
+        for interview_id in INTERVIEWS
+    ]  # fmt: skip
+    jobs = [
+        JobRow(
+            id=f"j{n}", kind="analysis", interview_id=interview_id, status="pending",
+            attempts=0, run_after=T0 + timedelta(seconds=n), created_at=T0,
+        )
+        for n, interview_id in enumerate(INTERVIEWS, start=1)
+    ]  # fmt: skip
+    return [
+        ProjectRow(id="p", name="Project", created_at=T0),
+        StudyRow(id="s", project_id="p", title="Study", questions=["q1"], created_at=T0),
+        *interviews,
+        *jobs,
+    ]
+
+
+@pytest.fixture
+async def database(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
+    database = PostgresDatabase(postgres_url)
+
+    def add(session: Session) -> None:
+        for row in rows():  # in order: the ORM knows no relationships here
+            session.add(row)
+            session.flush()
+
+    try:
+        await database.write(add)
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_a_claim_skips_the_job_another_transaction_holds(
+    database: PostgresDatabase,
+) -> None:
+    units = UnitOfWorkFactory(database)
+    now = T0 + timedelta(minutes=1)
+    async with database.engine.connect() as other, other.begin():
+        held = select(JobRow.id).where(JobRow.id == "j1").with_for_update()
+        assert (await other.execute(held)).scalar_one() == "j1"
+        claimed = await asyncio.wait_for(
+            units.write(lambda uow: (job := uow.jobs.next_ready(now)) and job.id),
+            NO_WAIT_SECONDS,
+        )
+        assert claimed == "j2"  # j1 is older, but held
+    assert await units.write(lambda uow: (job := uow.jobs.next_ready(now)) and job.id) == "j1"
+
+
+async def test_write_units_on_one_row_run_one_after_the_other(
+    database: PostgresDatabase,
+) -> None:
+    """Each unit reads the job's attempts and writes them plus one: with the
+    row locked while a unit runs, no increment is lost."""
+    units = UnitOfWorkFactory(database)
+
+    def increment(uow) -> None:  # type: ignore[no-untyped-def]
+        job = uow.jobs.get("j1")
+        job.attempts = job.attempts + 1
+
+    await asyncio.gather(*(units.write(increment) for _ in range(20)))
+    assert await units.read(lambda uow: uow.jobs.get("j1").attempts) == 20
+
+
+async def test_a_read_only_database_is_storage_unavailable_and_reads_go_on(
+    postgres: ThrowawayPostgres, postgres_url: str, database: PostgresDatabase
+) -> None:
+    name = make_url(postgres_url).database
+    postgres.psql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    read_only = PostgresDatabase(postgres_url)  # new connections take the setting
+    try:
+        units = UnitOfWorkFactory(read_only)
+
+        def add_project(uow) -> None:  # type: ignore[no-untyped-def]
+            uow.projects.add(ProjectRow(id="p2", name="Another", created_at=T0))
+
+        with pytest.raises(StorageUnavailable):
+            await units.write(add_project)
+        assert await units.read(lambda uow: uow.projects.get("p").name) == "Project"
+    finally:
+        await read_only.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h/db", PostgresDatabase),
+        ("postgresql+asyncpg://u@h/db", PostgresDatabase),
+        ("sqlite+aiosqlite:///koji.db", Database),
+    ],
+)
+async def test_the_url_picks_the_engine(url: str, expected: type) -> None:
+    database = open_database(url)
+    try:
+        assert isinstance(database, expected)
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("url", ["mysql+aiomysql://u:secret@h/db", "postgresql+psycopg://u@h/db"])
+def test_other_databases_and_drivers_are_refused_without_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="KOJI_DATABASE_URL must") as refused:
+        open_database(url)
+    assert "secret" not in str(refused.value)
