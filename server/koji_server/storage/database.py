@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,13 +56,28 @@ def _configure(engine: Engine, begin_statement: str, synchronous: str) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin_statement)
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """The switch of a new file to WAL takes its lock without waiting for
+    busy_timeout: two processes opening a new file at once (two upgrades)
+    may see "database is locked"; the switch is retried for a while."""
+    for _attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            time.sleep(0.02)
+    cursor.execute("PRAGMA journal_mode = WAL")
 
 
 def sync_engines(url: str, synchronous: str = DEFAULT_SYNCHRONOUS) -> tuple[Engine, Engine]:
