@@ -16,6 +16,7 @@ from koji_server.api.errors import ANSWERS
 from koji_server.domain import errors as domain_errors
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import AUTH_CACHE_SECONDS, add_key, make_tenant
 from tests.helpers import assert_error, auth, metadata_dict
 from tests.test_lifecycle import complete, send, start
@@ -392,8 +393,8 @@ async def test_rate_limit_exhausted_with_retry_info_and_metadata(
 async def test_internal_errors_never_leak_details(stub, tenant, server) -> None:
     # Break the database under the running server: every RPC becomes INTERNAL
     # with the generic message and the documented ErrorInfo, nothing else.
-    await server.database.writer.run(
-        lambda session: session.connection().exec_driver_sql("DROP TABLE messages")
+    await UnitOfWorkFactory(server.database).write(
+        lambda uow: uow.session.connection().exec_driver_sql("DROP TABLE messages")
     )
     started_error = await expect_error(start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL")
     assert started_error.keys() == {"ErrorInfo"}
