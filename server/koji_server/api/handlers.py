@@ -74,12 +74,16 @@ def _wrapped(method: Method, open_call: OpenCall, streamed: bool) -> Behavior:
     return handle
 
 
-def _streaming(method: StreamMethod, open_call: OpenCall) -> Behavior:
+def _streaming(method: StreamMethod, open_call: OpenCall, response_class: type[Any]) -> Behavior:
     """A server-streaming method: an async generator of responses, each sent
-    as it comes (the first with the call's headers)."""
+    as it comes (the first with the call's headers). A failure after the
+    first is told to REST callers as a response whose `error` is set."""
+    if "error" not in response_class.DESCRIPTOR.fields_by_name:
+        raise TypeError(f"{response_class.DESCRIPTOR.full_name} has no `error` field (StreamError)")
 
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
         async with open_call(context) as call:  # aborts the call on any failure
+            call.error_event = lambda error: response_class(error=error)
             if isinstance(request, _Undecodable):
                 raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
             events = method(request, call)
@@ -105,7 +109,7 @@ def add_service(
         )
         behavior = getattr(servicer, method.name)
         handlers[method.name] = make_handler(
-            _streaming(behavior, open_call)
+            _streaming(behavior, open_call, response_class)
             if method.server_streaming
             else _wrapped(behavior, open_call, method.name in STREAMED_RESPONSE_METHODS),
             request_deserializer=_lenient(request_class.FromString),

@@ -59,7 +59,8 @@ class RpcCall:
     error_body: Message | None = None
     # A streaming RPC that has sent its first event (and so its headers).
     stream_started: bool = False
-    # How a streaming RPC tells REST callers of a failure after its first event.
+    # Set by the wrapper of a server-streaming RPC (api.handlers): how it
+    # tells REST callers of a failure after its first event.
     error_event: Callable[[pb.StreamError], Message] | None = None
 
     headers: dict[str, str] | None = None
@@ -205,7 +206,6 @@ class InterviewServicer:
         self, request: pb.StreamMessageRequest, call: RpcCall
     ) -> AsyncIterator[pb.StreamMessageResponse]:
         about_interview(request.interview_id)
-        call.error_event = lambda error: pb.StreamMessageResponse(error=error)
         events = self._service.stream_message(
             await call.principal(), request.interview_id, call.session_token, request.content
         )
@@ -217,7 +217,6 @@ class InterviewServicer:
         self, request: pb.WatchInterviewRequest, call: RpcCall
     ) -> AsyncIterator[pb.WatchInterviewResponse]:
         about_interview(request.interview_id)
-        call.error_event = lambda error: pb.WatchInterviewResponse(error=error)
         events = self._watcher.watch(await call.principal(), request.interview_id)
         async with aclosing(events):
             async for event in events:
