@@ -33,6 +33,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +294,48 @@ def check_grpc_ok(port: int, key: str, done_id: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Stack:
+    server: subprocess.Popen[bytes]
+    grpc_port: int
+    rest_port: int
+
+
+@contextmanager
+def pinned_stack(work: Path, database_url: str, **env: str) -> Iterator[Stack]:
+    """koji-server (pinned to SERVER_CORE) and Envoy (ENVOY_CORE) over
+    `database_url`, once the server answers; both stopped on exit. `env`
+    adds or overrides KOJI_* settings."""
+    grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
+    environment = {**os.environ, "KOJI_DATABASE_URL": database_url,
+                   "KOJI_LISTEN": f"127.0.0.1:{grpc_port}", "KOJI_LOG_LEVEL": "WARNING",
+                   # Metrics on (as deployed), on a free port: 9464 may be taken.
+                   "KOJI_METRICS_LISTEN": "127.0.0.1:0",
+                   # The analyses that completions start run beside Envoy, not
+                   # on the event loop's core (as a deployment would give them
+                   # cores of their own).
+                   "KOJI_ANALYSIS_CPUS": str(ANALYSIS_CORE), **env}  # fmt: skip
+    server = subprocess.Popen(pinned(SERVER_CORE, [str(BIN / "koji-server")]), env=environment,
+                              stdout=subprocess.DEVNULL)  # fmt: skip
+    config = write(
+        EnvoySettings(grpc_port=grpc_port, listen_port=rest_port, admin_port=admin_port),
+        work / "envoy.yaml",
+    )
+    envoy = subprocess.Popen(
+        pinned(ENVOY_CORE, [str(BIN / "envoy"), "-c", str(config), "--concurrency", "1",
+                   "--disable-hot-restart", "--log-level", "error"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        yield Stack(server, grpc_port, rest_port)
+    finally:
+        for process in (envoy, server):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=6, help="per measurement")
@@ -307,29 +352,8 @@ def main() -> None:
         path = work / "bench.db"
         database_url = f"sqlite+aiosqlite:///{path}"
         key, study = asyncio.run(seed_project(database_url))
-        grpc_port, rest_port, admin_port = free_port(), free_port(), free_port()
-        env = {**os.environ, "KOJI_DATABASE_URL": database_url,
-               "KOJI_LISTEN": f"127.0.0.1:{grpc_port}", "KOJI_LOG_LEVEL": "WARNING",
-               # Metrics on (as deployed), on a free port: 9464 may be taken.
-               "KOJI_METRICS_LISTEN": "127.0.0.1:0",
-               # The analyses that completions start run beside Envoy, not on
-               # the event loop's core (as a deployment would give them cores
-               # of their own).
-               "KOJI_ANALYSIS_CPUS": str(ANALYSIS_CORE)}  # fmt: skip
-        server = subprocess.Popen(pinned(SERVER_CORE, [str(BIN / "koji-server")]), env=env,
-                                  stdout=subprocess.DEVNULL)  # fmt: skip
-        config = write(
-            EnvoySettings(grpc_port=grpc_port, listen_port=rest_port, admin_port=admin_port),
-            work / "envoy.yaml",
-        )
-        envoy = subprocess.Popen(
-            pinned(ENVOY_CORE, [str(BIN / "envoy"), "-c", str(config), "--concurrency", "1",
-                       "--disable-hot-restart", "--log-level", "error"]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=30)
+        with pinned_stack(work, database_url) as stack:
+            grpc_port, rest_port, server = stack.grpc_port, stack.rest_port, stack.server
             print("seeding...", flush=True)
             done_id, open_id, token = template_interviews(grpc_port, key, study)
             done_ids = [*clone(path, done_id, SEEDED - 1), done_id]
@@ -364,10 +388,6 @@ def main() -> None:
                 seconds)))  # fmt: skip
             rss_after = rss_mb(server.pid)
             samples.append(rss_after)
-        finally:
-            for process in (envoy, server):
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
 
     ceiling = rows[0]["rps"]
     for row in rows:

@@ -22,8 +22,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -33,17 +31,14 @@ import grpc
 import httpx
 
 from bench.load import (
-    BIN,
-    ENVOY_CORE,
     LOAD_CORE,
     QUESTIONS,
-    SERVER_CORE,
     free_port,
     grpc_frame,
     grpc_load,
     need,
     percentile,
-    pinned,
+    pinned_stack,
     rss_mb,
     template_interviews,
 )
@@ -54,7 +49,6 @@ from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
 from koji_server.storage.database import Database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tools.envoy_config import EnvoySettings, write
 
 RESULTS = Path(__file__).parent / "streams.json"
 ANSWERS = [
@@ -197,26 +191,14 @@ def main() -> None:
         database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         per_key = -(-args.watches // KEYS)
         key, study, watch_keys = asyncio.run(seed(database_url, KEYS))
-        grpc_port, rest_port, admin_port, metrics_port = (free_port() for _ in range(4))
-        env = {**os.environ, "KOJI_DATABASE_URL": database_url,
-               "KOJI_LISTEN": f"127.0.0.1:{grpc_port}", "KOJI_LOG_LEVEL": "WARNING",
-               "KOJI_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-               "KOJI_ANALYSIS_CPUS": str(ENVOY_CORE),
-               "KOJI_WATCH_STREAMS_PER_KEY": str(max(100, per_key))}  # fmt: skip
-        server = subprocess.Popen(pinned(SERVER_CORE, [str(BIN / "koji-server")]), env=env,
-                                  stdout=subprocess.DEVNULL)  # fmt: skip
-        config = write(
-            EnvoySettings(grpc_port=grpc_port, listen_port=rest_port, admin_port=admin_port),
-            work / "envoy.yaml",
-        )
-        envoy = subprocess.Popen(
-            pinned(ENVOY_CORE, [str(BIN / "envoy"), "-c", str(config), "--concurrency", "1",
-                       "--disable-hot-restart", "--log-level", "error"]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=30)
+        metrics_port = free_port()
+        with pinned_stack(
+            work,
+            database_url,
+            KOJI_METRICS_LISTEN=f"127.0.0.1:{metrics_port}",
+            KOJI_WATCH_STREAMS_PER_KEY=str(max(100, per_key)),
+        ) as stack:
+            grpc_port, rest_port, server = stack.grpc_port, stack.rest_port, stack.server
             done_id, open_id, _token = template_interviews(grpc_port, key, study)
             time.sleep(1.5)  # Envoy's health check has seen the server
             rest = f"http://127.0.0.1:{rest_port}"
@@ -290,10 +272,6 @@ def main() -> None:
                 "get_rps_with": held["loaded"]["rps"],
                 "get_ratio": held["loaded"]["rps"] / without["rps"],
             }
-        finally:
-            for process in (envoy, server):
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     first, ready_ms, watches = (
         results["first_piece_ms"], results["completion_to_ready_ms"], results["watches"]
