@@ -81,33 +81,28 @@ ERRORS_OF_EVERY_CALL = {
     503: "The gRPC server cannot be reached (`unavailable`); retry with backoff.",
     504: "The gRPC server did not answer in time (`unavailable`); retry with backoff.",
 }
+# SendMessage's, and StreamMessage's (the same request and checks).
+MESSAGE_ERRORS = {
+    401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
+    "for this interview (`invalid_session_token`).",
+    404: "No such interview in the key's project (`not_found`).",
+    409: "The interview is completed (`interview_completed`).",
+    413: "Content over 10,000 characters, the interview's message limits reached, or a "
+    "body over 64 KiB (`payload_too_large`).",
+}
 ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "StartInterview": {
         404: "No such study in the key's project (`not_found`).",
         413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
     },
-    "SendMessage": {
-        401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
-        "for this interview (`invalid_session_token`).",
-        404: "No such interview in the key's project (`not_found`).",
-        409: "The interview is completed (`interview_completed`).",
-        413: "Content over 10,000 characters, the interview's message limits reached, or a "
-        "body over 64 KiB (`payload_too_large`).",
-    },
+    "SendMessage": MESSAGE_ERRORS,
     "CompleteInterview": {
         401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
         "for this interview (`invalid_session_token`).",
         404: "No such interview in the key's project (`not_found`).",
         413: "Feedback over 16 KiB, or a body over 64 KiB (`payload_too_large`).",
     },
-    "StreamMessage": {
-        401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
-        "for this interview (`invalid_session_token`).",
-        404: "No such interview in the key's project (`not_found`).",
-        409: "The interview is completed (`interview_completed`).",
-        413: "Content over 10,000 characters, the interview's message limits reached, or a "
-        "body over 64 KiB (`payload_too_large`).",
-    },
+    "StreamMessage": MESSAGE_ERRORS,
     "WatchInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
@@ -28,6 +29,7 @@ from koji_server.domain.model import (
 from koji_server.domain.services import InterviewQuery
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+E = TypeVar("E", bound=StrEnum)
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -62,14 +64,7 @@ def struct_to_dict(message: Any, field: str, path: str | None = None) -> dict[st
 
 
 def reason_from_proto(value: int) -> CompletionReason | None:
-    if value == pb.COMPLETION_REASON_UNSPECIFIED:
-        return None
-    try:
-        return CompletionReason(pb.CompletionReason.Name(value))
-    except ValueError:
-        raise validation.invalid(
-            "reason", "must be one of " + ", ".join(r.value for r in CompletionReason)
-        ) from None
+    return _optional_enum("reason", value, pb.CompletionReason, CompletionReason)
 
 
 def mode_from_proto(value: int) -> InterviewMode:
@@ -82,13 +77,19 @@ def mode_from_proto(value: int) -> InterviewMode:
 
 
 def status_from_proto(value: int) -> InterviewStatus | None:
-    if value == pb.INTERVIEW_STATUS_UNSPECIFIED:
+    return _optional_enum("status", value, pb.InterviewStatus, InterviewStatus)
+
+
+def _optional_enum(field: str, value: int, proto: Any, domain: type[E]) -> E | None:
+    """A proto enum value as the domain's (whose values are the proto's
+    value names); its zero value means not given."""
+    if value == 0:
         return None
     try:
-        return InterviewStatus(pb.InterviewStatus.Name(value))
+        return domain(proto.Name(value))
     except ValueError:
         raise validation.invalid(
-            "status", "must be one of " + ", ".join(r.value for r in InterviewStatus)
+            field, "must be one of " + ", ".join(member.value for member in domain)
         ) from None
 
 
