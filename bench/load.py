@@ -101,7 +101,8 @@ def grpc_frame(message: Any) -> bytes:
 # --- seeding ------------------------------------------------------------------------
 
 
-async def seed_project(database_url: str) -> tuple[str, str]:
+async def seed_project(database_url: str, more_keys: int = 0) -> tuple[str, str, list[str]]:
+    """A project with a key and a study (and `more_keys` other keys of it)."""
     await migrate.upgrade(database_url)
     database = Database(database_url)
     admin = AdminService(UnitOfWorkFactory(database))
@@ -109,8 +110,12 @@ async def seed_project(database_url: str) -> tuple[str, str]:
     # A high limit through configuration: the limiter itself stays on.
     key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
     study = await admin.create_study(project, "our workflow", QUESTIONS)
+    others = [
+        (await admin.create_key(project, f"bench {n}", frozenset(Permission), 1_000_000)).api_key
+        for n in range(more_keys)
+    ]
     await database.dispose()
-    return key.api_key, study
+    return key.api_key, study, others
 
 
 def template_interviews(port: int, key: str, study: str) -> tuple[str, str, str]:
@@ -351,7 +356,7 @@ def main() -> None:
         work = Path(scratch)
         path = work / "bench.db"
         database_url = f"sqlite+aiosqlite:///{path}"
-        key, study = asyncio.run(seed_project(database_url))
+        key, study, _ = asyncio.run(seed_project(database_url))
         with pinned_stack(work, database_url) as stack:
             grpc_port, rest_port, server = stack.grpc_port, stack.rest_port, stack.server
             print("seeding...", flush=True)

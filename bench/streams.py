@@ -32,7 +32,6 @@ import httpx
 
 from bench.load import (
     LOAD_CORE,
-    QUESTIONS,
     free_port,
     grpc_frame,
     grpc_load,
@@ -40,15 +39,11 @@ from bench.load import (
     percentile,
     pinned_stack,
     rss_mb,
+    seed_project,
     template_interviews,
 )
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.model import Permission
-from koji_server.operations.projects import AdminService
-from koji_server.storage import migrate
-from koji_server.storage.database import Database
-from koji_server.storage.unit_of_work import UnitOfWorkFactory
 
 RESULTS = Path(__file__).parent / "streams.json"
 ANSWERS = [
@@ -58,22 +53,6 @@ ANSWERS = [
     "I love the dashboard, it is clear and fast, and the weekly review takes half the time.",
 ]
 KEYS = 10  # x 100 watch streams each (the default cap per key)
-
-
-async def seed(database_url: str, watch_keys: int) -> tuple[str, str, list[str]]:
-    """A project with a key, a study, and keys of its own for the watches."""
-    await migrate.upgrade(database_url)
-    database = Database(database_url)
-    admin = AdminService(UnitOfWorkFactory(database))
-    project = await admin.create_project("bench")
-    key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
-    study = await admin.create_study(project, "our workflow", QUESTIONS)
-    watchers = [
-        (await admin.create_key(project, f"watch {n}", frozenset(Permission), 1_000_000)).api_key
-        for n in range(watch_keys)
-    ]
-    await database.dispose()
-    return key.api_key, study, watchers
 
 
 def metric(port: int, name: str) -> float:
@@ -190,7 +169,7 @@ def main() -> None:
         work = Path(scratch)
         database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         per_key = -(-args.watches // KEYS)
-        key, study, watch_keys = asyncio.run(seed(database_url, KEYS))
+        key, study, watch_keys = asyncio.run(seed_project(database_url, KEYS))
         metrics_port = free_port()
         with pinned_stack(
             work,
