@@ -35,7 +35,7 @@ protoc-gen-swagger:
 	  echo "installing golang-grpc-gateway (protoc-gen-swagger) with apt-get"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends golang-grpc-gateway >/dev/null; }
 
-# The tests' throwaway PostgreSQL (tests/postgres.py) runs Debian's server
+# The tests' throwaway PostgreSQL (tools/local_postgres.py) runs Debian's server
 # binaries from /usr/lib/postgresql/*/bin: package postgresql.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \

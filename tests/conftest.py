@@ -34,7 +34,7 @@ from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
-from tests.postgres import ThrowawayPostgres
+from tools.local_postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
 # metrics on a free port: the default (9464) may be taken.

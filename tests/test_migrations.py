@@ -38,8 +38,8 @@ from koji_server.storage.schema_version import (
 )
 from tests.conftest import sqlite_url
 from tests.helpers import auth
-from tests.postgres import ThrowawayPostgres
 from tests.processes import BIN, admin, free_port, stop
+from tools.local_postgres import ThrowawayPostgres
 
 LEGACY_V3 = Path(__file__).parent / "data" / "schema_v3.sql"
 # What the code of before Alembic had at versions 2 and 1 (storage.legacy).

@@ -20,7 +20,7 @@ from koji_server.storage.database import Database
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema import InterviewRow, JobRow, ProjectRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.postgres import ThrowawayPostgres
+from tools.local_postgres import ThrowawayPostgres
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 INTERVIEWS = ("i1", "i2")

@@ -39,7 +39,7 @@ from koji_server.storage.schema import (
 )
 from koji_server.storage.unit_of_work import UnitOfWork
 from tests.conftest import copy_of
-from tests.postgres import ThrowawayPostgres
+from tools.local_postgres import ThrowawayPostgres
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 # Backslashes, non-ASCII and astral characters: byte counts differ from character counts.

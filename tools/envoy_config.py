@@ -32,6 +32,8 @@ STREAM_IDLE_TIMEOUT_SECONDS = 60
 @dataclass(frozen=True)
 class EnvoySettings:
     grpc_port: int
+    # More koji-server replicas (on grpc_host) behind the same cluster.
+    more_grpc_ports: tuple[int, ...] = ()
     listen_port: int = 8080
     admin_port: int = 9901
     grpc_host: str = "127.0.0.1"
@@ -45,6 +47,20 @@ class EnvoySettings:
     max_header_kb: int = MAX_HEADER_KB
     stream_idle_timeout_seconds: float = STREAM_IDLE_TIMEOUT_SECONDS
 
+    @property
+    def grpc_ports(self) -> tuple[int, ...]:
+        return (self.grpc_port, *self.more_grpc_ports)
+
+
+def _endpoint(host: str, port: int) -> dict[str, object]:
+    return {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+
+
+def _any_one_healthy(replicas: int) -> str:
+    """The health_check filter's threshold (a percentage of the cluster) that
+    one healthy replica out of `replicas` meets."""
+    return f"{100 / replicas - 0.01:.2f}"
+
 
 def render(settings: EnvoySettings) -> str:
     origins = [{"exact": origin} for origin in settings.cors_origins] or [
@@ -55,8 +71,8 @@ def render(settings: EnvoySettings) -> str:
         admin_port=settings.admin_port,
         listen_host=settings.listen_host,
         listen_port=settings.listen_port,
-        grpc_host=settings.grpc_host,
-        grpc_port=settings.grpc_port,
+        lb_endpoints=json.dumps([_endpoint(settings.grpc_host, p) for p in settings.grpc_ports]),
+        min_healthy_percent=_any_one_healthy(len(settings.grpc_ports)),
         cors_origins=json.dumps(origins),
         lua_path=json.dumps(str(LUA)),
         descriptor_path=json.dumps(str(DESCRIPTOR)),

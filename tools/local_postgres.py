@@ -1,12 +1,16 @@
-"""A throwaway PostgreSQL server for the tests, from Debian's binaries.
+"""A throwaway PostgreSQL server, from Debian's binaries: the tests' and
+`make run DB=postgres`'s (and the benchmarks').
 
 The `postgresql` package (installed by `make install` when missing) puts the
 server programs in /usr/lib/postgresql/<major>/bin, not on PATH: the newest
 major there is used. The cluster lives in a fresh temporary directory (data,
 log, socket) owned by the `postgres` user when running as root (initdb and
 the server refuse to run as root; `runuser` drops to it), listens only on a
-Unix socket in that directory (no TCP port to collide with anything), trades
-durability for speed (fsync off) and is removed when stopped.
+Unix socket in that directory (no TCP port to collide with anything) and is
+removed when stopped. The tests' server trades durability for speed (fsync
+off); a durable one (`durable=True`: PostgreSQL's defaults, every commit
+flushed before it is acknowledged) is what `make run` and the benchmarks use,
+the promise SQLite's default (synchronous=FULL) makes.
 """
 
 from __future__ import annotations
@@ -23,12 +27,10 @@ SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file; nothing listens on TCP
 SETTINGS = {
     "listen_addresses": "''",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
     "max_connections": "200",
     "shared_buffers": "32MB",
 }
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 class PostgresUnavailable(RuntimeError):
@@ -52,7 +54,7 @@ def binaries() -> Path:
 class ThrowawayPostgres:
     """initdb + pg_ctl start on construction; `stop()` removes everything."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
         self.bin = binaries()
         self.root = Path(tempfile.mkdtemp(prefix="koji-pg-"))
         self.data = self.root / "data"
@@ -66,7 +68,8 @@ class ThrowawayPostgres:
                 "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
                 "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
             )  # fmt: skip
-            options = " ".join(f"-c {name}={value}" for name, value in SETTINGS.items())
+            settings = SETTINGS if durable else {**SETTINGS, **FAST_SETTINGS}
+            options = " ".join(f"-c {name}={value}" for name, value in settings.items())
             self._run(
                 "pg_ctl", "start", "--wait", "--timeout=60", "-D", str(self.data),
                 "-l", str(self.log), "-o", f"-k {self.root} -p {PORT} {options}",
