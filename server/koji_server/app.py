@@ -24,6 +24,7 @@ from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
+from koji_server.domain.model import Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
@@ -36,7 +37,10 @@ from koji_server.pipeline.jobs import Claim, JobQueue
 from koji_server.queueing.settings import QueueSettings
 from koji_server.queueing.worker import QueueWorker
 from koji_server.storage.backends import Storage, open_database
+from koji_server.storage.change_relay import PostgresChangeRelay
+from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.support.clock import precise_now
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
@@ -68,6 +72,7 @@ class RunningServer:
     watcher: InterviewWatcher
     changes: ChangeFeed
     metrics_endpoint: MetricsEndpoint | None = None
+    relay: PostgresChangeRelay | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -83,6 +88,8 @@ class RunningServer:
         await self.server.stop(grace)
         if self.pipeline is not None:
             await self.pipeline.stop(grace)
+        if self.relay is not None:
+            await self.relay.stop()
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
@@ -223,6 +230,20 @@ async def start_server(
         streams_per_key=settings.watch_streams_per_key,
     )
     metrics.watch_streams(lambda: watcher.open_streams)
+    relay = None
+    if isinstance(database, PostgresDatabase):
+        # Replicas on one database hear each other's changes.
+
+        async def read_analysis(interview_id: str) -> Analysis | None:
+            return (await service.get_interview(None, interview_id)).analysis
+
+        relay = PostgresChangeRelay(database.connect_args(), changes, read_analysis, precise_now)
+        try:
+            await relay.start()
+        except BaseException:
+            await database.dispose()
+            raise
+        changes.relay_to(relay.send)
     limiter = KeyRateLimiter()  # one per key across both services
 
     def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
@@ -250,6 +271,8 @@ async def start_server(
         await server.stop(None)
         if pipeline is not None:
             await pipeline.stop(0)
+        if relay is not None:
+            await relay.stop(0)
         await database.dispose()
         raise
     await server.start()
@@ -265,5 +288,6 @@ async def start_server(
             endpoint.port,
         )
     return RunningServer(
-        server, port, database, health_servicer, pipeline, metrics, watcher, changes, endpoint
-    )
+        server, port, database, health_servicer, pipeline, metrics, watcher, changes,
+        endpoint, relay,
+    )  # fmt: skip

@@ -15,11 +15,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from koji_server.admin import db, printing
 from koji_server.config import Settings
+from koji_server.domain.changes import Change, ChangeFeed
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason, InterviewDetail, InterviewStatus
@@ -33,9 +34,13 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
+from koji_server.pipeline.jobs import analysis_changes
 from koji_server.storage.backends import open_database
+from koji_server.storage.change_relay import announce
+from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.support.clock import precise_now
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Context:
     interviews: InterviewService
     units: UnitOfWorkFactory
     database_url: str
+    # What the command changed, for the servers on the database (_run sends it).
+    changes: ChangeFeed
 
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
@@ -126,7 +133,8 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
-    await reanalyze(ctx.units, args.interview_id)
+    output = await reanalyze(ctx.units, args.interview_id)
+    ctx.changes.publish(args.interview_id, precise_now(), *analysis_changes(output))
     await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
     await _print_interview(ctx, args.interview_id)
 
@@ -157,7 +165,8 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     with Progress(transient=False) as progress:
         task = progress.add_task("reanalysing interviews", total=len(interview_ids))
         for interview_id in interview_ids:
-            await reanalyze(ctx.units, interview_id)
+            output = await reanalyze(ctx.units, interview_id)
+            ctx.changes.publish(interview_id, precise_now(), *analysis_changes(output))
             progress.advance(task)
         rebuild = progress.add_task("rebuilding the report", total=1)
         report = await asyncio.to_thread(study_reports.rebuild, ctx.database_url, study.study_id)
@@ -450,8 +459,22 @@ async def _run(args: argparse.Namespace) -> None:
     try:
         await database.check_schema()
         units = UnitOfWorkFactory(database)
-        context = Context(AdminService(units), InterviewService(units), units, database.url)
-        await args.run(args, context)
+        changes = ChangeFeed()
+        changed: list[tuple[str, datetime, tuple[Change, ...]]] = []
+        changes.relay_to(lambda *change: changed.append(change))
+        context = Context(
+            AdminService(units), InterviewService(units, changes=changes), units, database.url,
+            changes,
+        )  # fmt: skip
+        try:
+            await args.run(args, context)
+        finally:
+            # A server on PostgreSQL hears of operators' completions and
+            # reanalyses at once (its watches, its cache of final interviews);
+            # on SQLite its cache entries expire (final_interview_cache_seconds).
+            if isinstance(database, PostgresDatabase):
+                for interview_id, at, each in changed:
+                    await announce(database.engine, interview_id, at, each)
     finally:
         await database.dispose()
 

@@ -1,16 +1,18 @@
 """Live changes of interviews, and the feed that hands them to watchers.
 
 Whoever stores a change publishes it here once its transaction has committed
-(the interview use cases, the analysis runner); `watching` reads it. The feed
-lives in one process and is fed from that process's own writes. Another
-source (a database's notifications, for a deployment of several processes)
-would call `publish` the same way.
+(the interview use cases, the analysis runner); `watching` reads it, and the
+interview service forgets what it cached of a changed interview. The feed
+lives in one process. With several processes on one database, a relay
+(storage.change_relay: PostgreSQL's LISTEN/NOTIFY) sends what is published
+here to the others and `deliver`s what they publish; if it may have missed
+some, it asks every watch to read the state again (`resync`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +72,12 @@ class Heartbeat:
 
 
 @dataclass(frozen=True, slots=True)
+class Resync:
+    """Changes may have been missed (the relay lost its connection for a
+    while): whoever follows one reads the interview again."""
+
+
+@dataclass(frozen=True, slots=True)
 class Closing:
     """The feed is closing (the server is shutting down): watches end."""
 
@@ -82,8 +90,10 @@ Change = (
     | QualityScored
     | AnalysisReady
     | Heartbeat
+    | Resync
     | Closing
 )
+Relay = Callable[[str, datetime, tuple[Change, ...]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,16 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self._relays: list[Relay] = []
+        self._observers: list[Callable[[str], None]] = []
+
+    def relay_to(self, relay: Relay) -> None:
+        """Also hand what this process publishes to `relay` (other processes)."""
+        self._relays.append(relay)
+
+    def observe(self, changed: Callable[[str], None]) -> None:
+        """Call `changed(interview_id)` for every change, from here or elsewhere."""
+        self._observers.append(changed)
 
     @contextmanager
     def subscribe(self, interview_id: str) -> Iterator[Subscription]:
@@ -127,7 +147,22 @@ class ChangeFeed:
             for subscription in subscriptions:
                 subscription.queue.put_nowait(Event(at, Closing()))
 
+    def resync(self, at: datetime) -> None:
+        """Tells every subscription that changes may have been missed."""
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.queue.put_nowait(Event(at, Resync()))
+
     def publish(self, interview_id: str, at: datetime, *changes: Change) -> None:
+        """Changes this process committed: to its watchers, and to the relays."""
+        self.deliver(interview_id, at, *changes)
+        for relay in self._relays:
+            relay(interview_id, at, changes)
+
+    def deliver(self, interview_id: str, at: datetime, *changes: Change) -> None:
+        """Changes committed here or by another process: to this process's watchers."""
+        for changed in self._observers:
+            changed(interview_id)
         subscriptions = self._subscriptions.get(interview_id)
         if not subscriptions:
             return

@@ -116,6 +116,8 @@ class InterviewService:
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
             caching.final_interview_seconds, caching.final_interview_entries
         )
+        # ...and a reanalysis announced on the feed (by any process) drops it.
+        self._changes.observe(self._final.discard)
         # Studies' questions (studies never change). Write units read this
         # mapping and never change it; a unit that loads a guide returns it,
         # and the event loop puts a new mapping in its place.

@@ -20,6 +20,7 @@ from koji_server.domain.changes import (
     Heartbeat,
     InterviewState,
     MessageAdded,
+    Resync,
 )
 from koji_server.domain.errors import DomainError, RateLimited
 from koji_server.domain.model import AnalysisStatus, InterviewStatus, Permission, Principal
@@ -109,6 +110,12 @@ class InterviewWatcher:
             self._none_open.clear()
             await self._none_open.wait()
 
+    async def _state(self, principal: Principal, interview_id: str) -> InterviewState:
+        detail = await self._service.get_interview(principal, interview_id)
+        return InterviewState(
+            detail.interview_id, detail.status, detail.analysis_status, detail.stats
+        )
+
     async def watch(self, principal: Principal, interview_id: str) -> AsyncIterator[Event]:
         """The interview's events; every failure (permission, id, unknown
         interview, too many streams) is raised before the first. Close it
@@ -122,10 +129,7 @@ class InterviewWatcher:
         try:
             # Subscribe before reading, so no change falls in between.
             with self._feed.subscribe(interview_id) as subscription:
-                detail = await self._service.get_interview(principal, interview_id)
-                state = InterviewState(
-                    detail.interview_id, detail.status, detail.analysis_status, detail.stats
-                )
+                state = await self._state(principal, interview_id)
                 yield Event(self._clock(), state)
                 if state.analysis_status in FINAL:
                     return
@@ -140,6 +144,14 @@ class InterviewWatcher:
                         continue
                     if isinstance(event.change, Closing):
                         raise ShuttingDown()
+                    if isinstance(event.change, Resync):
+                        # Changes may have been missed: the state again.
+                        state = await self._state(principal, interview_id)
+                        yield Event(self._clock(), state)
+                        if state.analysis_status in FINAL:
+                            return
+                        seen = _Seen(state)
+                        continue
                     if seen.is_new(event.change):
                         yield event
                     if ends_watch(event.change):

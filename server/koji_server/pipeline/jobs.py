@@ -20,6 +20,7 @@ from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, U
 from koji_server.domain.changes import (
     AnalysisReady,
     AnalysisStatusChanged,
+    Change,
     ChangeFeed,
     QualityScored,
 )
@@ -86,6 +87,16 @@ def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput
         duration_seconds=max(0, duration),
     )
     return transcript, digest
+
+
+def analysis_changes(output: AnalysisOutput) -> tuple[Change, ...]:
+    """What a stored analysis announces to watchers, in order."""
+    quality = output.quality
+    return (
+        QualityScored(quality.score, quality.counts_toward_usage),
+        AnalysisStatusChanged(AnalysisStatus.COMPLETED),
+        AnalysisReady(Analysis(quality, output.themes, output.insights)),
+    )
 
 
 def record_events(
@@ -209,14 +220,7 @@ class JobQueue(ClaimingQueue[Claim]):
 
         queued = await self._units.write(store)
         if queued is not None:
-            quality = output.quality
-            self._changes.publish(
-                claim.interview_id,
-                self._clock(),
-                QualityScored(quality.score, quality.counts_toward_usage),
-                AnalysisStatusChanged(AnalysisStatus.COMPLETED),
-                AnalysisReady(Analysis(quality, output.themes, output.insights)),
-            )
+            self._changes.publish(claim.interview_id, self._clock(), *analysis_changes(output))
         return queued
 
     def _idle(self, idle: Idle) -> None:

@@ -123,6 +123,11 @@ class PostgresDatabase:
                 await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt)
         raise AssertionError("unreachable")
 
+    def connect_args(self) -> dict[str, Any]:
+        """asyncpg.connect's arguments for a connection of one's own (the change relay's)."""
+        _args, kwargs = self.engine.sync_engine.dialect.create_connect_args(self.engine.url)
+        return dict(kwargs)
+
     def observe_commits(self, callback: Callable[[int, float], None]) -> None:
         """No group commits here: nothing to observe."""
 

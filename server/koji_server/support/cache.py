@@ -33,6 +33,9 @@ class TtlCache(Generic[Key, Value]):
         self._entries.move_to_end(key)
         return value
 
+    def discard(self, key: Key) -> None:
+        self._entries.pop(key, None)
+
     def put(self, key: Key, value: Value) -> None:
         if self._ttl <= 0:
             return
