@@ -56,6 +56,8 @@ SETTINGS = {
     "KOJI_AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
     # Long: only an announcement can make a replica read a final interview again.
     "KOJI_FINAL_INTERVIEW_CACHE_SECONDS": "600",
+    # One secret for all: a page token from one replica is good on another.
+    "KOJI_PAGE_TOKEN_SECRET": "replicas-share-this-secret",
 }
 COMPLETERS = 200
 
@@ -486,3 +488,32 @@ async def test_koji_admin_reanalyze_announces_on_postgresql(
         "analysis_status",
         "analysis_ready",
     ]
+
+
+async def test_a_page_token_from_one_replica_is_good_on_another(
+    replicas: Replicas, postgres_url: str
+) -> None:
+    _project, key, study = seed_project_with_cli(postgres_url, ALL)
+    channels = [grpc.aio.insecure_channel(replicas.address(i)) for i in range(3)]
+    stubs = [pb_grpc.InterviewServiceStub(c) for c in channels]
+    try:
+        started = {
+            (await stubs[i % 3].StartInterview(
+                pb.StartInterviewRequest(study_id=study), metadata=auth(key)
+            )).interview_id
+            for i in range(5)
+        }  # fmt: skip
+        listed: list[str] = []
+        token = ""
+        for page in range(3):
+            answer = await stubs[page % 3].ListInterviews(
+                pb.ListInterviewsRequest(study_id=study, page_size=2, page_token=token),
+                metadata=auth(key),
+            )
+            listed += [i.interview_id for i in answer.interviews]
+            token = answer.next_page_token
+        assert token == ""
+        assert sorted(listed) == sorted(started)
+    finally:
+        for channel in channels:
+            await channel.close()
