@@ -143,12 +143,15 @@ async def test_a_broken_link_is_mended_and_watches_read_the_state_again(
     assert relay._connection is not None
     assert relay._connection.get_server_pid() != broken_pid
 
-    # Something that is not a change is ignored; later changes still come.
+    # Something that is not a change is ignored, a change too large for a
+    # notification is dropped (not retried forever); later changes still come.
     async with acting_server.database.read_engine.connect() as connection:
         await connection.execute(
             text("SELECT pg_notify(:channel, 'not a change')"), {"channel": CHANNEL}
         )
         await connection.commit()
+    oversized = MessageAdded("x" * 9000, Role.RESPONDENT, 99, InterviewStatus.ACTIVE)
+    acting_server.changes.publish(started.interview_id, WHEN, oversized)
     await acting.CompleteInterview(
         pb.CompleteInterviewRequest(interview_id=started.interview_id),
         metadata=auth(tenant.api_key, started.session_token),
