@@ -59,13 +59,17 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
 
 
 def launch_server(
-    database_url: str, port: int, log: Path | None = None, **settings: str
+    database_url: str,
+    port: int,
+    log: Path | None = None,
+    args: tuple[str, ...] = (),
+    **settings: str,
 ) -> subprocess.Popen[str]:
     """koji-server on 127.0.0.1:`port`, once it says it listens. Its log goes
     to `log` (a pipe nobody reads would fill and stall it), else to a pipe."""
     stderr = log.open("w") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
-        [str(BIN / "koji-server")],
+        [str(BIN / "koji-server"), *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,

@@ -37,6 +37,10 @@ class Replicas:
     def address(self, index: int) -> str:
         return f"127.0.0.1:{self.ports[index]}"
 
+    @property
+    def addresses(self) -> list[str]:
+        return [self.address(i) for i in range(len(self.ports))]
+
     def kill(self, index: int) -> None:
         """kill -9: no shutdown, connections cut."""
         self.processes[index].send_signal(signal.SIGKILL)

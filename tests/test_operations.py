@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -29,7 +28,7 @@ from koji_server.observability.metrics import Metrics
 from tests.conftest import add_key, make_guide_tenant, make_tenant
 from tests.envoy_process import EnvoyProcess
 from tests.helpers import auth, metadata_dict
-from tests.processes import BIN, free_port
+from tests.processes import free_port, launch_server
 from tests.receiver import Plan
 from tests.test_pipeline import run_interview, wait_analysed
 from tests.test_webhooks import (  # noqa: F401 (fixtures)
@@ -206,21 +205,7 @@ def launch_logging(
 ) -> tuple[subprocess.Popen[str], int, Path]:
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [str(BIN / "koji-server"), *args],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env={
-                **os.environ,
-                "KOJI_DATABASE_URL": database_url,
-                "KOJI_LISTEN": f"127.0.0.1:{port}",
-                "KOJI_PIPELINE_ENABLED": "false",
-            },
-        )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("koji-server listening"), log.read_text()
+    process = launch_server(database_url, port, log, args, KOJI_PIPELINE_ENABLED="false")
     return process, port, log
 
 

@@ -52,7 +52,7 @@ SETTINGS = {
     "KOJI_METRICS_LISTEN": "",
     "KOJI_PIPELINE_POLL_SECONDS": "0.1",
     # A job whose replica died is claimed again this soon.
-    "KOJI_JOB_LEASE_SECONDS": "3",
+    "KOJI_JOB_LEASE_SECONDS": "10",
     "KOJI_AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
     # Long: only an announcement can make a replica read a final interview again.
     "KOJI_FINAL_INTERVIEW_CACHE_SECONDS": "600",
@@ -90,6 +90,15 @@ def replicas(shared_replicas: Replicas) -> Replicas:
 @pytest.fixture
 def postgres_url(shared_url: str) -> str:
     return shared_url
+
+
+@pytest.fixture
+async def stubs(replicas: Replicas) -> AsyncIterator[list[pb_grpc.InterviewServiceStub]]:
+    """A gRPC stub of each replica."""
+    channels = [grpc.aio.insecure_channel(address) for address in replicas.addresses]
+    yield [pb_grpc.InterviewServiceStub(channel) for channel in channels]
+    for channel in channels:
+        await channel.close()
 
 
 @pytest.fixture
@@ -195,7 +204,7 @@ async def test_200_concurrent_completes_across_replicas_give_one_200_and_one_ana
     async def analysis_stored() -> bool:
         return await count(engine, analysed) == 1
 
-    await wait_until(analysis_stored, what="the analysis")
+    await wait_until(analysis_stored, seconds=90, what="the analysis")
     await asyncio.to_thread(receiver.wait_for, 3)
     await asyncio.sleep(1.0)  # any duplicate delivery would arrive by now
     kinds = Counter(json.loads(r.body)["type"] for r in receiver.events())
@@ -293,7 +302,7 @@ async def _kill_one_during_completions(
     async def all_analysed() -> bool:
         return await count(engine, analysed) == len(ids)
 
-    await wait_until(all_analysed, seconds=60, what="every analysis")
+    await wait_until(all_analysed, seconds=120, what="every analysis")
     async with engine.connect() as connection:
         events = (
             await connection.execute(
@@ -337,9 +346,10 @@ async def test_a_watch_on_one_replica_hears_a_completion_on_another(
             metadata=auth(key, started.session_token),
         )
         events = []
-        while (event := await asyncio.wait_for(call.read(), 30)) is not grpc.aio.EOF:
-            if event.WhichOneof("event") != "heartbeat":
-                events.append(event)
+        async with asyncio.timeout(120):  # to the analysis (heartbeats come meanwhile)
+            while (event := await call.read()) is not grpc.aio.EOF:
+                if event.WhichOneof("event") != "heartbeat":
+                    events.append(event)
         assert await call.code() == grpc.StatusCode.OK
         assert [e.WhichOneof("event") for e in events] == ["message_added"] * 4 + [
             "completed",
@@ -356,93 +366,81 @@ async def test_a_watch_on_one_replica_hears_a_completion_on_another(
 
 
 async def test_a_revoked_key_is_refused_by_every_replica_within_the_auth_cache_time(
-    replicas: Replicas, postgres_url: str
+    stubs: list[pb_grpc.InterviewServiceStub], postgres_url: str
 ) -> None:
     project, key, _study = seed_project_with_cli(postgres_url, ALL)
-    channels = [grpc.aio.insecure_channel(replicas.address(i)) for i in range(3)]
-    stubs = [pb_grpc.InterviewServiceStub(c) for c in channels]
-    try:
-        usage = pb.GetUsageRequest()
-        for stub in stubs:  # every replica has the key in its cache
-            await stub.GetUsage(usage, metadata=auth(key))
-        out, _ = await admin_async(postgres_url, "keys", "list", "--project", project)
-        (key_id,) = [line.split()[0] for line in out.splitlines()]  # the only key
-        await admin_async(postgres_url, "keys", "revoke", key_id)
-        revoked_at = time.monotonic()
-        refused_after: list[float] = []
-        for stub in stubs:
-            while True:
-                try:
-                    await stub.GetUsage(usage, metadata=auth(key))
-                except grpc.aio.AioRpcError as error:
-                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-                    refused_after.append(time.monotonic() - revoked_at)
-                    break
-                assert time.monotonic() - revoked_at < AUTH_CACHE_SECONDS + 1.0
-                await asyncio.sleep(0.05)
-        assert max(refused_after) <= AUTH_CACHE_SECONDS + 0.5, refused_after
-    finally:
-        for channel in channels:
-            await channel.close()
+    usage = pb.GetUsageRequest()
+    for stub in stubs:  # every replica has the key in its cache
+        await stub.GetUsage(usage, metadata=auth(key))
+    out, _ = await admin_async(postgres_url, "keys", "list", "--project", project)
+    (key_id,) = [line.split()[0] for line in out.splitlines()]  # the only key
+    await admin_async(postgres_url, "keys", "revoke", key_id)
+    revoked_at = time.monotonic()
+    refused_after: list[float] = []
+    for stub in stubs:
+        while True:
+            try:
+                await stub.GetUsage(usage, metadata=auth(key))
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                refused_after.append(time.monotonic() - revoked_at)
+                break
+            assert time.monotonic() - revoked_at < AUTH_CACHE_SECONDS + 1.0
+            await asyncio.sleep(0.05)
+    assert max(refused_after) <= AUTH_CACHE_SECONDS + 0.5, refused_after
 
 
 async def test_a_reanalysis_reaches_every_replicas_final_interview_cache(
-    replicas: Replicas, postgres_url: str, engine: AsyncEngine
+    stubs: list[pb_grpc.InterviewServiceStub], postgres_url: str, engine: AsyncEngine
 ) -> None:
     _project, key, study = seed_project_with_cli(postgres_url, ALL, "--rate-limit", "100000")
-    channels = [grpc.aio.insecure_channel(replicas.address(i)) for i in range(3)]
-    stubs = [pb_grpc.InterviewServiceStub(c) for c in channels]
-    try:
-        started = await stubs[0].StartInterview(
-            pb.StartInterviewRequest(study_id=study), metadata=auth(key)
-        )
-        for answer in ENGAGED:
-            await stubs[0].SendMessage(
-                pb.SendMessageRequest(interview_id=started.interview_id, content=answer),
-                metadata=auth(key, started.session_token),
-            )
-        await stubs[0].CompleteInterview(
-            pb.CompleteInterviewRequest(interview_id=started.interview_id),
+    started = await stubs[0].StartInterview(
+        pb.StartInterviewRequest(study_id=study), metadata=auth(key)
+    )
+    for answer in ENGAGED:
+        await stubs[0].SendMessage(
+            pb.SendMessageRequest(interview_id=started.interview_id, content=answer),
             metadata=auth(key, started.session_token),
         )
-        request = pb.GetInterviewRequest(interview_id=started.interview_id)
+    await stubs[0].CompleteInterview(
+        pb.CompleteInterviewRequest(interview_id=started.interview_id),
+        metadata=auth(key, started.session_token),
+    )
+    request = pb.GetInterviewRequest(interview_id=started.interview_id)
 
-        async def analysed() -> bool:
-            got = await stubs[1].GetInterview(request, metadata=auth(key))
-            return got.HasField("analysis")
+    async def analysed() -> bool:
+        got = await stubs[1].GetInterview(request, metadata=auth(key))
+        return got.HasField("analysis")
 
-        await wait_until(analysed, what="the analysis")
-        scores = {(await s.GetInterview(request, metadata=auth(key))).analysis.quality_score
-                  for s in stubs}  # fmt: skip
-        assert len(scores) == 1 and 0.0123 not in scores
+    await wait_until(analysed, seconds=90, what="the analysis")
+    scores = {(await s.GetInterview(request, metadata=auth(key))).analysis.quality_score
+              for s in stubs}  # fmt: skip
+    assert len(scores) == 1 and 0.0123 not in scores
 
-        # Another analysis is stored behind the replicas' backs: their caches
-        # (600 s) still answer the old one...
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(AnalysisRow)
-                .where(AnalysisRow.interview_id == started.interview_id)
-                .values(quality_score=0.0123)
-            )
-        for stub in stubs:
-            got = await stub.GetInterview(request, metadata=auth(key))
-            assert got.analysis.quality_score in scores
-        # ...until the change is announced, as koji-admin's reanalyze does.
-        await announce(
-            engine,
-            started.interview_id,
-            precise_now(),
-            (AnalysisStatusChanged(AnalysisStatus.COMPLETED),),
+    # Another analysis is stored behind the replicas' backs: their caches
+    # (600 s) still answer the old one...
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(AnalysisRow)
+            .where(AnalysisRow.interview_id == started.interview_id)
+            .values(quality_score=0.0123)
         )
+    for stub in stubs:
+        got = await stub.GetInterview(request, metadata=auth(key))
+        assert got.analysis.quality_score in scores
+    # ...until the change is announced, as koji-admin's reanalyze does.
+    await announce(
+        engine,
+        started.interview_id,
+        precise_now(),
+        (AnalysisStatusChanged(AnalysisStatus.COMPLETED),),
+    )
 
-        async def everywhere() -> bool:
-            got = [await s.GetInterview(request, metadata=auth(key)) for s in stubs]
-            return all(abs(g.analysis.quality_score - 0.0123) < 1e-9 for g in got)
+    async def everywhere() -> bool:
+        got = [await s.GetInterview(request, metadata=auth(key)) for s in stubs]
+        return all(abs(g.analysis.quality_score - 0.0123) < 1e-9 for g in got)
 
-        await wait_until(everywhere, seconds=2, what="every replica to read it again")
-    finally:
-        for channel in channels:
-            await channel.close()
+    await wait_until(everywhere, seconds=2, what="every replica to read it again")
 
 
 async def test_koji_admin_reanalyze_announces_on_postgresql(
@@ -471,7 +469,7 @@ async def test_koji_admin_reanalyze_announces_on_postgresql(
     async def stored() -> bool:
         return await count(engine, analysed) == 1
 
-    await wait_until(stored, what="the analysis")
+    await wait_until(stored, seconds=90, what="the analysis")
     database = PostgresDatabase(postgres_url)
     listener = await asyncpg.connect(**database.connect_args())
     heard: asyncio.Queue[str] = asyncio.Queue()
@@ -491,29 +489,23 @@ async def test_koji_admin_reanalyze_announces_on_postgresql(
 
 
 async def test_a_page_token_from_one_replica_is_good_on_another(
-    replicas: Replicas, postgres_url: str
+    stubs: list[pb_grpc.InterviewServiceStub], postgres_url: str
 ) -> None:
     _project, key, study = seed_project_with_cli(postgres_url, ALL)
-    channels = [grpc.aio.insecure_channel(replicas.address(i)) for i in range(3)]
-    stubs = [pb_grpc.InterviewServiceStub(c) for c in channels]
-    try:
-        started = {
-            (await stubs[i % 3].StartInterview(
-                pb.StartInterviewRequest(study_id=study), metadata=auth(key)
-            )).interview_id
-            for i in range(5)
-        }  # fmt: skip
-        listed: list[str] = []
-        token = ""
-        for page in range(3):
-            answer = await stubs[page % 3].ListInterviews(
-                pb.ListInterviewsRequest(study_id=study, page_size=2, page_token=token),
-                metadata=auth(key),
-            )
-            listed += [i.interview_id for i in answer.interviews]
-            token = answer.next_page_token
-        assert token == ""
-        assert sorted(listed) == sorted(started)
-    finally:
-        for channel in channels:
-            await channel.close()
+    started = {
+        (await stubs[i % 3].StartInterview(
+            pb.StartInterviewRequest(study_id=study), metadata=auth(key)
+        )).interview_id
+        for i in range(5)
+    }  # fmt: skip
+    listed: list[str] = []
+    token = ""
+    for page in range(3):
+        answer = await stubs[page % 3].ListInterviews(
+            pb.ListInterviewsRequest(study_id=study, page_size=2, page_token=token),
+            metadata=auth(key),
+        )
+        listed += [i.interview_id for i in answer.interviews]
+        token = answer.next_page_token
+    assert token == ""
+    assert sorted(listed) == sorted(started)
