@@ -227,10 +227,16 @@ def run(
             "KOJI_LISTEN": listen,
             "KOJI_METRICS_LISTEN": metrics[index] if metrics else "",
         }
-        children.append(subprocess.Popen([str(bin_dir / "koji-server")], env=replica_env))
+        # Own process groups: a terminal's Ctrl-C reaches this script only,
+        # which then stops each child once (a second signal would cut a
+        # koji-server's graceful shutdown short).
+        children.append(
+            subprocess.Popen([str(bin_dir / "koji-server")], env=replica_env, process_group=0)
+        )
     envoy = subprocess.Popen(
         [str(bin_dir / "envoy"), "-c", str(envoy_config), "--disable-hot-restart",
-         "--log-level", "warn"]
+         "--log-level", "warn"],
+        process_group=0,
     )  # fmt: skip
     children.append(envoy)
     first = listens[0]
