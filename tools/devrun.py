@@ -75,14 +75,18 @@ async def seed(database_url: str) -> tuple[str, str]:
 
 
 def consecutive(address: str, count: int) -> list[str]:
-    """`address` (HOST:PORT) and the next count-1 ports on the same host."""
+    """`address` (HOST:PORT) and the next count-1 ports on the same host
+    (port 0, a free port each, stays 0)."""
     host, _, port = address.rpartition(":")
-    return [f"{host}:{int(port) + i}" for i in range(count)]
+    step = 1 if int(port) else 0
+    return [f"{host}:{int(port) + i * step}" for i in range(count)]
 
 
 def check_free(addresses: list[str]) -> None:
     for address in addresses:
         host, _, port = address.rpartition(":")
+        if port == "0":
+            continue
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -240,9 +244,16 @@ def run(
     )  # fmt: skip
     children.append(envoy)
     first = listens[0]
+
+    def metrics_at(index: int) -> str:
+        if not metrics:
+            return "off"
+        if metrics[index].endswith(":0"):
+            return "on a free port (its log says which)"
+        return f"http://{metrics[index]}/metrics"
+
     replicas = "\n".join(
-        f"  replica {i + 1}: gRPC {listen}, metrics "
-        f"{f'http://{metrics[i]}/metrics' if metrics else 'off'}, pid {children[i].pid}"
+        f"  replica {i + 1}: gRPC {listen}, metrics {metrics_at(i)}, pid {children[i].pid}"
         for i, listen in enumerate(listens)
     )
     print(
