@@ -64,9 +64,16 @@ buf-googleapis: $(VENV)/.installed ## Copy googleapis' .proto files into build/g
 	$(PY) tools/googleapis_protos.py build/googleapis
 
 ARGS ?=
-run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key
+# make run DB=postgres REPLICAS=3: a throwaway PostgreSQL and three replicas
+# behind Envoy (tools/devrun.py). make bench DB=postgres|all REPLICAS=2: the
+# load benchmark on PostgreSQL too (bench/load.py). Unset: SQLite, one server.
+DB ?=
+REPLICAS ?=
+RUN_FLAGS = $(if $(filter postgres,$(DB)),--postgres,$(if $(filter-out sqlite,$(DB)),$(error DB must be sqlite or postgres, got $(DB)))) \
+	$(if $(REPLICAS),--replicas $(REPLICAS))
+run: $(VENV)/.installed ## Start the gRPC server and Envoy with a demo project, study and key (DB=postgres REPLICAS=N)
 	$(MAKE) --no-print-directory gen
-	$(PY) -m tools.devrun $(ARGS)
+	$(PY) -m tools.devrun $(strip $(RUN_FLAGS)) $(ARGS)
 
 # Run a second time on PostgreSQL (KOJI_TEST_ENGINE=postgres): the modules
 # that pass there whole, while the rest of the suite gets its PostgreSQL
@@ -79,8 +86,9 @@ test: $(TOOLS) ## Run the whole test suite (lint, generated-code and breaking-ch
 	$(PY) -m pytest -q
 	KOJI_TEST_ENGINE=postgres $(PY) -m pytest -q $(POSTGRES_TESTS)
 
-bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load)
-	$(PY) -m bench.load
+BENCH_FLAGS = $(if $(DB),--db $(DB)) $(if $(REPLICAS),--replicas $(REPLICAS))
+bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check ceiling (needs h2load; DB=postgres|all REPLICAS=N)
+	$(PY) -m bench.load $(strip $(BENCH_FLAGS))
 
 bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency; study report rebuild and reads
 	$(PY) -m bench.analysis_latency

@@ -37,3 +37,19 @@ def test_load_bench_runs(tmp_path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GetInterview       rest" in result.stdout
     assert "WARNING" not in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")
+def test_load_bench_runs_on_postgres_with_two_replicas() -> None:
+    """make bench DB=postgres REPLICAS=2: a throwaway PostgreSQL, two replicas."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--db", "postgres", "--replicas", "2",
+         "--seconds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "postgres x2  CompleteInterview  grpc" in result.stdout
+    assert "WARNING" not in result.stdout
