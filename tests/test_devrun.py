@@ -110,15 +110,9 @@ def test_two_replicas_on_a_throwaway_postgres_and_everything_stops_on_ctrl_c() -
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        # No analysis pipeline: a server stopped while its analysis process
-        # is still importing its libraries (the first 10-20 s here) waits for
-        # that import to finish.
-        env={
-            **os.environ,
-            "KOJI_METRICS_LISTEN": "",
-            "KOJI_LOG_LEVEL": "WARNING",
-            "KOJI_PIPELINE_ENABLED": "false",
-        },
+        # With the pipeline: the servers stop at once even while their
+        # analysis processes still import their libraries (koji_server.main).
+        env={**os.environ, "KOJI_METRICS_LISTEN": "", "KOJI_LOG_LEVEL": "WARNING"},
     )
     output = Output(process)
     try:

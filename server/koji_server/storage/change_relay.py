@@ -112,7 +112,13 @@ class PostgresChangeRelay:
                 await asyncio.wait_for(connection.close(), grace)
 
     async def _connect(self) -> None:
-        connection = await asyncpg.connect(**self._connect_args)
+        settings = {
+            **self._connect_args.get("server_settings", {}),
+            "application_name": "koji-change-relay",
+            # A notification is not data: its commit need not wait for a flush.
+            "synchronous_commit": "off",
+        }
+        connection = await asyncpg.connect(**{**self._connect_args, "server_settings": settings})
         await connection.add_listener(CHANNEL, self._notified)
         connection.add_termination_listener(self._lost)
         self._connection = connection
