@@ -37,3 +37,16 @@ def test_load_bench_runs(tmp_path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GetInterview       rest" in result.stdout
     assert "WARNING" not in result.stdout
+
+
+def test_ratelimit_bench_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ratelimit", "--seconds", "0.3", "--hits", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PostgreSQL, UNLOGGED, synchronous_commit on" in result.stdout
+    assert "PostgreSQL limiters: 60 allowed (over-admission 0)" in result.stdout

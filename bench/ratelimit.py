@@ -1,0 +1,301 @@
+"""What a rate-limit decision costs, per mechanism (README, Rate limits across replicas).
+
+Candidates, each doing the same sliding-window counter (api.ratelimit):
+
+- in-process: KeyRateLimiter.admit (SQLite's limiter; per process, so N
+  replicas let a key through N times over);
+- PostgreSQL: the function koji_rate_limit_hit (migration 0002) on a durable
+  throwaway server (PostgreSQL's defaults, fsync on; Unix socket), called as
+  api.ratelimit_postgres does (own asyncpg pool), with the table UNLOGGED
+  (as migrated) or LOGGED, synchronous_commit on or off; and once through
+  the storage engine's SQLAlchemy pool instead of a pool of its own;
+- Redis: the same algorithm as a Lua script (EVALSHA, one round trip) on a
+  redis-server started here (no persistence), through redis.asyncio; only
+  when Debian's redis-server and the `redis` client are installed
+  (`apt-get install redis-server`, `.venv/bin/pip install redis`).
+
+For each: the latency of one decision from one asyncio task (p50/p99), and
+decisions per second from 50 concurrent tasks on one key and on 50 keys.
+Then the over-admission of in-process limiters: 100 concurrent requests of
+one key limited to 60, spread over 3 limiters (as 3 replicas) and through
+the PostgreSQL one.
+
+    .venv/bin/python -m bench.ratelimit [--seconds 3] [--hits 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from koji_server.api.ratelimit import (
+    PERIOD_SECONDS,
+    KeyRateLimiter,
+    RateLimitExceeded,
+    RateLimitState,
+    settle,
+    window_start,
+)
+from koji_server.api.ratelimit_postgres import HIT, PostgresRateLimiter
+from koji_server.domain.model import Permission, Principal
+from koji_server.storage import migrate
+from koji_server.storage.postgres import PostgresDatabase
+from tools.local_postgres import ThrowawayPostgres
+
+CONCURRENCY = 50
+# High enough that every decision counts (a write), the costlier case.
+OPEN_LIMIT = 1_000_000_000
+
+Admit = Callable[[Principal], Awaitable[RateLimitState]]
+
+
+def principal(key: str, limit: int = OPEN_LIMIT) -> Principal:
+    return Principal(key, "p", frozenset(Permission), limit)
+
+
+@dataclass
+class Result:
+    name: str
+    p50_us: float
+    p99_us: float
+    one_key: float
+    many_keys: float
+    cpu_us: float
+
+
+async def measure(name: str, admit: Admit, hits: int, seconds: float) -> Result:
+    one = principal("bench-latency")
+    for _ in range(100):  # warm up: connections, prepared statements
+        await admit(one)
+    latencies = []
+    for _ in range(hits):
+        started = time.perf_counter()
+        await admit(one)
+        latencies.append(time.perf_counter() - started)
+    latencies.sort()
+    one_key, _ = await throughput(admit, [principal("bench-one")] * CONCURRENCY, seconds)
+    keys = [principal(f"bench-{n}") for n in range(CONCURRENCY)]
+    many_keys, cpu = await throughput(admit, keys, seconds)
+    result = Result(
+        name,
+        statistics.median(latencies) * 1e6,
+        latencies[int(len(latencies) * 0.99)] * 1e6,
+        one_key,
+        many_keys,
+        cpu * 1e6,
+    )
+    print(
+        f"  {name:44} p50 {result.p50_us:7.1f} us  p99 {result.p99_us:7.1f} us  "
+        f"{one_key:7.0f}/s one key  {many_keys:7.0f}/s {CONCURRENCY} keys  "
+        f"caller CPU {result.cpu_us:6.1f} us",
+        flush=True,
+    )
+    return result
+
+
+async def throughput(
+    admit: Admit, principals: list[Principal], seconds: float
+) -> tuple[float, float]:
+    """Decisions per second from one task per principal, and this process's
+    CPU seconds per decision (what a koji-server would spend on each)."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def hitter(who: Principal) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await admit(who)
+            done += 1
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(hitter(who) for who in principals))
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) / done
+
+
+async def over_admission(limiters: list[Any]) -> int:
+    """Allowed among 100 concurrent requests of one key limited to 60,
+    spread round robin over `limiters`."""
+
+    async def one(index: int) -> bool:
+        try:
+            await limiters[index % len(limiters)].admit(principal("bench-shared", 60))
+        except RateLimitExceeded:
+            return False
+        return True
+
+    return sum(await asyncio.gather(*(one(i) for i in range(100))))
+
+
+async def postgres_candidates(url: str, hits: int, seconds: float) -> list[Result]:
+    results = []
+    args = PostgresDatabase(url).connect_args()
+    for logged in (False, True):
+        table = "LOGGED" if logged else "UNLOGGED"
+        async with sqlalchemy_engine(url) as engine, engine.begin() as connection:
+            await connection.execute(text(f"ALTER TABLE rate_limit_windows SET {table}"))
+        for synchronous in ("on", "off"):
+            limiter = PostgresRateLimiter(args, server_settings={"synchronous_commit": synchronous})
+            name = f"PostgreSQL, {table}, synchronous_commit {synchronous}"
+            results.append(await measure(name, limiter.admit, hits, seconds))
+            await limiter.close()
+    async with sqlalchemy_engine(url) as engine, engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE rate_limit_windows SET UNLOGGED"))
+
+    # The same call through the storage engine's pool (SQLAlchemy).
+    database = PostgresDatabase(url)
+
+    async def through_sqlalchemy(who: Principal) -> RateLimitState:
+        now = time.time()
+        start = window_start(now)
+        left = PERIOD_SECONDS - (now - start)
+        async with database.engine.connect() as connection:
+            row = (
+                await connection.exec_driver_sql(
+                    HIT, (who.key_id, who.rate_limit_per_minute, start, left, PERIOD_SECONDS)
+                )
+            ).one()
+            await connection.commit()
+        return settle(now, who.rate_limit_per_minute, left, row[1], row[2], row[0])
+
+    name = "PostgreSQL, UNLOGGED, via SQLAlchemy engine"
+    results.append(await measure(name, through_sqlalchemy, hits, seconds))
+    await database.dispose()
+    return results
+
+
+@contextlib.asynccontextmanager
+async def sqlalchemy_engine(url: str) -> AsyncIterator[Any]:
+    database = PostgresDatabase(url)
+    try:
+        yield database.engine
+    finally:
+        await database.dispose()
+
+
+REDIS_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local start = tonumber(ARGV[2])
+local left = tonumber(ARGV[3])
+local period = tonumber(ARGV[4])
+local w = redis.call('HMGET', KEYS[1], 's', 'c', 'p')
+local s, c, p = tonumber(w[1]), tonumber(w[2]) or 0, tonumber(w[3]) or 0
+if s == nil then
+  s = start
+elseif s < start then
+  if s == start - period then p = c else p = 0 end
+  c = 0
+  s = start
+end
+local allowed = p * left / period + c + 1 <= limit
+local before = c
+if allowed then c = c + 1 end
+redis.call('HSET', KEYS[1], 's', s, 'c', c, 'p', p)
+redis.call('EXPIRE', KEYS[1], 2 * period)
+if allowed then return {1, before, p} end
+return {0, before, p}
+"""
+
+
+def start_redis(server: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """redis-server on a free loopback port, without persistence."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir = Path(tempfile.mkdtemp(prefix="koji-redis-"))
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return process, port, workdir
+
+
+def stop_redis(process: subprocess.Popen[bytes], workdir: Path) -> None:
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def redis_candidate(hits: int, seconds: float) -> Result | None:
+    server = shutil.which("redis-server")
+    try:
+        import redis.asyncio as aioredis
+    except ImportError:
+        aioredis = None
+    if server is None or aioredis is None:
+        print("  Redis: skipped (apt-get install redis-server; .venv/bin/pip install redis)")
+        return None
+    process, port, workdir = start_redis(server)
+    # As many connections as the PostgreSQL limiter's pool; a caller waits for one.
+    pool = aioredis.BlockingConnectionPool(host="127.0.0.1", port=port, max_connections=10)
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                await client.ping()
+                break
+            await asyncio.sleep(0.05)
+        script = client.register_script(REDIS_SCRIPT)
+
+        async def admit(who: Principal) -> RateLimitState:
+            now = time.time()
+            start = window_start(now)
+            left = PERIOD_SECONDS - (now - start)
+            limit = who.rate_limit_per_minute
+            allowed, current, previous = await script(
+                keys=[f"rl:{who.key_id}"], args=[limit, repr(start), repr(left), PERIOD_SECONDS]
+            )
+            return settle(now, limit, left, int(current), int(previous), bool(allowed))
+
+        return await measure("Redis (Lua script, TCP loopback)", admit, hits, seconds)
+    finally:
+        await client.aclose()
+        stop_redis(process, workdir)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3, help="per throughput measurement")
+    parser.add_argument("--hits", type=int, default=3000, help="sequential hits for latency")
+    options = parser.parse_args()
+
+    print("cost of one rate-limit decision:")
+    in_process = KeyRateLimiter()
+    await measure("in-process (KeyRateLimiter.admit)", in_process.admit, 100_000, options.seconds)
+
+    postgres = ThrowawayPostgres(durable=True)
+    try:
+        url = postgres.create_database("bench_ratelimit")
+        await migrate.upgrade(url)
+        await postgres_candidates(url, options.hits, options.seconds)
+        await redis_candidate(options.hits, options.seconds)
+
+        print("\n100 concurrent requests of one key limited to 60/min over 3 replicas:")
+        separate = [KeyRateLimiter() for _ in range(3)]
+        allowed = await over_admission(separate)
+        print(f"  in-process limiters: {allowed} allowed (over-admission {allowed - 60})")
+        args = PostgresDatabase(url).connect_args()
+        shared = [PostgresRateLimiter(args) for _ in range(3)]
+        allowed = await over_admission(shared)
+        print(f"  PostgreSQL limiters: {allowed} allowed (over-admission {allowed - 60})")
+        for limiter in shared:
+            await limiter.close()
+    finally:
+        postgres.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
