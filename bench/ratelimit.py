@@ -7,8 +7,9 @@ Candidates, each doing the same sliding-window counter (api.ratelimit):
 - PostgreSQL: the function koji_rate_limit_hit (migration 0002) on a durable
   throwaway server (PostgreSQL's defaults, fsync on; Unix socket), called as
   api.ratelimit_postgres does (own asyncpg pool), with the table UNLOGGED
-  (as migrated) or LOGGED, synchronous_commit on or off; and once through
-  the storage engine's SQLAlchemy pool instead of a pool of its own;
+  (as migrated) or LOGGED, synchronous_commit on or off; then on a pool
+  that resets connections on release (asyncpg's default) and through the
+  storage engine's SQLAlchemy pool instead of a pool of its own;
 - Redis: the same algorithm as a Lua script (EVALSHA, one round trip) on a
   redis-server started here (no persistence), through redis.asyncio; only
   when Debian's redis-server and the `redis` client are installed
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 
 from koji_server.api.ratelimit import (
@@ -154,6 +156,26 @@ async def postgres_candidates(url: str, hits: int, seconds: float) -> list[Resul
     async with sqlalchemy_engine(url) as engine, engine.begin() as connection:
         await connection.execute(text("ALTER TABLE rate_limit_windows SET UNLOGGED"))
 
+    # The same call on an asyncpg pool that resets each connection on release
+    # (asyncpg's default: RESET ALL and more, a round trip of its own).
+    pool = await asyncpg.create_pool(**args, min_size=1, max_size=10)
+
+    def settled(now: float, who: Principal, left: float, row: Any) -> RateLimitState:
+        return settle(now, who.rate_limit_per_minute, left, row[1], row[2], row[0])
+
+    async def resetting(who: Principal) -> RateLimitState:
+        now = time.time()
+        start = window_start(now)
+        left = PERIOD_SECONDS - (now - start)
+        row = await pool.fetchrow(
+            HIT, who.key_id, who.rate_limit_per_minute, start, left, PERIOD_SECONDS
+        )
+        return settled(now, who, left, row)
+
+    name = "PostgreSQL, UNLOGGED, pool resetting connections"
+    results.append(await measure(name, resetting, hits, seconds))
+    await pool.close()
+
     # The same call through the storage engine's pool (SQLAlchemy).
     database = PostgresDatabase(url)
 
@@ -168,7 +190,7 @@ async def postgres_candidates(url: str, hits: int, seconds: float) -> list[Resul
                 )
             ).one()
             await connection.commit()
-        return settle(now, who.rate_limit_per_minute, left, row[1], row[2], row[0])
+        return settled(now, who, left, row)
 
     name = "PostgreSQL, UNLOGGED, via SQLAlchemy engine"
     results.append(await measure(name, through_sqlalchemy, hits, seconds))

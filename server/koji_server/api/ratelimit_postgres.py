@@ -11,7 +11,10 @@ before this request, and whether it was allowed) goes through the same
 
 On its own asyncpg pool, not the storage engine's: no SQLAlchemy on a path
 every request takes, and its connections are never held up behind a write
-unit (README, Rate limits across replicas, for the measurements).
+unit. A connection goes back to the pool without asyncpg's reset (`RESET
+ALL`, `UNLISTEN *`...: a second round trip per request): nothing here leaves
+state on it, it only ever calls the function (README, Rate limits across
+replicas, for the measurements).
 
 Fails closed: when the database cannot answer in time, the request is
 refused with `unavailable` (retry shortly) rather than let through
@@ -40,6 +43,10 @@ POOL_SIZE = 10
 # How long a request waits for the limiter's answer (a connection, then the
 # call) before it is refused with `unavailable`.
 TIMEOUT_SECONDS = 2.0
+
+
+async def _keep(connection: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (see the module's doc)."""
 
 
 class RateLimiterUnavailable(StorageUnavailable):
@@ -91,6 +98,7 @@ class PostgresRateLimiter:
                     **self._connect_args,
                     min_size=1,
                     max_size=self._pool_size,
+                    reset=_keep,
                     server_settings=self._server_settings,
                 )
             return self._pool
