@@ -87,7 +87,7 @@ bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency;
 	$(PY) -m bench.study_report
 
 bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-process, PostgreSQL, Redis (if installed)
-	$(PY) -m bench.ratelimit
+	$(PY) -m bench.ratelimit --end-to-end
 
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams

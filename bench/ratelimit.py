@@ -19,9 +19,12 @@ For each: the latency of one decision from one asyncio task (p50/p99), and
 decisions per second from 50 concurrent tasks on one key and on 50 keys.
 Then the over-admission of in-process limiters: 100 concurrent requests of
 one key limited to 60, spread over 3 limiters (as 3 replicas) and through
-the PostgreSQL one.
+the PostgreSQL one. With --end-to-end (make bench-ratelimit), GetInterview
+of a completed, analysed interview (served from memory) over gRPC (h2load,
+50 clients) on a koji-server on that PostgreSQL, in this process on core 0,
+with the shared limiter and with the in-process one swapped in, alternately.
 
-    .venv/bin/python -m bench.ratelimit [--seconds 3] [--hits 3000]
+    .venv/bin/python -m bench.ratelimit [--seconds 3] [--hits 3000] [--end-to-end]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import statistics
@@ -41,8 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import grpc
 from sqlalchemy import text
 
+from bench.load import LOAD_CORE, SERVER_CORE, grpc_frame, grpc_load, need
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.api.ratelimit import (
     PERIOD_SECONDS,
     KeyRateLimiter,
@@ -52,9 +60,15 @@ from koji_server.api.ratelimit import (
     window_start,
 )
 from koji_server.api.ratelimit_postgres import HIT, PostgresRateLimiter
+from koji_server.app import start_server
+from koji_server.config import Settings
 from koji_server.domain.model import Permission, Principal
+from koji_server.operations.projects import AdminService
+from koji_server.pipeline.executor import make_analysis_executor
 from koji_server.storage import migrate
+from koji_server.storage.backends import open_database
 from koji_server.storage.postgres import PostgresDatabase
+from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tools.local_postgres import ThrowawayPostgres
 
 CONCURRENCY = 50
@@ -288,10 +302,77 @@ async def redis_candidate(hits: int, seconds: float) -> Result | None:
         stop_redis(process, workdir)
 
 
+async def end_to_end(postgres: ThrowawayPostgres, seconds: float) -> None:
+    """GetInterview req/s on one server with each limiter in turn."""
+    need("h2load", "nghttp2-client")
+    url = postgres.create_database("bench_ratelimit_e2e")
+    await migrate.upgrade(url)
+    database = open_database(url)
+    admin = AdminService(UnitOfWorkFactory(database))
+    project = await admin.create_project("bench")
+    key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
+    study = await admin.create_study(project, "bench", ["How did you hear of us?"])
+    await database.dispose()
+
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {SERVER_CORE})  # h2load runs on LOAD_CORE
+    executor = make_analysis_executor(1)
+    settings = Settings(listen="127.0.0.1:0", database_url=url, pipeline_poll_seconds=0.1)
+    running = await start_server(settings, executor)
+    try:
+        metadata = (("authorization", f"Bearer {key.api_key}"),)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.InterviewServiceStub(channel)
+            started = await stub.StartInterview(
+                pb.StartInterviewRequest(study_id=study), metadata=metadata
+            )
+            await stub.CompleteInterview(
+                pb.CompleteInterviewRequest(interview_id=started.interview_id),
+                metadata=(*metadata, ("x-session-token", started.session_token)),
+            )
+            # Completed and analysed: served from the server's memory, the
+            # cheapest authenticated call (the limiter's share is the largest).
+            for _ in range(300):
+                got = await stub.GetInterview(
+                    pb.GetInterviewRequest(interview_id=started.interview_id), metadata=metadata
+                )
+                if got.analysis_status == pb.Analysis.completed:
+                    break
+                await asyncio.sleep(0.1)
+        body = grpc_frame(pb.GetInterviewRequest(interview_id=started.interview_id))
+        shared = running.limiter
+        assert isinstance(shared, PostgresRateLimiter)
+        in_process = KeyRateLimiter()
+        with tempfile.TemporaryDirectory() as scratch:
+            log = Path(scratch) / "g.log"
+            print(f"\nGetInterview over gRPC, koji-server on PostgreSQL (core {SERVER_CORE}), "
+                  f"h2load on core {LOAD_CORE}:")  # fmt: skip
+            for name, admit in (
+                ("shared limiter (PostgreSQL)", PostgresRateLimiter.admit.__get__(shared)),
+                ("in-process limiter", in_process.admit),
+            ) * 2:
+                shared.admit = admit  # type: ignore[method-assign]
+                result = await asyncio.to_thread(
+                    grpc_load, running.port, "/koji.v1.InterviewService/GetInterview", body,
+                    [f"authorization: Bearer {key.api_key}"], seconds, log,
+                )  # fmt: skip
+                print(
+                    f"  {name:30} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
+                    f"  p99 {result['p99_ms']:6.2f} ms  OK share {result['ok_share']:.3f}",
+                    flush=True,
+                )
+    finally:
+        await running.stop(0)
+        executor.shutdown()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3, help="per throughput measurement")
     parser.add_argument("--hits", type=int, default=3000, help="sequential hits for latency")
+    parser.add_argument(
+        "--end-to-end", action="store_true", help="GetInterview on a server, each limiter"
+    )
     options = parser.parse_args()
 
     print("cost of one rate-limit decision:")
@@ -315,6 +396,8 @@ async def main() -> None:
         print(f"  PostgreSQL limiters: {allowed} allowed (over-admission {allowed - 60})")
         for limiter in shared:
             await limiter.close()
+        if options.end_to_end:
+            await end_to_end(postgres, max(options.seconds, 5))
     finally:
         postgres.stop()
 
