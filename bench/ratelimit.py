@@ -7,9 +7,11 @@ Candidates, each doing the same sliding-window counter (api.ratelimit):
 - PostgreSQL: the function koji_rate_limit_hit (migration 0002) on a durable
   throwaway server (PostgreSQL's defaults, fsync on; Unix socket), called as
   api.ratelimit_postgres does (own asyncpg pool), with the table UNLOGGED
-  (as migrated) or LOGGED, synchronous_commit on or off; then on a pool
-  that resets connections on release (asyncpg's default) and through the
-  storage engine's SQLAlchemy pool instead of a pool of its own;
+  (as migrated) or LOGGED, synchronous_commit on or off, concurrent
+  decisions batched (koji_rate_limit_hits); then one round trip per
+  decision, on a pool that hands connections back as they are and on one
+  that resets them (asyncpg's default), and through the storage engine's
+  SQLAlchemy pool instead of a pool of its own;
 - Redis: the same algorithm as a Lua script (EVALSHA, one round trip) on a
   redis-server started here (no persistence), through redis.asyncio; only
   when Debian's redis-server and the `redis` client are installed
@@ -164,31 +166,36 @@ async def postgres_candidates(url: str, hits: int, seconds: float) -> list[Resul
             await connection.execute(text(f"ALTER TABLE rate_limit_windows SET {table}"))
         for synchronous in ("on", "off"):
             limiter = PostgresRateLimiter(args, server_settings={"synchronous_commit": synchronous})
-            name = f"PostgreSQL, {table}, synchronous_commit {synchronous}"
+            name = f"PostgreSQL, {table}, sync_commit {synchronous}, batched"
             results.append(await measure(name, limiter.admit, hits, seconds))
             await limiter.close()
     async with sqlalchemy_engine(url) as engine, engine.begin() as connection:
         await connection.execute(text("ALTER TABLE rate_limit_windows SET UNLOGGED"))
 
-    # The same call on an asyncpg pool that resets each connection on release
+    # One round trip per decision (no batches), on a pool of 10 that hands
+    # connections back as they are, then on one that resets them on release
     # (asyncpg's default: RESET ALL and more, a round trip of its own).
-    pool = await asyncpg.create_pool(**args, min_size=1, max_size=10)
-
     def settled(now: float, who: Principal, left: float, row: Any) -> RateLimitState:
         return settle(now, who.rate_limit_per_minute, left, row[1], row[2], row[0])
 
-    async def resetting(who: Principal) -> RateLimitState:
-        now = time.time()
-        start = window_start(now)
-        left = PERIOD_SECONDS - (now - start)
-        row = await pool.fetchrow(
-            HIT, who.key_id, who.rate_limit_per_minute, start, left, PERIOD_SECONDS
-        )
-        return settled(now, who, left, row)
+    async def as_is(connection: asyncpg.Connection) -> None:
+        pass
 
-    name = "PostgreSQL, UNLOGGED, pool resetting connections"
-    results.append(await measure(name, resetting, hits, seconds))
-    await pool.close()
+    for reset, label in ((as_is, "one round trip each"), (None, "same, pool resetting")):
+        pool = await asyncpg.create_pool(**args, min_size=1, max_size=10, reset=reset)
+
+        async def one_by_one(who: Principal, pool: asyncpg.Pool = pool) -> RateLimitState:
+            now = time.time()
+            start = window_start(now)
+            left = PERIOD_SECONDS - (now - start)
+            row = await pool.fetchrow(
+                HIT, who.key_id, who.rate_limit_per_minute, start, left, PERIOD_SECONDS
+            )
+            return settled(now, who, left, row)
+
+        name = f"PostgreSQL, UNLOGGED, {label}"
+        results.append(await measure(name, one_by_one, hits, seconds))
+        await pool.close()
 
     # The same call through the storage engine's pool (SQLAlchemy).
     database = PostgresDatabase(url)
@@ -315,7 +322,11 @@ async def end_to_end(postgres: ThrowawayPostgres, seconds: float) -> None:
     await database.dispose()
 
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {SERVER_CORE})  # h2load runs on LOAD_CORE
+        # The server's core is its own: h2load and PostgreSQL (the postmaster
+        # and so the backends it forks from now on) on the other.
+        os.sched_setaffinity(0, {SERVER_CORE})
+        postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
+        os.sched_setaffinity(postmaster, {LOAD_CORE})
     executor = make_analysis_executor(1)
     settings = Settings(listen="127.0.0.1:0", database_url=url, pipeline_poll_seconds=0.1)
     running = await start_server(settings, executor)
@@ -346,21 +357,28 @@ async def end_to_end(postgres: ThrowawayPostgres, seconds: float) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             log = Path(scratch) / "g.log"
             print(f"\nGetInterview over gRPC, koji-server on PostgreSQL (core {SERVER_CORE}), "
-                  f"h2load on core {LOAD_CORE}:")  # fmt: skip
+                  f"h2load and PostgreSQL on core {LOAD_CORE}:")  # fmt: skip
             for name, admit in (
                 ("shared limiter (PostgreSQL)", PostgresRateLimiter.admit.__get__(shared)),
                 ("in-process limiter", in_process.admit),
             ) * 2:
                 shared.admit = admit  # type: ignore[method-assign]
+                wall, cpu = time.perf_counter(), time.process_time()
+                trips, sent = shared.round_trips, shared.requests_sent
                 result = await asyncio.to_thread(
                     grpc_load, running.port, "/koji.v1.InterviewService/GetInterview", body,
                     [f"authorization: Bearer {key.api_key}"], seconds, log,
                 )  # fmt: skip
+                # The server's CPU (this process's, all threads) over the run.
+                busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
                 print(
                     f"  {name:30} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.2f} ms"
-                    f"  p99 {result['p99_ms']:6.2f} ms  OK share {result['ok_share']:.3f}",
+                    f"  p99 {result['p99_ms']:6.2f} ms  server CPU {busy:4.0%},"
+                    f" {busy / result['rps'] * 1e6:4.0f} us a call, requests per round trip"
+                    f" {(shared.requests_sent - sent) / max(1, shared.round_trips - trips):.1f}",
                     flush=True,
                 )
+                assert result["ok_share"] == 1.0, result
     finally:
         await running.stop(0)
         executor.shutdown()

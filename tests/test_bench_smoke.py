@@ -48,5 +48,5 @@ def test_ratelimit_bench_runs() -> None:
         timeout=240,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "PostgreSQL, UNLOGGED, synchronous_commit on" in result.stdout
+    assert "PostgreSQL, UNLOGGED, sync_commit on, batched" in result.stdout
     assert "PostgreSQL limiters: 60 allowed (over-admission 0)" in result.stdout

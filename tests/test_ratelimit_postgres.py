@@ -135,3 +135,22 @@ async def test_refuses_with_unavailable_when_the_database_does_not_answer() -> N
             writer.close()
         listener.close()
         await listener.wait_closed()
+
+
+async def test_batches_over_many_keys_do_not_deadlock(
+    limiters: Callable[..., PostgresRateLimiter],
+) -> None:
+    """Concurrent requests go in batches; two processes' batches taking the
+    same keys in opposite orders still lock them in one order."""
+    clock = Clock(T0)
+    first, second = limiters(clock), limiters(clock)
+    keys = [f"key-{n:02}" for n in range(30)]
+    calls = [async_answer_of(first, 1000, key) for key in keys * 4]
+    calls += [async_answer_of(second, 1000, key) for key in reversed(keys * 4)]
+    answers = await asyncio.wait_for(asyncio.gather(*calls), 30)
+    assert all(verdict == "allowed" for verdict, _, _ in answers)
+    # Each key counted 8 times, once per request.
+    remaining = {}
+    for key in keys:
+        remaining[key] = (await first.admit(principal(1000, key))).remaining
+    assert set(remaining.values()) == {1000 - 9}

@@ -103,8 +103,9 @@ async def test_a_key_gets_its_limit_however_its_calls_are_spread(
         f"{len(succeeded)} OK {by_replica}, {len(refused)} RESOURCE_EXHAUSTED; "
         f"over-admission {len(succeeded) - LIMIT}"
     )
+    # Each replica took a third of the calls; which ones got through depends
+    # on who reached the database first (one replica may get very few).
     assert len(succeeded) == LIMIT
-    assert all(by_replica)  # every replica served some: the limit is shared
     assert sorted(int(r["x-ratelimit-remaining"]) for r in succeeded) == list(range(LIMIT))
     for error in refused:
         details = assert_error(error, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")

@@ -17,6 +17,12 @@ requests from every replica are counted one after the other. The caller
 passes its clock's window start and the seconds left in it; a window older
 than the row's (a replica whose clock is behind) counts in the row's.
 
+koji_rate_limit_hits does a batch of requests (a process's concurrent ones)
+in one round trip: each as koji_rate_limit_hit, in the order given for each
+key, the keys taken in sorted order so that two batches lock rows in the
+same order and never deadlock; it answers with each request's ordinal (its
+1-based place in the arrays).
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29 04:10:00
@@ -59,6 +65,29 @@ $$
 """
 
 
+POSTGRESQL_HITS_FUNCTION = """
+CREATE FUNCTION koji_rate_limit_hits(
+    p_keys text[], p_limits integer[], p_window_starts double precision[],
+    p_lefts_in_window double precision[], p_period double precision
+) RETURNS TABLE (ordinal integer, allowed boolean, current_before integer, previous integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  FOR n IN
+    SELECT k.n FROM unnest(p_keys) WITH ORDINALITY AS k(key_id, n) ORDER BY k.key_id, k.n
+  LOOP
+    ordinal := n;
+    SELECT h.allowed, h.current_before, h.previous INTO allowed, current_before, previous
+    FROM koji_rate_limit_hit(
+      p_keys[n], p_limits[n], p_window_starts[n], p_lefts_in_window[n], p_period) AS h;
+    RETURN NEXT;
+  END LOOP;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     postgres = op.get_context().dialect.name == "postgresql"
     op.create_table(
@@ -72,10 +101,15 @@ def upgrade() -> None:
     )
     if postgres:
         op.execute(POSTGRESQL_HIT_FUNCTION)
+        op.execute(POSTGRESQL_HITS_FUNCTION)
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
+        op.execute(
+            "DROP FUNCTION koji_rate_limit_hits(text[], integer[], double precision[],"
+            " double precision[], double precision)"
+        )
         op.execute(
             "DROP FUNCTION koji_rate_limit_hit(text, integer, double precision,"
             " double precision, double precision)"
