@@ -76,6 +76,12 @@ class RateLimiterUnavailable(StorageUnavailable):
     default_message = "The rate limiter cannot be reached; retry shortly."
 
 
+def _refuse(hits: list[_Hit]) -> None:
+    for hit in hits:
+        if not hit.answer.done():
+            hit.answer.set_exception(RateLimiterUnavailable())
+
+
 class PostgresRateLimiter:
     def __init__(
         self,
@@ -129,19 +135,19 @@ class PostgresRateLimiter:
                     log.warning(
                         "rate limiter unavailable, %d request(s) refused: %r", len(batch), e
                     )
-                    for hit in batch:
-                        if not hit.answer.done():
-                            hit.answer.set_exception(RateLimiterUnavailable())
-                    continue
-                except BaseException:  # cancelled: its requests must not wait forever
-                    for hit in batch:
-                        if not hit.answer.done():
-                            hit.answer.set_exception(RateLimiterUnavailable())
+                    rows = []
+                except Exception:
+                    log.exception("rate limiter failed, %d request(s) refused", len(batch))
+                    rows = []
+                except BaseException:  # cancelled: no request waits forever
+                    _refuse(batch + self._pending)
+                    self._pending = []
                     raise
                 for ordinal, allowed, current, previous in rows:
                     hit = batch[ordinal - 1]
                     if not hit.answer.done():
                         hit.answer.set_result((allowed, current, previous))
+                _refuse(batch)  # those the answer did not name (none when it came)
         finally:
             self._in_flight -= 1
 
