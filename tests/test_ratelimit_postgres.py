@@ -9,12 +9,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 
+import grpc
 import pytest
 
+from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.api.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.api.ratelimit_postgres import PostgresRateLimiter, RateLimiterUnavailable
+from koji_server.app import start_server
+from koji_server.config import Settings
 from koji_server.storage.postgres import PostgresDatabase
+from tests.conftest import make_tenant
+from tests.helpers import assert_error, auth
 from tests.processes import free_port
 from tests.test_ratelimit import Clock, principal
 
@@ -154,3 +162,30 @@ async def test_batches_over_many_keys_do_not_deadlock(
     for key in keys:
         remaining[key] = (await first.admit(principal(1000, key))).remaining
     assert set(remaining.values()) == {1000 - 9}
+
+
+async def test_a_call_is_unavailable_when_the_limiter_cannot_reach_the_database(
+    postgres_url: str, analysis_executor: Executor
+) -> None:
+    """Through a real server: the documented `unavailable`, not a crash and
+    not an uncounted pass."""
+    running = await start_server(
+        Settings(listen="127.0.0.1:0", database_url=postgres_url, pipeline_enabled=False),
+        analysis_executor,
+    )
+    try:
+        tenant = await make_tenant(postgres_url)
+        limiter = running.limiter
+        assert isinstance(limiter, PostgresRateLimiter)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.InterviewServiceStub(channel)
+            request = pb.ListInterviewsRequest(study_id=tenant.study_id)
+            await stub.ListInterviews(request, metadata=auth(tenant.api_key))
+            await limiter.close()  # its pool opens again, on a port where nothing listens
+            limiter._connect_args = connect_args(f"postgresql://koji@127.0.0.1:{free_port()}/k")
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListInterviews(request, metadata=auth(tenant.api_key))
+            assert_error(refused.value, grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE")
+            assert "rate limiter" in (refused.value.details() or "")
+    finally:
+        await running.stop(0)
