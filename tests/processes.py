@@ -56,3 +56,54 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
         process.kill()
         process.wait(timeout=10)
         raise
+
+
+def launch_server(
+    database_url: str, port: int, log: Path | None = None, **settings: str
+) -> subprocess.Popen[str]:
+    """koji-server on 127.0.0.1:`port`, once it says it listens. Its log goes
+    to `log` (a pipe nobody reads would fill and stall it), else to a pipe."""
+    stderr = log.open("w") if log is not None else subprocess.PIPE
+    process = subprocess.Popen(
+        [str(BIN / "koji-server")],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={
+            **os.environ,
+            **TEST_ENV,
+            "KOJI_DATABASE_URL": database_url,
+            "KOJI_LISTEN": f"127.0.0.1:{port}",
+            **settings,
+        },
+    )
+    if log is not None:
+        stderr.close()  # type: ignore[union-attr]
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != f"koji-server listening on port {port}":
+        problem = log.read_text() if log is not None else process.stderr.read()  # type: ignore[union-attr]
+        raise RuntimeError(f"koji-server did not start: {line!r} {problem}")
+    return process
+
+
+def seed_project_with_cli(
+    database_url: str, permissions: str, *key_options: str
+) -> tuple[str, str, str]:
+    """A project, a key (named k) and a one-question study, made with
+    koji-admin: their ids, and the key itself."""
+    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
+    key = admin(
+        database_url, "keys", "create", "--project", project, "--name", "k",
+        "--permissions", permissions, *key_options,
+    ).stdout.strip()  # fmt: skip
+    study = admin(
+        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
+    ).stdout.strip()
+    return project, key, study
+
+
+def seed_with_cli(database_url: str, permissions: str) -> tuple[str, str]:
+    """seed_project_with_cli's key and study."""
+    _project, key, study = seed_project_with_cli(database_url, permissions)
+    return key, study

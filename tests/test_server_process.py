@@ -16,39 +16,11 @@ import pytest
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from tests.helpers import auth
-from tests.processes import BIN, admin, free_port
+from tests.processes import BIN, admin, free_port, launch_server, seed_with_cli
 
 
 def launch(database_url: str, port: int, **settings: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [str(BIN / "koji-server")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **os.environ,
-            "KOJI_DATABASE_URL": database_url,
-            "KOJI_LISTEN": f"127.0.0.1:{port}",
-            **settings,
-        },
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.strip() == f"koji-server listening on port {port}", process.stderr.read()  # type: ignore[union-attr]
-    return process
-
-
-def seed_with_cli(database_url: str, permissions: str) -> tuple[str, str]:
-    """A project, a key and a one-question study, made with koji-admin."""
-    project = admin(database_url, "projects", "create", "--name", "P").stdout.strip()
-    key = admin(
-        database_url, "keys", "create", "--project", project, "--name", "k",
-        "--permissions", permissions,
-    ).stdout.strip()  # fmt: skip
-    study = admin(
-        database_url, "studies", "create", "--project", project, "--title", "T", "--question", "Q?"
-    ).stdout.strip()
-    return key, study
+    return launch_server(database_url, port, **settings)
 
 
 def test_help_explains_the_settings() -> None:

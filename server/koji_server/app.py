@@ -235,6 +235,11 @@ async def start_server(
     metrics.watch_streams(lambda: watcher.open_streams)
     relay = None
     if isinstance(database, PostgresDatabase):
+        if not settings.page_token_secret:
+            log.warning(
+                "KOJI_PAGE_TOKEN_SECRET is not set: ListInterviews page tokens from this "
+                "server are good on it only; give every replica on the database the same one"
+            )
         # Replicas on one database hear each other's changes.
 
         async def read_analysis(interview_id: str) -> Analysis | None:

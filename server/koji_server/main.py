@@ -139,6 +139,15 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(settings))
     except (OSError, ValueError, SchemaMismatch) as error:
         sys.exit(f"koji-server: {error}")
+    # Stopped gracefully: every answered write is committed. The interpreter's
+    # own exit would wait for the analysis process to finish what it runs
+    # (its warm-up can take seconds on a busy machine); a job it held is
+    # claimed again when its lease ends, and the process leaves by itself
+    # once its parent is gone (pipeline.executor).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -183,8 +183,10 @@ class InterviewServiceServicer:
         ends by itself once the analysis is `completed` or `failed`; a watch of
         an interview already there sends its `state` and ends. After 10 s
         without an event (configurable, at most 15 s) comes a `heartbeat`, so
-        that proxies keep the stream open. Over REST this is
-        `text/event-stream`.
+        that proxies keep the stream open. Should the server have missed changes
+        (a deployment of several servers whose link to the others broke for a
+        while), a `state` event comes again, and the stream ends there if the
+        analysis is final. Over REST this is `text/event-stream`.
 
         Requires the `interview:read` permission. Returns UNAUTHENTICATED
         (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN), INVALID_ARGUMENT

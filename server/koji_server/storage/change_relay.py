@@ -159,7 +159,12 @@ class PostgresChangeRelay:
                     await connection.execute(NOTIFY_MANY, CHANNEL, payloads)
                     break
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("cannot send changes to the other processes: %s", error)
+                    if not connection.is_closed():
+                        # Refused on its own account (nothing here should be):
+                        # retrying would refuse it again.
+                        log.error("changes not sent to the other processes: %s", error)
+                        break
+                    log.warning("cannot send changes to the other processes yet: %s", error)
                     if connection is self._connection:
                         self._drop()
             for _ in payloads:
