@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-stream eval clean protoc-gen-swagger postgresql
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream eval clean protoc-gen-swagger postgresql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench: $(VENV)/.installed ## Load benchmark: each RPC against the health-check c
 bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency; study report rebuild and reads
 	$(PY) -m bench.analysis_latency
 	$(PY) -m bench.study_report
+
+bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-process, PostgreSQL, Redis (if installed)
+	$(PY) -m bench.ratelimit --end-to-end
 
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams

@@ -53,3 +53,16 @@ def test_load_bench_runs_on_postgres_with_two_replicas() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "postgres x2  CompleteInterview  grpc" in result.stdout
     assert "WARNING" not in result.stdout
+
+
+def test_ratelimit_bench_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ratelimit", "--seconds", "0.3", "--hits", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PostgreSQL, UNLOGGED, sync_commit on, batched" in result.stdout
+    assert "PostgreSQL limiters: 60 allowed (over-admission 0)" in result.stdout

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
 from koji_server.api.observe import ObservingInterceptor
-from koji_server.api.ratelimit import KeyRateLimiter
+from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
@@ -73,6 +73,7 @@ class RunningServer:
     changes: ChangeFeed
     metrics_endpoint: MetricsEndpoint | None = None
     relay: PostgresChangeRelay | None = None
+    limiter: RateLimiter | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -90,6 +91,8 @@ class RunningServer:
             await self.pipeline.stop(grace)
         if self.relay is not None:
             await self.relay.stop()
+        if self.limiter is not None:
+            await self.limiter.close()
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
@@ -249,7 +252,13 @@ async def start_server(
             await database.dispose()
             raise
         changes.relay_to(relay.send)
-    limiter = KeyRateLimiter()  # one per key across both services
+    # One per key across both services; replicas on one PostgreSQL database
+    # share theirs in it.
+    limiter: RateLimiter = KeyRateLimiter()
+    if isinstance(database, PostgresDatabase):
+        from koji_server.api.ratelimit_postgres import PostgresRateLimiter
+
+        limiter = PostgresRateLimiter(database.connect_args())
 
     def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
         return rpc_call(context, service, limiter)
@@ -294,5 +303,5 @@ async def start_server(
         )
     return RunningServer(
         server, port, database, health_servicer, pipeline, metrics, watcher, changes,
-        endpoint, relay,
+        endpoint, relay, limiter,
     )  # fmt: skip

@@ -8,7 +8,11 @@ storage schedules expiry tasks and takes several awaits per request (README,
 Benchmarks, for its cost); this is a few arithmetic operations, synchronous,
 on the event loop that owns it.
 
-In-process: each server process keeps its own windows.
+KeyRateLimiter keeps the windows in this process: the limiter on SQLite,
+where one process serves. Replicas on one PostgreSQL database share theirs
+through api.ratelimit_postgres (the same algorithm, the counting done by a
+function in the database); both say what they decided through `settle`, so a
+client cannot tell them apart (README, Rate limits across replicas).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from koji_server.domain.errors import RateLimited
 from koji_server.domain.model import Principal
@@ -38,6 +43,45 @@ class RateLimitExceeded(RateLimited):
     def __init__(self, state: RateLimitState, retry_after_seconds: int) -> None:
         super().__init__(retry_after_seconds)
         self.state = state
+
+
+class RateLimiter(Protocol):
+    async def admit(self, principal: Principal) -> RateLimitState:
+        """Count one request of the principal's key; raise RateLimitExceeded
+        when over its limit."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def window_start(now: float) -> float:
+    """The start of the fixed window `now` falls in (exact in floating point)."""
+    return now - now % PERIOD_SECONDS
+
+
+def settle(
+    now: float, limit: int, left_in_window: float, current: int, previous: int, allowed: bool
+) -> RateLimitState:
+    """What the caller is told, once a request has been counted (`allowed`)
+    or not: `current` and `previous` are the window's counts before it.
+    Raises RateLimitExceeded when it was not allowed."""
+    weighted = previous * left_in_window / PERIOD_SECONDS + current
+    if allowed:
+        current += 1
+        weighted += 1
+    remaining = max(0, limit - math.floor(weighted))
+    # When the next request would be allowed again: one previous-window
+    # request ages out, or the current window ends.
+    reset_in = math.inf
+    if previous:
+        reset_in = left_in_window % (PERIOD_SECONDS / previous)
+    if current:
+        reset_in = min(reset_in, left_in_window)
+    reset_time = now if reset_in == math.inf else now + reset_in
+    state = RateLimitState(limit, remaining, math.ceil(reset_time))
+    if not allowed:
+        raise RateLimitExceeded(state, max(1, math.ceil(reset_time - now)))
+    return state
 
 
 class _Window:
@@ -65,27 +109,21 @@ class KeyRateLimiter:
         limit = principal.rate_limit_per_minute
         window = self._window(principal.key_id, now)
         left_in_window = PERIOD_SECONDS - (now - window.start)
-        weighted = window.previous * left_in_window / PERIOD_SECONDS + window.current
-        allowed = weighted + 1 <= limit
+        current = window.current
+        allowed = window.previous * left_in_window / PERIOD_SECONDS + current + 1 <= limit
         if allowed:
             window.current += 1
-            weighted += 1
-        remaining = max(0, limit - math.floor(weighted))
-        # When the next request would be allowed again: one previous-window
-        # request ages out, or the current window ends.
-        reset_in = math.inf
-        if window.previous:
-            reset_in = left_in_window % (PERIOD_SECONDS / window.previous)
-        if window.current:
-            reset_in = min(reset_in, left_in_window)
-        reset_time = now if reset_in == math.inf else now + reset_in
-        state = RateLimitState(limit, remaining, math.ceil(reset_time))
-        if not allowed:
-            raise RateLimitExceeded(state, max(1, math.ceil(reset_time - now)))
-        return state
+        return settle(now, limit, left_in_window, current, window.previous, allowed)
+
+    async def admit(self, principal: Principal) -> RateLimitState:
+        """`hit`, as the RateLimiter the RPCs await (never suspends)."""
+        return self.hit(principal)
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def _window(self, key: str, now: float) -> _Window:
-        start = now - now % PERIOD_SECONDS
+        start = window_start(now)
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = _Window(start)

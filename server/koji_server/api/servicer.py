@@ -31,7 +31,7 @@ from google.protobuf.message import Message
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
 from koji_server.api.observe import about_interview, error_trailers
-from koji_server.api.ratelimit import KeyRateLimiter, RateLimitExceeded, RateLimitState
+from koji_server.api.ratelimit import RateLimiter, RateLimitExceeded, RateLimitState
 from koji_server.domain.errors import AlreadyCompleted, DomainError, RateLimited
 from koji_server.domain.model import InterviewDetail, Principal
 from koji_server.domain.services import InterviewService
@@ -51,7 +51,7 @@ class RpcCall:
 
     context: grpc.aio.ServicerContext
     service: InterviewService
-    limiter: KeyRateLimiter
+    limiter: RateLimiter
     response_metadata: list[tuple[str, str]] = field(default_factory=list)
     # The REST status of a success when it is not 200 (201 for a start).
     rest_success_status: int | None = None
@@ -88,7 +88,7 @@ class RpcCall:
         if known is not None:
             known.project_id = principal.project_id
         try:
-            self._report(self.limiter.hit(principal))
+            self._report(await self.limiter.admit(principal))
         except RateLimitExceeded as exceeded:
             self._report(exceeded.state)
             raise
@@ -120,7 +120,7 @@ def _bearer(value: str | None) -> str | None:
 
 @asynccontextmanager
 async def rpc_call(
-    context: grpc.aio.ServicerContext, service: InterviewService, limiter: KeyRateLimiter
+    context: grpc.aio.ServicerContext, service: InterviewService, limiter: RateLimiter
 ) -> AsyncIterator[RpcCall]:
     """Runs one RPC's body: authentication and rate limiting through the
     `RpcCall` it yields, the rate-limit metadata on the way out, and every

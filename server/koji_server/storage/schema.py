@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -265,3 +275,20 @@ class StudyReportRow(Base):
     included: Mapped[list[str]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+class RateLimitWindowRow(Base):
+    """One API key's rate-limit windows, shared by the replicas on one
+    PostgreSQL database (api.ratelimit_postgres): the start of its current
+    one-minute window (Unix seconds) and the requests allowed in it and in
+    the window before. Written only by the database function
+    koji_rate_limit_hit (migration 0002), which also makes the table
+    UNLOGGED: counts that a crash may lose, like a restart's in-process ones.
+    Unused on SQLite, where the counts stay in the one process."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Double)
+    current_count: Mapped[int] = mapped_column(Integer)
+    previous_count: Mapped[int] = mapped_column(Integer)
