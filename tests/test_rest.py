@@ -553,7 +553,7 @@ def test_500_internal_in_the_envelope_without_details(tmp_path, database_url) ->
         envoy.wait_ready()
 
         async def break_database() -> None:
-            await threaded.running.database.writer.run(
+            await threaded.running.database.write(
                 lambda session: session.connection().exec_driver_sql("DROP TABLE messages")
             )
 
