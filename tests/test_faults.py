@@ -79,8 +79,9 @@ async def write_until_killed(port: int, tenant: Tenant, kill: Callable[[], None]
     acked = Acknowledged()
     writers = [asyncio.create_task(keep_writing(port, tenant, n, acked)) for n in range(CLIENTS)]
     await asyncio.sleep(KILL_AFTER_SECONDS)
-    deadline = time.monotonic() + 60
-    while len(acked.completed) < KILL_AFTER_COMPLETIONS and time.monotonic() < deadline:
+    for _ in range(1200):  # a minute at most
+        if len(acked.completed) >= KILL_AFTER_COMPLETIONS:
+            break
         await asyncio.sleep(0.05)
     kill()
     await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
@@ -103,7 +104,7 @@ def test_kill_9_during_messages_and_completions_loses_nothing_acknowledged(
         f"acknowledged before kill -9: {len(acked.started)} starts, "
         f"{sum(map(len, acked.messages.values()))} messages, {len(acked.completed)} completions"
     )
-    assert len(acked.completed) >= KILL_AFTER_COMPLETIONS, "too little was written before the kill to test anything"
+    assert len(acked.completed) >= KILL_AFTER_COMPLETIONS, "too little written to test anything"
     assert sum(map(len, acked.messages.values())) >= 30
 
     stored = {row[0] for row in query(path, "SELECT id FROM interviews")}
