@@ -198,7 +198,7 @@ def database_path(tmp_path: Path, sqlite_template: Path) -> Path:
 
 
 # The engine under test (issue 16: the whole suite on both engines). `make
-# test` runs the suite twice: on SQLite, then with KOJI_TEST_ENGINE=postgres,
+# test` runs the suite on SQLite and, alongside, with KOJI_TEST_ENGINE=postgres,
 # where every database a test gets from `databases` (`database_url`, and the
 # module-scoped servers' databases) is a fresh PostgreSQL database instead of a
 # SQLite file.
