@@ -197,18 +197,77 @@ def database_path(tmp_path: Path, sqlite_template: Path) -> Path:
     return path
 
 
-# KOJI_TEST_ENGINE=postgres: the tests that take `database_url` run on a fresh
-# PostgreSQL database instead (issue 16: the suite on both engines); those
-# that reach for SQLite itself (its file, its writer, its PRAGMAs) do not
-# follow yet.
+# The engine under test (issue 16: the whole suite on both engines). `make
+# test` runs the suite on SQLite and, alongside, with KOJI_TEST_ENGINE=postgres,
+# where every database a test gets from `databases` (`database_url`, and the
+# module-scoped servers' databases) is a fresh PostgreSQL database instead of a
+# SQLite file.
 TEST_ENGINE = os.environ.get("KOJI_TEST_ENGINE", "sqlite")
+if TEST_ENGINE not in ("sqlite", "postgres"):
+    raise ValueError(f"KOJI_TEST_ENGINE must be sqlite or postgres, got {TEST_ENGINE!r}")
+ON_POSTGRES = TEST_ENGINE == "postgres"
+# The fixture through which a test's storage follows the engine.
+ENGINE_FIXTURE = "databases"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under KOJI_TEST_ENGINE=postgres, the run repeats only what follows the
+    engine. The rule, automatic: a test is kept when `databases` is in its
+    fixture closure (`item.fixturenames`: directly, or through `database_url`,
+    `server`, `stub`, `tenant`, `threaded_server`, `rest`, ...). The others
+    touch no storage, or pick their engines themselves (tests/test_migrations.py,
+    tests/test_reads_on_both_engines.py, tests/test_server_on_postgres.py,
+    tests/test_postgres_storage.py), and already ran in the SQLite run: they
+    are deselected (pytest reports how many). A test marked `sqlite_only`
+    (SQLite's own machinery: its writer thread, PRAGMAs, its file) is kept
+    and skipped, with its reason, so that the run says what it leaves out."""
+    if not ON_POSTGRES:
+        return
+    kept, deselected = [], []
+    for item in items:
+        sqlite_only = item.get_closest_marker("sqlite_only")
+        if sqlite_only is not None:
+            reason = sqlite_only.kwargs.get("reason") or " ".join(map(str, sqlite_only.args))
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+            kept.append(item)
+        elif ENGINE_FIXTURE in getattr(item, "fixturenames", ()):
+            kept.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+class Databases:
+    """Fresh databases at the head revision on the engine under test."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+
+    def fresh(self, directory: Path) -> str:
+        """A new database (a SQLite file in `directory`, or a PostgreSQL
+        database); its URL."""
+        if ON_POSTGRES:
+            server: ThrowawayPostgres = self._request.getfixturevalue("postgres")
+            template: str = self._request.getfixturevalue("postgres_template")
+            return server.create_database(f"koji_{uuid.uuid4().hex[:12]}", template)
+        template_file: Path = self._request.getfixturevalue("sqlite_template")
+        return copy_of(template_file, directory / "koji.db")
+
+
+@pytest.fixture(scope="session")
+def databases(request: pytest.FixtureRequest) -> Databases:
+    return Databases(request)
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, database_path: Path) -> str:
-    if TEST_ENGINE == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return sqlite_url(database_path)
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> str:
+    """A fresh database on the engine under test; on SQLite the file of
+    `database_path`."""
+    if ON_POSTGRES:
+        return databases.fresh(Path())
+    return sqlite_url(request.getfixturevalue("database_path"))
 
 
 @pytest.fixture(scope="session")
@@ -294,10 +353,11 @@ class ThreadedServer:
 
 @pytest.fixture(scope="module")
 def threaded_server(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, analysis_executor: Executor
+    tmp_path_factory: pytest.TempPathFactory, databases: Databases, analysis_executor: Executor
 ) -> Iterator[ThreadedServer]:
-    path = tmp_path_factory.mktemp("threaded") / "koji.db"
-    threaded = ThreadedServer(copy_of(sqlite_template, path), analysis_executor)
+    threaded = ThreadedServer(
+        databases.fresh(tmp_path_factory.mktemp("threaded")), analysis_executor
+    )
     yield threaded
     threaded.close()
 

@@ -1,16 +1,21 @@
 """Test helpers: metadata builders, readers for rich gRPC error details, the
-output of the client scripts (tests/node, tests/client_wheel)."""
+output of the client scripts (tests/node, tests/client_wheel), SQL on a
+database beside the server under test."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from koji.v1 import interview_service_pb2 as pb
+from koji_server.storage import postgres
 
 DETAILS_KEY = "grpc-status-details-bin"
 
@@ -89,3 +94,19 @@ def json_steps(output: bytes) -> dict[str, dict[str, Any]]:
 
 def metadata_dict(metadata: Any) -> dict[str, str]:
     return {key: value for key, value in (metadata or ())}
+
+
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql` on the database at `database_url` (a SQLite file or
+    PostgreSQL), read on a connection of its own, as another process would."""
+    if postgres.is_postgres(database_url):
+        engine = postgres.sync_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(text(sql))]
+        finally:
+            engine.dispose()
+    path = make_url(database_url).database
+    assert path, database_url
+    with sqlite3.connect(path) as connection:
+        return connection.execute(sql).fetchall()

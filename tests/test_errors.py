@@ -251,6 +251,48 @@ async def test_empty_message_is_invalid(stub, tenant, content) -> None:
     )
 
 
+async def test_a_nul_character_is_invalid_in_stored_text(stub, tenant) -> None:
+    # PostgreSQL's text cannot hold U+0000 (SQLite's can): refused on every
+    # engine alike, before anything is written. In JSON (metadata, feedback)
+    # it is stored escaped and comes back as sent.
+    for respondent, field in (
+        (pb.Respondent(external_id="ext\x00"), "respondent.external_id"),
+        (pb.Respondent(display_name="Ana\x00Lima"), "respondent.display_name"),
+    ):
+        await expect_error(
+            stub.StartInterview(
+                pb.StartInterviewRequest(study_id=tenant.study_id, respondent=respondent),
+                metadata=auth(tenant.api_key),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
+            {field},
+        )
+    metadata = struct_pb2.Struct()
+    metadata.update({"note\x00": "a\x00b"})
+    started = await stub.StartInterview(
+        pb.StartInterviewRequest(
+            study_id=tenant.study_id, respondent=pb.Respondent(metadata=metadata)
+        ),
+        metadata=auth(tenant.api_key),
+    )
+    await expect_error(
+        send(stub, tenant, started, "hello\x00there"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+        {"content"},
+    )
+    feedback = struct_pb2.Struct()
+    feedback.update({"comment": "fine\x00"})
+    await complete(stub, tenant, started, feedback=feedback)
+    got = await stub.GetInterview(
+        pb.GetInterviewRequest(interview_id=started.interview_id), metadata=auth(tenant.api_key)
+    )
+    assert got.respondent.metadata == metadata
+    assert got.feedback == feedback
+    assert len(got.transcript) == 1  # the opening question only
+
+
 async def test_oversize_content_is_payload_too_large(stub, tenant) -> None:
     started = await start(stub, tenant)
     accepted = await send(stub, tenant, started, "y" * MAX_CONTENT_CHARS)

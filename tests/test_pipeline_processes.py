@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -14,10 +13,10 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.storage.database import Database
+from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.conftest import Tenant, make_guide_tenant, sqlite_url
-from tests.helpers import auth
+from tests.conftest import Tenant, make_guide_tenant
+from tests.helpers import auth, query
 from tests.processes import BIN, free_port, stop
 from tests.transcripts import ENGAGED, SPAM
 
@@ -71,12 +70,7 @@ def interview(port: int, tenant: Tenant, answers: list[str]) -> str:
     return started.interview_id
 
 
-def query(path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_all_done(path: Path, expected: int, timeout: float = 90) -> None:
+def wait_all_done(path: str, expected: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while query(path, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0] < expected:
         assert time.monotonic() < deadline, query(
@@ -85,7 +79,7 @@ def wait_all_done(path: Path, expected: int, timeout: float = 90) -> None:
         time.sleep(0.1)
 
 
-def assert_exactly_one_result_each(path: Path, ids: list[str]) -> None:
+def assert_exactly_one_result_each(path: str, ids: list[str]) -> None:
     assert query(path, "SELECT count(*), count(DISTINCT interview_id) FROM analyses") == [
         (len(ids), len(ids))
     ]
@@ -96,16 +90,16 @@ def assert_exactly_one_result_each(path: Path, ids: list[str]) -> None:
     # analysis_ready), never more.
     assert query(
         path,
-        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 3)",
+        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 3)"
+        " AS uneven",
     ) == [(0,)]
     assert query(path, "SELECT count(DISTINCT interview_id) FROM events") == [(len(ids),)]
 
 
 def test_kill_9_mid_analysis_loses_and_duplicates_nothing(
-    tmp_path: Path, database_path: Path
+    tmp_path: Path, database_url: str
 ) -> None:
-    path = database_path
-    database_url = sqlite_url(path)
+    path = database_url
     tenant = seed(database_url)
     log = tmp_path / "server.log"
     process, port = launch(database_url, log, KOJI_JOB_LEASE_SECONDS="1")
@@ -129,10 +123,9 @@ def test_kill_9_mid_analysis_loses_and_duplicates_nothing(
 
 
 def test_two_servers_on_one_database_never_run_a_job_twice(
-    tmp_path: Path, database_path: Path
+    tmp_path: Path, database_url: str
 ) -> None:
-    path = database_path
-    database_url = sqlite_url(path)
+    path = database_url
     tenant = seed(database_url)
     log = tmp_path / "servers.log"
     first, first_port = launch(database_url, log)
@@ -154,21 +147,20 @@ def test_two_servers_on_one_database_never_run_a_job_twice(
 
 
 def test_deliveries_pending_at_a_kill_are_delivered_after_restart(
-    tmp_path: Path, database_path: Path
+    tmp_path: Path, database_url: str
 ) -> None:
     from standardwebhooks.webhooks import Webhook
 
     from koji_server.operations.webhooks import WebhookAdmin
     from tests.receiver import Plan, Receiver
 
-    path = database_path
-    database_url = sqlite_url(path)
+    path = database_url
     tenant = seed(database_url)
     receiver = Receiver()
     try:
 
         async def add() -> str:
-            database = Database(database_url)
+            database = open_database(database_url)
             try:
                 admin = WebhookAdmin(UnitOfWorkFactory(database), allow_private_networks=True)
                 return (await admin.add(tenant.project_id, receiver.url, []))[1]

@@ -8,13 +8,18 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy
+from sqlalchemy.engine import make_url
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
+from koji_server.storage import postgres
 from tests.helpers import auth
 from tests.processes import BIN, admin, free_port, launch_server, seed_with_cli
 
@@ -139,22 +144,17 @@ def test_kill_9_loses_no_committed_completion(database_url: str) -> None:
         assert '"status": "completed"' in shown
 
 
-def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(
-    database_path: Path, database_url: str
-) -> None:
+def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(database_url: str) -> None:
     # Another process holds the write lock, so a SendMessage is in flight when
     # SIGTERM comes: the graceful shutdown waits for it (up to its grace); a
     # second SIGTERM ends the process at once.
-    path = database_path
     key, study = seed_with_cli(database_url, "interview:start,interview:chat")
     port = free_port()
     process = launch(database_url, port, KOJI_SHUTDOWN_GRACE_SECONDS="60")
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.InterviewServiceStub(channel)
         started = stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth(key))
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        try:
+        with holding_the_write_lock(database_url):
             in_flight = stub.SendMessage.future(
                 pb.SendMessageRequest(interview_id=started.interview_id, content="hello there"),
                 metadata=auth(key, started.session_token),
@@ -165,12 +165,34 @@ def test_a_second_sigterm_ends_a_shutdown_that_is_waiting(
             assert process.poll() is None  # waiting for the in-flight call
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=10) == 1
-        finally:
-            blocker.rollback()
-            blocker.close()
         in_flight.cancel()
     _, err = process.communicate(timeout=10)
     assert "a second signal: exiting without finishing the graceful shutdown" in err
+
+
+@contextmanager
+def holding_the_write_lock(database_url: str) -> Iterator[None]:
+    """Another connection keeps every write waiting: SQLite's write lock
+    (BEGIN IMMEDIATE); on PostgreSQL, the interviews and messages tables
+    locked against writes (reads go on)."""
+    if postgres.is_postgres(database_url):
+        engine = postgres.sync_engine(database_url)
+        try:
+            with engine.connect() as connection, connection.begin():
+                connection.execute(
+                    sqlalchemy.text("LOCK TABLE interviews, messages IN EXCLUSIVE MODE")
+                )
+                yield
+        finally:
+            engine.dispose()
+        return
+    blocker = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
 
 
 def unusable_databases(tmp_path: Path) -> dict[str, Path]:

@@ -15,7 +15,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 
 from koji_server.domain.model import Permission
-from tests.conftest import Rest, ThreadedServer, add_key, copy_of, make_tenant
+from tests.conftest import Databases, Rest, ThreadedServer, add_key, make_tenant
 from tests.envoy_process import EnvoyProcess
 from tests.test_rest import (
     assert_envelope,
@@ -44,11 +44,10 @@ def conforms(events: list[dict[str, Any]], operation_path: str, method: str) -> 
 
 @pytest.fixture(scope="module")
 def sse(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, analysis_executor: Executor
+    tmp_path_factory: pytest.TempPathFactory, databases: Databases, analysis_executor: Executor
 ) -> Iterator[Rest]:
-    path = tmp_path_factory.mktemp("sse") / "koji.db"
     threaded = ThreadedServer(
-        copy_of(sqlite_template, path),
+        databases.fresh(tmp_path_factory.mktemp("sse")),
         analysis_executor,
         stream_heartbeat_seconds=HEARTBEAT_SECONDS,
         watch_streams_per_key=STREAMS_PER_KEY,
@@ -279,9 +278,9 @@ def test_watch_streams_beyond_the_cap_are_rate_limited(sse: Rest) -> None:
 
 
 def test_a_stopping_server_ends_streams_with_an_error_event(
-    tmp_path: Path, sqlite_template: Path, analysis_executor: Executor
+    tmp_path: Path, database_url: str, analysis_executor: Executor
 ) -> None:
-    threaded = ThreadedServer(copy_of(sqlite_template, tmp_path / "koji.db"), analysis_executor)
+    threaded = ThreadedServer(database_url, analysis_executor)
     envoy = EnvoyProcess(threaded.running.port, tmp_path)
     try:
         envoy.wait_ready()

@@ -15,6 +15,10 @@ from koji_server.storage.database import Database
 from koji_server.storage.schema import ProjectRow, StudyRow
 from koji_server.support.clock import utc_now
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="SQLite's single writer and its group commits (PostgreSQL runs each unit alone)"
+)
+
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:

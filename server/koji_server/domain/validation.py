@@ -39,9 +39,17 @@ def uuid_field(field: str, value: str) -> str:
     return value.lower()
 
 
+# U+0000, which PostgreSQL's text cannot hold: refused in stored text on
+# every engine alike (JSON keeps it, escaped).
+NUL = "\x00"
+HAS_NUL = "must not contain the NUL character (U+0000)"
+
+
 def message_content(value: str) -> str:
     if not value.strip():
         raise invalid("content", "must not be empty")
+    if NUL in value:
+        raise invalid("content", HAS_NUL)
     if len(value) > MAX_CONTENT_CHARS:
         raise PayloadTooLarge(
             [FieldViolation("content", f"must be at most {MAX_CONTENT_CHARS} characters")]
@@ -82,6 +90,8 @@ def transcript_room(
 def short_text(field: str, value: str) -> str:
     if len(value) > MAX_NAME_CHARS:
         raise invalid(field, f"must be at most {MAX_NAME_CHARS} characters")
+    if NUL in value:
+        raise invalid(field, HAS_NUL)
     return value
 
 
