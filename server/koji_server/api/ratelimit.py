@@ -107,13 +107,20 @@ class KeyRateLimiter:
         """Count one request; raise RateLimitExceeded when over the limit."""
         now = self._clock()
         limit = principal.rate_limit_per_minute
-        window = self._window(principal.key_id, now)
+        allowed, current, previous = self.count(principal.key_id, limit, now)
+        left_in_window = PERIOD_SECONDS - (now - window_start(now))
+        return settle(now, limit, left_in_window, current, previous, allowed)
+
+    def count(self, key: str, limit: int, now: float) -> tuple[bool, int, int]:
+        """Decide one request of `key` at `now`, counting it if allowed:
+        (allowed, the window's count before it, the previous window's)."""
+        window = self._window(key, now)
         left_in_window = PERIOD_SECONDS - (now - window.start)
         current = window.current
         allowed = window.previous * left_in_window / PERIOD_SECONDS + current + 1 <= limit
         if allowed:
             window.current += 1
-        return settle(now, limit, left_in_window, current, window.previous, allowed)
+        return allowed, current, window.previous
 
     async def admit(self, principal: Principal) -> RateLimitState:
         """`hit`, as the RateLimiter the RPCs await (never suspends)."""

@@ -21,7 +21,9 @@ replicas, for the measurements).
 
 Fails closed: when the database cannot answer in time, the request is
 refused with `unavailable` (retry shortly) rather than let through
-uncounted.
+uncounted. A database that answers but refuses writes (read-only, as
+during a failover) still serves reads: meanwhile each server counts on its
+own (api.ratelimit's windows), so a key may get up to its limit from each.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ from typing import Any
 
 import asyncpg
 
-from koji_server.api.ratelimit import PERIOD_SECONDS, RateLimitState, settle, window_start
+from koji_server.api.ratelimit import (
+    PERIOD_SECONDS,
+    KeyRateLimiter,
+    RateLimitState,
+    settle,
+    window_start,
+)
 from koji_server.domain.errors import StorageUnavailable
 from koji_server.domain.model import Principal
 
@@ -96,6 +104,8 @@ class PostgresRateLimiter:
         self._pool_size = pool_size
         self._timeout = timeout
         self._server_settings = server_settings
+        # Counts while the database refuses writes.
+        self._here = KeyRateLimiter(clock)
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
         self._pending: list[_Hit] = []
@@ -131,6 +141,9 @@ class PostgresRateLimiter:
                 self.requests_sent += len(batch)
                 try:
                     rows = await self._call(batch)
+                except asyncpg.ReadOnlySQLTransactionError:
+                    log.warning("rate limits counted per server while the database is read-only")
+                    rows = [self._count_here(i, hit) for i, hit in enumerate(batch, 1)]
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as e:
                     log.warning(
                         "rate limiter unavailable, %d request(s) refused: %r", len(batch), e
@@ -150,6 +163,10 @@ class PostgresRateLimiter:
                 _refuse(batch)  # those the answer did not name (none when it came)
         finally:
             self._in_flight -= 1
+
+    def _count_here(self, ordinal: int, hit: _Hit) -> tuple[int, bool, int, int]:
+        now = hit.start + PERIOD_SECONDS - hit.left_in_window
+        return (ordinal, *self._here.count(hit.key, hit.limit, now))
 
     async def _call(self, batch: list[_Hit]) -> list[Any]:
         async with asyncio.timeout(self._timeout):
