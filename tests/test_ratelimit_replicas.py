@@ -6,7 +6,6 @@ RESOURCE_EXHAUSTED with RetryInfo (what one process alone would answer)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,33 +18,11 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from tests.conftest import make_tenant
 from tests.helpers import assert_error, auth, metadata_dict
-from tests.processes import BIN, TEST_ENV, free_port, stop
+from tests.processes import free_port, launch_server, stop
 
 REPLICAS = 3
 CALLS = 100
 LIMIT = 60
-
-
-def launch(database_url: str, port: int, log: Path) -> subprocess.Popen[str]:
-    """koji-server on `port`, its log lines in `log`; returns once it listens."""
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            [str(BIN / "koji-server")],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env={
-                **os.environ,
-                **TEST_ENV,
-                "KOJI_DATABASE_URL": database_url,
-                "KOJI_LISTEN": f"127.0.0.1:{port}",
-                "KOJI_PIPELINE_ENABLED": "false",
-            },
-        )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.strip() == f"koji-server listening on port {port}", log.read_text()
-    return process
 
 
 @pytest.fixture
@@ -55,7 +32,10 @@ def replicas(postgres_url: str, tmp_path: Path) -> Iterator[list[int]]:
     try:
         for index in range(REPLICAS):
             ports.append(free_port())
-            processes.append(launch(postgres_url, ports[-1], tmp_path / f"replica-{index}.log"))
+            log = tmp_path / f"replica-{index}.log"
+            processes.append(
+                launch_server(postgres_url, ports[-1], log, KOJI_PIPELINE_ENABLED="false")
+            )
         yield ports
     finally:
         for process in processes:
