@@ -429,12 +429,8 @@ async def test_a_reanalysis_reaches_every_replicas_final_interview_cache(
         got = await stub.GetInterview(request, metadata=auth(key))
         assert got.analysis.quality_score in scores
     # ...until the change is announced, as koji-admin's reanalyze does.
-    await announce(
-        engine,
-        started.interview_id,
-        precise_now(),
-        (AnalysisStatusChanged(AnalysisStatus.COMPLETED),),
-    )
+    changed = (AnalysisStatusChanged(AnalysisStatus.COMPLETED),)
+    await announce(engine, [(started.interview_id, precise_now(), changed)])
 
     async def everywhere() -> bool:
         got = [await s.GetInterview(request, metadata=auth(key)) for s in stubs]

@@ -15,12 +15,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from koji_server.admin import db, printing
 from koji_server.config import Settings
-from koji_server.domain.changes import Change, ChangeFeed
+from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import CompletionReason, InterviewDetail, InterviewStatus
@@ -36,7 +36,7 @@ from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
 from koji_server.pipeline.jobs import analysis_changes
 from koji_server.storage.backends import open_database
-from koji_server.storage.change_relay import announce
+from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
@@ -460,7 +460,7 @@ async def _run(args: argparse.Namespace) -> None:
         await database.check_schema()
         units = UnitOfWorkFactory(database)
         changes = ChangeFeed()
-        changed: list[tuple[str, datetime, tuple[Change, ...]]] = []
+        changed: list[Announced] = []
         changes.relay_to(lambda *change: changed.append(change))
         context = Context(
             AdminService(units), InterviewService(units, changes=changes), units, database.url,
@@ -473,8 +473,7 @@ async def _run(args: argparse.Namespace) -> None:
             # reanalyses at once (its watches, its cache of final interviews);
             # on SQLite its cache entries expire (final_interview_cache_seconds).
             if isinstance(database, PostgresDatabase):
-                for interview_id, at, each in changed:
-                    await announce(database.engine, interview_id, at, each)
+                await announce(database.engine, changed)
     finally:
         await database.dispose()
 

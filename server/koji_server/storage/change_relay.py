@@ -51,14 +51,23 @@ def new_origin() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def announce(
-    engine: AsyncEngine, interview_id: str, at: datetime, changes: tuple[Change, ...]
-) -> None:
-    """Notify the server processes of changes committed elsewhere (koji-admin)."""
-    payload = change_wire.encode(new_origin(), interview_id, at, changes)
+Announced = tuple[str, datetime, tuple[Change, ...]]
+
+
+async def announce(engine: AsyncEngine, announced: list[Announced]) -> None:
+    """Notify the server processes of changes committed elsewhere (koji-admin):
+    (interview id, when, changes) each, in order, in one statement."""
+    if not announced:
+        return
+    origin = new_origin()
+    payloads = [change_wire.encode(origin, *each) for each in announced]
     async with engine.connect() as connection:
         await connection.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+            text(
+                "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[]))"
+                " WITH ORDINALITY AS sent(payload, position) ORDER BY position"
+            ),
+            {"channel": CHANNEL, "payloads": payloads},
         )
         await connection.commit()
 
