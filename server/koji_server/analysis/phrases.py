@@ -236,9 +236,7 @@ def _extended(
     head = lemma(word)
 
     def holds(words: tuple[str, ...]) -> bool:
-        return any(
-            lemma(part) == head for w in words for part in (w, *w.lower().split("-"))
-        )
+        return any(lemma(part) == head for w in words for part in (w, *w.lower().split("-")))
 
     phrases = [p for p in users if 2 <= len(p) <= 3 and holds(p)]
     if not phrases:
