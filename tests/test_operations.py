@@ -344,7 +344,7 @@ def test_the_dashboard_queries_only_metrics_the_server_exports() -> None:
 
 
 def test_envoy_stats_for_prometheus_on_the_loopback_admin_port(rest) -> None:
-    """What the README documents and the dashboard's Envoy panels read."""
+    """What docs/operations.md documents and the dashboard's Envoy panels read."""
     assert rest.envoy.settings.admin_host == "127.0.0.1"
     assert rest.get(MISSING_ID).status_code == 404
     admin = f"http://127.0.0.1:{rest.envoy.settings.admin_port}/stats/prometheus"
