@@ -34,6 +34,7 @@ from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
+from tests.helpers import FakeTicks
 from tools.local_postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
@@ -299,11 +300,19 @@ def postgres_url(postgres: ThrowawayPostgres, postgres_template: str) -> str:
 
 
 @pytest.fixture
-async def server(database_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
+def ticks() -> FakeTicks:
+    """The clock of the `server` fixture's caches: still unless a test moves it."""
+    return FakeTicks()
+
+
+@pytest.fixture
+async def server(
+    database_url: str, analysis_executor: Executor, ticks: FakeTicks
+) -> AsyncIterator[RunningServer]:
     settings = Settings(
         listen="127.0.0.1:0", database_url=database_url, auth_cache_seconds=AUTH_CACHE_SECONDS
     )
-    running = await start_server(settings, analysis_executor)
+    running = await start_server(settings, analysis_executor, ticks)
     yield running
     await running.stop(0)
 

@@ -4,8 +4,11 @@ database beside the server under test."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -110,3 +113,36 @@ def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
     assert path, database_url
     with sqlite3.connect(path) as connection:
         return connection.execute(sql).fetchall()
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
+    """Poll `condition` until it is true; fail after `seconds`, saying `what`
+    never happened. For waiting on another process (a log line, a row): the
+    deadline is a bound, not a measure of speed."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+async def wait_until_async(
+    condition: Callable[[], Awaitable[object]], what: str, seconds: float = 30
+) -> None:
+    """`wait_until` for a condition that is awaited."""
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+class FakeTicks:
+    """A monotonic clock that moves only when told (`support.clock.Ticks`)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

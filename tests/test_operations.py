@@ -27,7 +27,7 @@ from koji_server.domain.model import Permission
 from koji_server.observability.metrics import Metrics
 from tests.conftest import ON_POSTGRES, add_key, make_guide_tenant, make_tenant
 from tests.envoy_process import EnvoyProcess
-from tests.helpers import auth, metadata_dict
+from tests.helpers import auth, metadata_dict, wait_until
 from tests.processes import free_port, launch_server
 from tests.receiver import Plan
 from tests.test_pipeline import run_interview, wait_analysed
@@ -256,7 +256,10 @@ async def test_a_rest_request_is_found_by_its_id_in_both_logs(database_url, tmp_
                     pb.GetInterviewRequest(interview_id=MISSING_ID),
                     metadata=(*auth(tenant.api_key), ("x-request-id", "grpc-caller-1")),
                 )
-        await asyncio.sleep(0.5)  # Envoy flushes its access log every 0.2 s here
+        # Envoy writes its access line after the response (flushed every 0.2 s here).
+        await asyncio.to_thread(
+            wait_until, lambda: request_id in envoy.log.read_text(), "Envoy's access line"
+        )
     finally:
         envoy.stop()
         stopped(server)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
@@ -40,7 +41,7 @@ from koji_server.storage.backends import Storage, open_database
 from koji_server.storage.change_relay import PostgresChangeRelay
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.support.clock import precise_now
+from koji_server.support.clock import Ticks, precise_now
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
@@ -189,13 +190,13 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
 
 
 async def start_server(
-    settings: Settings, analysis_executor: Executor | None = None
+    settings: Settings, analysis_executor: Executor | None = None, ticks: Ticks = time.monotonic
 ) -> RunningServer:
     """Open the database (refusing a schema other than the migrations' head:
     `koji-admin db upgrade` applies them), start the pipeline worker, then
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
-    spawns its own."""
+    spawns its own. `ticks` times the caches (tests move a fake)."""
     database = open_database(settings.database_url, settings.sqlite_synchronous)
     try:
         await database.check_schema()
@@ -220,6 +221,7 @@ async def start_server(
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,
+            ticks=ticks,
         ),
         page_tokens=(
             PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None

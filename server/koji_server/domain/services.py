@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +45,7 @@ from koji_server.domain.page_tokens import PageTokens, Position
 from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
-from koji_server.support.clock import Clock, precise_now, whole_seconds
+from koji_server.support.clock import Clock, Ticks, precise_now, whole_seconds
 from koji_server.support.singleflight import SingleFlight
 
 ANALYSIS_JOB = "analyze_interview"
@@ -69,6 +70,7 @@ class CacheSettings:
     auth_seconds: float = 2.0
     final_interview_seconds: float = 60.0
     final_interview_entries: int = 10_000
+    ticks: Ticks = time.monotonic
 
 
 def new_id() -> str:
@@ -107,14 +109,18 @@ class InterviewService:
         self._on_completed = on_completed or (lambda: None)
         caching = caching or CacheSettings()
         # Keys: a revocation takes effect within auth_seconds.
-        self._principals: TtlCache[str, Principal] = TtlCache(caching.auth_seconds, 10_000)
+        self._principals: TtlCache[str, Principal] = TtlCache(
+            caching.auth_seconds, 10_000, caching.ticks
+        )
         # Unknown and revoked keys, as briefly: a client repeating a bad key
         # costs no database read each time.
-        self._refused_keys: TtlCache[str, bool] = TtlCache(caching.auth_seconds, 10_000)
+        self._refused_keys: TtlCache[str, bool] = TtlCache(
+            caching.auth_seconds, 10_000, caching.ticks
+        )
         # Completed, analysed interviews no longer change (but for an operator's
         # reanalyze, seen within final_interview_seconds).
         self._final: TtlCache[str, tuple[str, InterviewDetail]] = TtlCache(
-            caching.final_interview_seconds, caching.final_interview_entries
+            caching.final_interview_seconds, caching.final_interview_entries, caching.ticks
         )
         # ...and a reanalysis announced on the feed (by any process) drops it.
         self._changes.observe(self._final.discard)
