@@ -35,6 +35,8 @@ from tests.helpers import assert_error, auth
 from tests.processes import admin, admin_async
 from tests.test_lifecycle import send, start
 
+pytestmark = pytest.mark.e2e
+
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 

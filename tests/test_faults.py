@@ -29,6 +29,8 @@ from tests.test_rest import assert_envelope
 from tests.transcripts import ENGAGED
 from tools.local_postgres import ThrowawayPostgres
 
+pytestmark = pytest.mark.e2e
+
 CLIENTS = 24
 KILL_AFTER_SECONDS = 1.5
 # ...and not before this many completions were acknowledged (a loaded

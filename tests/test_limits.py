@@ -26,6 +26,7 @@ from tools.envoy_config import MAX_HEADER_KB
 WORST = "\x01"
 
 
+@pytest.mark.storage  # the transcript limits are the storage's checks
 def test_an_interview_at_every_limit_is_readable_over_rest_and_grpc(rest: Rest) -> None:
     started = rest.start()
     interview_id = started["interview_id"]

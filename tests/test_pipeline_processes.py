@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
@@ -19,6 +20,8 @@ from tests.conftest import Tenant, make_guide_tenant
 from tests.helpers import auth, query
 from tests.processes import BIN, free_port, stop
 from tests.transcripts import ENGAGED, SPAM
+
+pytestmark = pytest.mark.e2e
 
 
 def seed(database_url: str) -> Tenant:

@@ -52,6 +52,8 @@ from tests.replicas import Replicas
 from tests.transcripts import ENGAGED
 from tools.local_postgres import ThrowawayPostgres
 
+pytestmark = pytest.mark.e2e
+
 ALL = "interview:start,interview:chat,interview:complete,interview:read"
 AUTH_CACHE_SECONDS = 1.0
 SETTINGS = {

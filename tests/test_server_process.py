@@ -23,6 +23,8 @@ from koji_server.storage import postgres
 from tests.helpers import auth
 from tests.processes import BIN, admin, free_port, launch_server, seed_with_cli
 
+pytestmark = pytest.mark.e2e
+
 
 def launch(database_url: str, port: int, **settings: str) -> subprocess.Popen[str]:
     return launch_server(database_url, port, **settings)
