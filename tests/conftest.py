@@ -35,6 +35,7 @@ from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
 from tests.helpers import FakeTicks
+from tests.receiver import Receiver
 from tools.local_postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
@@ -475,3 +476,39 @@ def rest(
             yield Rest(threaded_server, envoy, tenant, client)
     finally:
         envoy.stop()
+
+
+RETRY_BASE = 0.2
+
+
+@pytest.fixture
+async def fast_server(database_url, analysis_executor) -> AsyncIterator[RunningServer]:
+    settings = Settings(
+        listen="127.0.0.1:0",
+        database_url=database_url,
+        pipeline_poll_seconds=0.05,
+        webhook_retry_base_seconds=RETRY_BASE,
+        webhook_timeout_seconds=2.0,
+        webhook_allow_private_networks=True,
+    )
+    running = await start_server(settings, analysis_executor)
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture
+async def hook_stub(fast_server) -> AsyncIterator[pb_grpc.InterviewServiceStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{fast_server.port}") as channel:
+        yield pb_grpc.InterviewServiceStub(channel)
+
+
+@pytest.fixture
+async def hook_tenant(fast_server, database_url) -> Tenant:
+    return await make_guide_tenant(database_url)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()

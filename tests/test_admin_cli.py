@@ -31,9 +31,8 @@ from koji_server.domain.model import (
     Theme,
 )
 from tests.conftest import make_tenant
-from tests.helpers import assert_error, auth
+from tests.helpers import assert_error, auth, send, start
 from tests.processes import admin, admin_async
-from tests.test_lifecycle import send, start
 
 pytestmark = pytest.mark.e2e
 

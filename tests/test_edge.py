@@ -14,8 +14,7 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from tests.conftest import Rest
 from tests.envoy_process import EnvoyProcess
-from tests.helpers import auth
-from tests.test_rest import MISSING_ID, assert_envelope
+from tests.helpers import MISSING_ID, assert_envelope, auth
 
 
 def test_secrets_in_a_query_string_never_reach_envoys_access_log(rest: Rest) -> None:

@@ -17,8 +17,7 @@ from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import AUTH_CACHE_SECONDS, add_key, make_tenant
-from tests.helpers import assert_error, auth, metadata_dict
-from tests.test_lifecycle import complete, send, start
+from tests.helpers import assert_error, auth, complete, metadata_dict, send, start
 
 MISSING_ID = "f8e7d6c5-b4a3-2109-8765-432109876543"
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED

@@ -17,8 +17,7 @@ from koji_server.domain.validation import (
     MAX_TRANSCRIPT_BYTES,
 )
 from tests.conftest import Rest
-from tests.helpers import assert_error, auth
-from tests.test_rest import assert_envelope
+from tests.helpers import assert_envelope, assert_error, auth
 from tools.envoy_config import MAX_HEADER_KB
 
 # The JSON printer escapes a control character as \u0001: six bytes of JSON

@@ -19,7 +19,7 @@ from koji_server.config import Settings
 from koji_server.storage.schema import AnalysisRow, EventRow, JobAttemptRow, JobRow
 from koji_server.storage.status import JobStatus
 from tests.conftest import Tenant, make_guide_tenant, make_tenant
-from tests.helpers import auth
+from tests.helpers import auth, run_interview, wait_analysed
 from tests.processes import admin_async
 from tests.transcripts import (
     COPY_PASTE,
@@ -98,34 +98,6 @@ def test_sub_scores_stay_on_the_scale() -> None:
 
 
 # --- through the running server -----------------------------------------------------
-
-
-async def run_interview(stub, tenant: Tenant, answers: list[str]) -> pb.StartInterviewResponse:
-    started = await stub.StartInterview(
-        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
-    )
-    for answer in answers:
-        await stub.SendMessage(
-            pb.SendMessageRequest(interview_id=started.interview_id, content=answer),
-            metadata=auth(tenant.api_key, started.session_token),
-        )
-    await stub.CompleteInterview(
-        pb.CompleteInterviewRequest(interview_id=started.interview_id, reason=pb.natural),
-        metadata=auth(tenant.api_key, started.session_token),
-    )
-    return started
-
-
-async def wait_analysed(stub, tenant: Tenant, interview_id: str):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        got = await stub.GetInterview(
-            pb.GetInterviewRequest(interview_id=interview_id), metadata=auth(tenant.api_key)
-        )
-        if got.analysis_status != pb.Analysis.processing:
-            return got
-        assert asyncio.get_running_loop().time() < deadline, "analysis did not finish"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

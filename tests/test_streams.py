@@ -17,7 +17,7 @@ from koji_server.domain.changes import MessageAdded
 from koji_server.domain.model import InterviewStatus, Permission, Role
 from koji_server.support.clock import precise_now
 from tests.conftest import AUTH_CACHE_SECONDS, Tenant, add_key, make_tenant
-from tests.helpers import assert_error, auth, metadata_dict
+from tests.helpers import assert_error, auth, metadata_dict, send, start
 from tests.transcripts import ENGAGED
 
 HEARTBEAT_SECONDS = 0.2
@@ -49,24 +49,6 @@ async def live_stub(live: RunningServer) -> AsyncIterator[pb_grpc.InterviewServi
 @pytest.fixture
 async def live_tenant(live: RunningServer, database_url: str) -> Tenant:
     return await make_tenant(database_url)
-
-
-async def start(stub: pb_grpc.InterviewServiceStub, tenant: Tenant) -> pb.StartInterviewResponse:
-    return await stub.StartInterview(  # type: ignore[no-any-return]
-        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
-    )
-
-
-async def send(
-    stub: pb_grpc.InterviewServiceStub,
-    tenant: Tenant,
-    started: pb.StartInterviewResponse,
-    text: str,
-) -> pb.SendMessageResponse:
-    return await stub.SendMessage(  # type: ignore[no-any-return]
-        pb.SendMessageRequest(interview_id=started.interview_id, content=text),
-        metadata=auth(tenant.api_key, started.session_token),
-    )
 
 
 async def complete(
