@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import httpx
@@ -349,16 +349,50 @@ def ticks() -> FakeTicks:
     return FakeTicks()
 
 
+class ServerFactory(Protocol):
+    async def __call__(
+        self, database_url: str, executor: Executor | None = ..., **settings: Any
+    ) -> RunningServer: ...
+
+
+# What `make_server` gives a server unless the test says otherwise.
+SERVER_DEFAULTS: dict[str, Any] = {
+    "listen": "127.0.0.1:0",
+    "auth_cache_seconds": AUTH_CACHE_SECONDS,
+}
+_SHARED = object()
+
+
 @pytest.fixture
-async def server(
-    database_url: str, analysis_executor: Executor, ticks: FakeTicks
-) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0", database_url=database_url, auth_cache_seconds=AUTH_CACHE_SECONDS
-    )
-    running = await start_server(settings, analysis_executor, ticks)
-    yield running
-    await running.stop(0)
+async def make_server(
+    analysis_executor: Executor, ticks: FakeTicks
+) -> AsyncIterator[ServerFactory]:
+    """Starts real servers in this process, on `database_url` with the
+    test's settings (`Settings` fields), the run's analysis processes (or
+    `executor`; None: the server spawns its own) and the `ticks` clock; stops
+    them all at the test's end."""
+    running: list[RunningServer] = []
+
+    async def make(
+        database_url: str, executor: Executor | object | None = _SHARED, **settings: Any
+    ) -> RunningServer:
+        chosen = analysis_executor if executor is _SHARED else executor
+        server = await start_server(
+            Settings(**{**SERVER_DEFAULTS, "database_url": database_url, **settings}),
+            chosen,  # type: ignore[arg-type]
+            ticks,
+        )
+        running.append(server)
+        return server
+
+    yield make  # type: ignore[misc]
+    for server in reversed(running):
+        await server.stop(0)
+
+
+@pytest.fixture
+async def server(database_url: str, make_server: ServerFactory) -> RunningServer:
+    return await make_server(database_url)
 
 
 @pytest.fixture
@@ -482,18 +516,16 @@ RETRY_BASE = 0.2
 
 
 @pytest.fixture
-async def fast_server(database_url, analysis_executor) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0",
-        database_url=database_url,
+async def fast_server(database_url: str, make_server: ServerFactory) -> RunningServer:
+    """A server that polls for jobs often and retries deliveries soon, to a
+    local receiver."""
+    return await make_server(
+        database_url,
         pipeline_poll_seconds=0.05,
         webhook_retry_base_seconds=RETRY_BASE,
         webhook_timeout_seconds=2.0,
         webhook_allow_private_networks=True,
     )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 
 import grpc
 import pytest
@@ -22,10 +21,9 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
-from koji_server.app import RunningServer, start_server
-from koji_server.config import Settings
+from koji_server.app import RunningServer
 from koji_server.storage.schema import AnalysisRow, JobAttemptRow, JobRow
-from tests.conftest import AUTH_CACHE_SECONDS, Tenant, make_guide_tenant
+from tests.conftest import ServerFactory, Tenant, make_guide_tenant
 from tests.helpers import assert_error, auth, scrape, start, wait_analysed
 from tests.transcripts import ENGAGED
 
@@ -33,16 +31,8 @@ RACERS = 50
 
 
 @pytest.fixture
-async def pg_server(postgres_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0",
-        database_url=postgres_url,
-        auth_cache_seconds=AUTH_CACHE_SECONDS,
-        pipeline_poll_seconds=0.1,
-    )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
+async def pg_server(postgres_url: str, make_server: ServerFactory) -> RunningServer:
+    return await make_server(postgres_url, pipeline_poll_seconds=0.1)
 
 
 @pytest.fixture
