@@ -148,8 +148,8 @@ async def wait_until_async(
 class FakeTicks:
     """A monotonic clock that moves only when told (`support.clock.Ticks`)."""
 
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
