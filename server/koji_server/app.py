@@ -24,7 +24,7 @@ from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
-from koji_server.domain.model import Analysis
+from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
@@ -227,7 +227,7 @@ async def start_server(
         changes=changes,
     )
     watcher = InterviewWatcher(
-        service,
+        service.queries,
         changes,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         streams_per_key=settings.watch_streams_per_key,
@@ -243,7 +243,7 @@ async def start_server(
         # Replicas on one database hear each other's changes.
 
         async def read_analysis(interview_id: str) -> Analysis | None:
-            return (await service.get_interview(None, interview_id)).analysis
+            return (await service.get_interview(OPERATOR, interview_id)).analysis
 
         relay = PostgresChangeRelay(database.connect_args(), changes, read_analysis, precise_now)
         try:
@@ -261,7 +261,7 @@ async def start_server(
         limiter = PostgresRateLimiter(database.connect_args())
 
     def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
-        return rpc_call(context, service, limiter)
+        return rpc_call(context, service.authenticator, limiter)
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
     add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)

@@ -23,7 +23,7 @@ from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
-from koji_server.domain.model import CompletionReason, InterviewDetail, InterviewStatus
+from koji_server.domain.model import OPERATOR, CompletionReason, InterviewDetail, InterviewStatus
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.operations.interviews import reanalyze
@@ -104,7 +104,7 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
     listed: list[InterviewDetail] = []
     while True:
         query = InterviewQuery(args.study, status, page_size=MAX_PAGE_SIZE, page_token=token)
-        page = await ctx.interviews.list_interviews(None, query)
+        page = await ctx.interviews.list_interviews(OPERATOR, query)
         listed += page.interviews
         token = page.next_page_token
         if not token:
@@ -124,7 +124,7 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
 
 async def _print_interview(ctx: Context, interview_id: str) -> None:
     """The interview as JSON, as GetInterview answers."""
-    detail = await ctx.interviews.get_interview(None, interview_id)
+    detail = await ctx.interviews.get_interview(OPERATOR, interview_id)
     print(printing.dumps(printing.interview(detail)))
 
 
@@ -142,7 +142,7 @@ async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
 async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
     from koji_server.admin import study_report
 
-    report = await StudyService(ctx.units).get_report(None, args.study_id)
+    report = await StudyService(ctx.units).get_report(OPERATOR, args.study_id)
     if args.html:
         page = study_report.html_page(report, f"Study {report.study_id}")
         Path(args.html).write_text(page, encoding="utf-8")  # noqa: ASYNC240 (a CLI, one file)
@@ -158,7 +158,7 @@ async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
 async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     from rich.progress import Progress
 
-    study = await StudyService(ctx.units).get_report(None, args.study_id)  # checks it exists
+    study = await StudyService(ctx.units).get_report(OPERATOR, args.study_id)  # checks it exists
     interview_ids = await ctx.units.read(
         lambda uow: uow.study_reports.completed_ids(study.study_id)
     )
@@ -178,7 +178,7 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def usage(args: argparse.Namespace, ctx: Context) -> None:
-    report = await ctx.interviews.usage(None, args.project)
+    report = await ctx.interviews.usage(OPERATOR, args.project)
     print(
         f"project {report.project_id}: {report.counted} counted toward usage, "
         f"{report.excluded} excluded (failed the quality gate), "

@@ -53,6 +53,26 @@ class Principal:
     permissions: frozenset[Permission]
     rate_limit_per_minute: int
 
+    def allows(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """The local operator (koji-admin, the server's own reads): no project of
+    its own (`project_id` is None: it reads any), every permission, and reads
+    that never come from the API's caches."""
+
+    project_id: None = None
+
+    def allows(self, permission: Permission) -> bool:
+        return True
+
+
+OPERATOR = Operator()
+# Whoever a use case acts for.
+Caller = Principal | Operator
+
 
 @dataclass(frozen=True, slots=True)
 class Respondent:

@@ -26,6 +26,12 @@ from koji_server.domain.model import (
     Quality,
     Theme,
 )
+from koji_server.domain.ports import (
+    AnalysedInterview,
+    InterviewFilter,
+    MessageRecord,
+    StudyReportRecord,
+)
 from koji_server.storage.direct import DirectTable
 from koji_server.storage.portable import utf8_bytes
 from koji_server.storage.schema import (
@@ -90,26 +96,6 @@ class StudyRepository:
         if study is None or (project_id is not None and study.project_id != project_id):
             return None
         return study
-
-
-@dataclass(frozen=True, slots=True)
-class InterviewFilter:
-    """Which of a project's interviews ListInterviews reads."""
-
-    project_id: str
-    study_id: str
-    status: str | None = None
-    updated_after: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    id: str
-    interview_id: str
-    seq: int
-    role: str
-    content: str
-    created_at: datetime
 
 
 def _values(record: Any) -> dict[str, Any]:
@@ -276,21 +262,6 @@ class InterviewRepository:
             elif status in totals:
                 totals[status] += count
         return totals
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysedInterview:
-    """What a study's synthesis needs of one analysed interview."""
-
-    interview_id: str
-    passed: bool
-    insights: list[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StudyReportRecord:
-    report: dict[str, Any]
-    updated_at: datetime
 
 
 class StudyReportRepository:
