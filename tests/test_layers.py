@@ -6,6 +6,7 @@ domain imports neither storage nor the layers around it; config is a leaf."""
 from __future__ import annotations
 
 import ast
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -86,8 +87,7 @@ def test_no_package_imports_one_that_imports_it_back() -> None:
         " -> ".join(cycle)
         + ": "
         + "; ".join(
-            f"{a}->{b} in {', '.join(sorted(graph[a][b]))}"
-            for a, b in zip(cycle, cycle[1:], strict=False)
+            f"{a}->{b} in {', '.join(sorted(graph[a][b]))}" for a, b in itertools.pairwise(cycle)
         )
         for cycle in _cycles(graph)
     ]
