@@ -35,8 +35,10 @@ from sklearn.linear_model import LogisticRegression
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from koji_server.analysis.embedding import sentence_vectors
+from koji_server.domain.model import InsightType
 
-LABELS = ("none", "pain_point", "praise", "request")
+# "none", then the insight types in alphabetical order (the model's classes).
+LABELS = ("none", *sorted(kind.value for kind in InsightType))
 # Named, not globbed: a file dropped into data/ must not change the model
 # behind the figures `make eval` reported.
 TRAINING_DATA = tuple(

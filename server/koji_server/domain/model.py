@@ -37,6 +37,20 @@ class InterviewMode(StrEnum):
     VOICE = "voice"
 
 
+class InsightType(StrEnum):
+    """The kinds of finding the analysis reports (an insight's `type`, a
+    study theme's `insight_counts`)."""
+
+    PAIN_POINT = "pain_point"
+    REQUEST = "request"
+    PRAISE = "praise"
+
+    @property
+    def title(self) -> str:
+        """For people: "Pain point"."""
+        return self.value.replace("_", " ").capitalize()
+
+
 class Permission(StrEnum):
     START = "interview:start"
     CHAT = "interview:chat"
