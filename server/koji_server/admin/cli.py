@@ -18,12 +18,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from koji_server.admin import db, printing
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from koji_server.admin import db
+from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
 from koji_server.domain.events import EVENT_TYPES
-from koji_server.domain.model import OPERATOR, CompletionReason, InterviewDetail, InterviewStatus
+from koji_server.domain.model import (
+    OPERATOR,
+    CompletionReason,
+    InterviewDetail,
+    InterviewPage,
+    InterviewStatus,
+)
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.operations.interviews import reanalyze
@@ -54,6 +64,13 @@ class Context:
 
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
+
+
+def _json(message: Message) -> str:
+    """A response as the API's JSON prints it (proto field names, every field)."""
+    return json_format.MessageToJson(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 async def projects_create(args: argparse.Namespace, ctx: Context) -> None:
@@ -92,10 +109,10 @@ async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
     try:
         summary = await ctx.interviews.complete_as_operator(args.interview_id, reason)
     except AlreadyCompleted as done:
-        print(printing.dumps(printing.completion(done.summary)))
+        print(_json(translate.completion(done.summary)))
         print("already completed: nothing changed", file=sys.stderr)
         return
-    print(printing.dumps(printing.completion(summary)))
+    print(_json(translate.completion(summary)))
 
 
 async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -110,11 +127,11 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
         if not token:
             break
     if args.json:
-        print(printing.dumps(printing.interview_list(listed)))
+        print(_json(translate.interview_page(InterviewPage(tuple(listed), ""))))
         return
     for item in listed:
         assert item.updated_at is not None
-        updated = printing.timestamp(item.updated_at.replace(microsecond=0))
+        updated = translate.timestamp(item.updated_at.replace(microsecond=0)).ToJsonString()
         print(
             f"{item.interview_id}  {item.status.value:<9}  {updated}  "
             f"{item.stats.total_messages} messages"
@@ -125,7 +142,7 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
 async def _print_interview(ctx: Context, interview_id: str) -> None:
     """The interview as JSON, as GetInterview answers."""
     detail = await ctx.interviews.get_interview(OPERATOR, interview_id)
-    print(printing.dumps(printing.interview(detail)))
+    print(_json(translate.interview(detail)))
 
 
 async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
