@@ -23,7 +23,7 @@ from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
-from koji_server.domain.changes import ChangeFeed
+from koji_server.domain.changes import AnalysisReady, ChangeFeed, Completed
 from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
@@ -130,6 +130,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     changes: ChangeFeed | None = None,
 ) -> Pipeline:
+    changes = changes or ChangeFeed()
     queue = JobQueue(
         units,
         QueueSettings(
@@ -166,10 +167,12 @@ def build_pipeline(
         queue,
         lambda: make_analysis_executor(settings.analysis_workers, settings.analysis_cpu_set),
         executor,
-        on_finished=webhooks.wake,
         database_url=settings.database_url,
         metrics=metrics,
     )
+    # A stored analysis: its study's report, and its webhook deliveries.
+    changes.on_committed(AnalysisReady, runner.analysis_stored)
+    changes.on_committed(AnalysisReady, lambda _interview_id, _change: webhooks.wake())
     analysis = QueueWorker(
         "analysis-worker",
         queue.claim,
@@ -214,9 +217,11 @@ async def start_server(
     )
 
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=(ObservingInterceptor(metrics),))
+    if pipeline is not None:
+        # A completion: its analysis job is due.
+        changes.on_committed(Completed, lambda _interview_id, _change: pipeline.analysis.wake())
     service = InterviewService(
         units,
-        on_completed=pipeline.analysis.wake if pipeline else None,
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,

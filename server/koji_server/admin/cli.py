@@ -36,7 +36,7 @@ from koji_server.domain.model import (
 )
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import StudyService
-from koji_server.operations.interviews import reanalyze
+from koji_server.operations.interviews import reanalyze_and_report
 from koji_server.operations.projects import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     AdminService,
@@ -44,13 +44,11 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.pipeline.jobs import analysis_changes
 from koji_server.storage.backends import open_database
 from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.support.clock import precise_now
 
 
 @dataclass(frozen=True)
@@ -150,9 +148,7 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
-    output = await reanalyze(ctx.units, args.interview_id)
-    ctx.changes.publish(args.interview_id, precise_now(), *analysis_changes(output))
-    await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
+    await reanalyze_and_report(ctx.units, ctx.changes, ctx.database_url, [args.interview_id])
     await _print_interview(ctx, args.interview_id)
 
 
@@ -181,13 +177,15 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     )
     with Progress(transient=False) as progress:
         task = progress.add_task("reanalysing interviews", total=len(interview_ids))
-        for interview_id in interview_ids:
-            output = await reanalyze(ctx.units, interview_id)
-            ctx.changes.publish(interview_id, precise_now(), *analysis_changes(output))
-            progress.advance(task)
-        rebuild = progress.add_task("rebuilding the report", total=1)
-        report = await asyncio.to_thread(study_reports.rebuild, ctx.database_url, study.study_id)
-        progress.advance(rebuild)
+        report = await reanalyze_and_report(
+            ctx.units,
+            ctx.changes,
+            ctx.database_url,
+            interview_ids,
+            study.study_id,
+            lambda: progress.advance(task),
+        )
+    assert report is not None
     print(
         f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
         f"{len(report['themes'])} themes"
@@ -492,6 +490,7 @@ async def _run(args: argparse.Namespace) -> None:
             if isinstance(database, PostgresDatabase):
                 await announce(database.engine, changed)
     finally:
+        study_reports.close()  # the report updates' engines, if any opened
         await database.dispose()
 
 

@@ -60,15 +60,13 @@ class InterviewCommands:
         self,
         units: UnitOfWorkFactory,
         changes: ChangeFeed,
-        on_completed: Callable[[], None] | None = None,
         clock: Clock = precise_now,
     ) -> None:
         self._units = units
         self._clock = clock
-        # Where committed changes are announced to watchers.
+        # Where committed changes are announced (to watchers, and to the
+        # after-commit handlers: a completion wakes the analysis worker).
         self._changes = changes
-        # Called after a completion commits (wakes the pipeline worker).
-        self._on_completed = on_completed or (lambda: None)
         # Studies' questions (studies never change). Write units read this
         # mapping and never change it; a unit that loads a guide returns it,
         # and the event loop puts a new mapping in its place.
@@ -284,7 +282,6 @@ class InterviewCommands:
             raise
 
     def _completed(self, summary: CompletionSummary) -> None:
-        self._on_completed()
         self._changes.publish(
             summary.interview_id,
             self._clock(),

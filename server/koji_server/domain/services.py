@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from koji_server.domain.auth import Authenticator, require
-from koji_server.domain.changes import ChangeFeed
+from koji_server.domain.changes import ChangeFeed, Completed
 from koji_server.domain.interview_commands import InterviewCommands, new_id
 from koji_server.domain.interview_queries import (
     DEFAULT_PAGE_SIZE,
@@ -54,7 +54,9 @@ class InterviewService:
         # Where committed changes are announced to watchers (none: not announced).
         changes = changes or ChangeFeed()
         self.authenticator = Authenticator(units, caching.auth_seconds)
-        self.commands = InterviewCommands(units, changes, on_completed, clock)
+        if on_completed is not None:
+            changes.on_committed(Completed, lambda _interview_id, _change: on_completed())
+        self.commands = InterviewCommands(units, changes, clock)
         self.queries = InterviewQueries(
             units,
             changes,

@@ -158,14 +158,15 @@ _RESPONDENT_BYTES = select(func.coalesce(func.sum(utf8_bytes(MessageRow.content)
 
 
 class InterviewRepository:
-    """Interviews and their messages. The conversation's hot path (record,
-    create, change, append) runs as direct SQL (see storage.direct)."""
+    """Interviews and their messages. The interview is read as the entity
+    (`record`) and written only through `create` and `save`: the one write
+    path of the aggregate. The conversation's hot path (record, create, save,
+    append) runs as direct SQL (see storage.direct)."""
 
     def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
         self._interviews = tables.interviews
         self._messages = tables.messages
-        self._lock_rows = tables.lock_rows
 
     def record(self, interview_id: str, project_id: str | None = None) -> Interview | None:
         """The interview, or None when missing or another project's."""
@@ -223,10 +224,6 @@ class InterviewRepository:
         """The respondent's text so far, in UTF-8 bytes."""
         parameters = {"interview_id": interview_id}
         return int(self._session.execute(_RESPONDENT_BYTES, parameters).scalar_one())
-
-    def get(self, interview_id: str) -> InterviewRow | None:
-        """The interview as an ORM row (for changes the ORM tracks)."""
-        return self._session.get(InterviewRow, interview_id, with_for_update=self._lock_rows)
 
     def analysis(self, interview_id: str) -> Analysis | None:
         """The stored analysis, if any."""
