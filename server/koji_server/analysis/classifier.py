@@ -47,10 +47,12 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from koji_server.analysis import embedding
 from koji_server.analysis.embedding import sentence_vectors
+from koji_server.domain.model import InsightType
 
 log = logging.getLogger(__name__)
 
-LABELS = ("none", "pain_point", "praise", "request")
+# "none", then the insight types in alphabetical order (the model's classes).
+LABELS = ("none", *sorted(kind.value for kind in InsightType))
 # Named, not globbed: a file dropped into data/ must not change the model
 # behind the figures `make eval` reported.
 TRAINING_DATA = tuple(
