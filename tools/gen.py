@@ -78,7 +78,12 @@ def generate(out: Path) -> None:
                 *protos,
             ]
         )
-        openapi.build(scratch / "koji.swagger.json", out / openapi.OPENAPI_NAME, scratch)
+        openapi.build(
+            scratch / "koji.swagger.json",
+            out / openapi.OPENAPI_NAME,
+            scratch,
+            out / DESCRIPTOR_NAME,
+        )
 
 
 def source_descriptor_set(out: Path, proto_root: Path = PROTO_ROOT) -> None:
