@@ -49,6 +49,8 @@ SWAGGER_PLUGIN = "protoc-gen-swagger"
 SWAGGER2OPENAPI = ROOT / "node_modules" / ".bin" / "swagger2openapi"
 OPENAPI_NAME = "openapi.json"
 OPENAPI_PATH = "/api/v1/openapi.json"
+# The example of every UUID field (the one the API's messages quote).
+EXAMPLE_UUID = "f8e7d6c5-b4a3-2109-8765-432109876543"
 
 Json = dict[str, Any]
 
@@ -425,6 +427,7 @@ def apply_rules(schema: Json, rules: Any, field: Any, all_rules: Rules, doc: Jso
         string = rules.string
         if string.uuid:
             schema["format"] = "uuid"
+            schema["example"] = EXAMPLE_UUID
         if string.HasField("min_len"):
             schema["minLength"] = string.min_len
         if string.HasField("max_len"):
