@@ -68,12 +68,14 @@ def _any_one_healthy(replicas: int) -> str:
 
 
 LUA_ROUTES = "local ROUTES = {} -- ROUTES"
+_PARAMETER = re.compile(r"\{[^}]+\}")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def documented_paths(openapi: Path = OPENAPI) -> list[tuple[str, str]]:
     """(path template, Allow header) of each documented path, those without
-    parameters first: how OpenAPI matches a request's path."""
+    parameters first, as OpenAPI matches a request's path; among templates,
+    the one with more fixed text first (`{id}:publish` before `{id}`)."""
     paths = json.loads(openapi.read_text())["paths"]
     allowed = []
     for path, item in paths.items():
@@ -81,11 +83,11 @@ def documented_paths(openapi: Path = OPENAPI) -> list[tuple[str, str]]:
         if "GET" in methods and "HEAD" not in methods:
             methods.insert(methods.index("GET") + 1, "HEAD")
         allowed.append((path, ", ".join(methods)))
-    return sorted(allowed, key=lambda pair: "{" in pair[0])
+    return sorted(allowed, key=lambda pair: ("{" in pair[0], -len(_PARAMETER.sub("", pair[0]))))
 
 
 def _pattern(path: str, parameter: str, escape: Callable[[str], str]) -> str:
-    parts = re.split(r"\{[^}]+\}", path)
+    parts = _PARAMETER.split(path)
     return "^" + parameter.join(escape(part) for part in parts) + "$"
 
 
