@@ -84,6 +84,9 @@ def test_envoy_serves_the_document_without_authentication(rest: Rest) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == document()
+    head = rest.client.head("/api/v1/openapi.json")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/json"
     refused = rest.client.post("/api/v1/openapi.json")
     assert refused.status_code == 405
     assert refused.headers["allow"] == "GET, HEAD"
