@@ -71,6 +71,16 @@ def _field(descriptor: Descriptor, names: list[str]) -> FieldDescriptor | None:
     return field
 
 
+def _named(element: Any) -> str:
+    """A field path element as AIP-193 writes it: `questions[0]`, `labels["a"]`."""
+    subscript = element.subscript
+    if subscript is None:
+        return str(element.field_name)
+    key = subscript.value
+    shown = f'"{key}"' if subscript.field == "string_key" else str(key).lower()
+    return f"{element.field_name}[{shown}]"
+
+
 def check(request: Message) -> None:
     """Raise the domain's error for the request's first rule violation."""
     violations = _validator.collect_violations(request)
@@ -79,7 +89,7 @@ def check(request: Message) -> None:
     first = violations[0]
     proto = first.proto
     names = [element.field_name for element in proto.field.elements]
-    path = ".".join(names)
+    path = ".".join(_named(element) for element in proto.field.elements)
     rule = proto.rule_id
     description = BY_FIELD.get((path, rule))
     if description is None:
