@@ -7,7 +7,8 @@
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path) but ListInterviews' documented parameters,
 --           gRPC content types (415: REST only on this port), gRPC method
---           paths (404) and preflights the CORS filter did not answer (403);
+--           paths (404), preflights the CORS filter did not answer (403)
+--           and methods a documented path does not take (405 with Allow);
 --           HEAD on the API is served as GET (Envoy drops the body).
 -- Response: applies the status the server asked for (201 on start; 409/413
 --           where the gRPC code maps differently), turns every error into the
@@ -77,6 +78,32 @@ local function listing_query(headers, path)
   return true
 end
 
+-- The documented paths, a path without parameters before the templates (as
+-- in OpenAPI, /api/v1/interviews/start is not GetInterview's {interview_id}),
+-- each with its Allow header: {Lua pattern, "GET, HEAD" or "POST" ...}.
+-- tools/envoy_config.py fills it in from gen/openapi.json.
+local ROUTES = {} -- ROUTES
+
+-- The Allow header's value for a documented path (GET brings HEAD, served
+-- as GET), or nil for a path the API does not document.
+local function allowed_methods(path)
+  local question = path:find("?", 1, true)
+  if question ~= nil then
+    path = path:sub(1, question - 1)
+  end
+  for _, route in ipairs(ROUTES) do
+    if path:find(route[1]) ~= nil then
+      return route[2]
+    end
+  end
+  return nil
+end
+
+-- Whether `method` is one of the Allow header's `allow`.
+local function allows(allow, method)
+  return (", " .. allow .. ","):find(", " .. method .. ",", 1, true) ~= nil
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local drop = {}
@@ -122,6 +149,11 @@ function envoy_on_request(handle)
   elseif headers:get(":method") == "OPTIONS" then
     -- Preflights from allowed origins were answered by the CORS filter.
     handle:respond({ [":status"] = "403" }, "CORS preflight from an origin that is not allowed.")
+  elseif allowed_methods(path) ~= nil and not allows(allowed_methods(path), headers:get(":method")) then
+    -- Plain text: local_reply_config wraps it in the documented envelope.
+    local allow = allowed_methods(path)
+    handle:respond({ [":status"] = "405", ["allow"] = allow },
+      "Method " .. headers:get(":method") .. " is not allowed here; allowed: " .. allow .. ".")
   elseif starts_with(path, "/api/") and path:find("?", 1, true) and not listing_query(headers, path) then
     -- Plain text: local_reply_config wraps it in the documented envelope.
     handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "

@@ -40,7 +40,19 @@ def googleapis_include() -> str:
 
 
 def our_protos(proto_root: Path = PROTO_ROOT) -> list[str]:
+    """Every .proto under `proto_root`: the API's and the vendored
+    buf/validate/validate.proto (see `API_PACKAGE`)."""
     return sorted(str(p.relative_to(proto_root)) for p in proto_root.rglob("*.proto"))
+
+
+# proto/buf/validate/validate.proto is protovalidate's rule vocabulary, vendored
+# (the protovalidate wheel carries only its compiled descriptor; docs/contract.md):
+# it gets Python modules, since ours import it, but no service stubs nor OpenAPI.
+API_PACKAGE = "koji/"
+
+
+def api_protos(proto_root: Path = PROTO_ROOT) -> list[str]:
+    return [name for name in our_protos(proto_root) if name.startswith(API_PACKAGE)]
 
 
 def run_protoc(args: list[str], proto_root: Path = PROTO_ROOT) -> None:
@@ -52,8 +64,9 @@ def run_protoc(args: list[str], proto_root: Path = PROTO_ROOT) -> None:
 
 def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    protos = our_protos()
-    run_protoc([f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos])
+    protos = api_protos()
+    run_protoc([f"--python_out={out}", f"--pyi_out={out}", *our_protos()])
+    run_protoc([f"--grpc_python_out={out}", *protos])
     run_protoc(
         [
             "--include_imports",
@@ -72,7 +85,12 @@ def generate(out: Path) -> None:
                 *protos,
             ]
         )
-        openapi.build(scratch / "koji.swagger.json", out / openapi.OPENAPI_NAME, scratch)
+        openapi.build(
+            scratch / "koji.swagger.json",
+            out / openapi.OPENAPI_NAME,
+            scratch,
+            out / DESCRIPTOR_NAME,
+        )
 
 
 def source_descriptor_set(out: Path, proto_root: Path = PROTO_ROOT) -> None:

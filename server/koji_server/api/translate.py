@@ -73,7 +73,9 @@ def mode_from_proto(value: int) -> InterviewMode:
     try:
         return InterviewMode(pb.InterviewMode.Name(value))
     except ValueError:
-        raise validation.invalid("mode", "must be text or voice") from None
+        raise validation.invalid(
+            "mode", "must be one of " + ", ".join(member.value for member in InterviewMode)
+        ) from None
 
 
 def status_from_proto(value: int) -> InterviewStatus | None:

@@ -97,7 +97,7 @@ class InterviewQueries:
         require(caller, Permission.READ)
         study_id = validation.uuid_field("study_id", query.study_id)
         if query.page_size < 0:
-            raise validation.invalid("page_size", "must not be negative")
+            raise validation.invalid("page_size", validation.NEGATIVE)
         size = min(query.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
         def read(uow: UnitOfWork) -> InterviewPage:
