@@ -86,6 +86,10 @@ local function documented_query(headers, path)
     elseif not allowed[name] then
       return nil
     end
+    if allowed == SEARCH_PARAMETERS then
+      -- A form's space; the transcoder would keep the plus.
+      pair = pair:gsub("%+", "%%20")
+    end
     pairs_out[#pairs_out + 1] = pair
   end
   return path:sub(1, question) .. table.concat(pairs_out, "&")

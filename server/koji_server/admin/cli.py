@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from koji_server.admin import db, printing
+from koji_server.admin import db, printing, search_cli
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
@@ -33,7 +33,7 @@ from koji_server.operations.projects import (
     parse_permissions,
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
-from koji_server.pipeline import study_reports
+from koji_server.pipeline import search_index, study_reports
 from koji_server.pipeline.jobs import analysis_changes
 from koji_server.storage.backends import open_database
 from koji_server.storage.change_relay import Announced, announce
@@ -136,6 +136,7 @@ async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     output = await reanalyze(ctx.units, args.interview_id)
     ctx.changes.publish(args.interview_id, precise_now(), *analysis_changes(output))
     await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
+    await asyncio.to_thread(search_index.take_in, ctx.database_url, args.interview_id)
     await _print_interview(ctx, args.interview_id)
 
 
@@ -171,6 +172,7 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
         rebuild = progress.add_task("rebuilding the report", total=1)
         report = await asyncio.to_thread(study_reports.rebuild, ctx.database_url, study.study_id)
         progress.advance(rebuild)
+        await asyncio.to_thread(search_cli.reindex_study, ctx.database_url, study.study_id)
     print(
         f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
         f"{len(report['themes'])} themes"
@@ -446,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--project", required=True, metavar="PROJECT_ID")
 
     db.add_commands(groups)
+    search_cli.add_commands(groups, command)
     return parser
 
 
