@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream eval clean protoc-gen-swagger postgresql
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream eval eval-search clean protoc-gen-swagger postgresql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-proce
 
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams
+
+eval-search: $(VENV)/.installed ## Search quality on eval/search_corpus.json: nDCG@10, recall@10 for BM25, embeddings, hybrid
+	$(PY) tools/eval_search.py
 
 eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
 	$(PY) -m tools.eval_insights

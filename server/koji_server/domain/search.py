@@ -42,8 +42,16 @@ CANDIDATES = 100
 RRF_K = 60
 # A message whose meaning is less similar than this to the query's is no
 # candidate by meaning (it may still match by its words).
-MIN_SIMILARITY = 0.45
+MIN_SIMILARITY = 0.25
 
+# Words that say nothing of a topic: left out of the full-text ranking (the
+# words match any message; FTS5 has no stop list), kept in phrases.
+STOP_WORDS = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have
+    i i'm if in into is it its me my no not of on or our so than that the their them
+    then there these they this to too was we were what when where which who why will
+    with would you your""".split()
+)
 _TERM = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"\w+")
 
@@ -79,8 +87,9 @@ def parse_query(q: str) -> ParsedQuery:
             phrases.append(term)
         else:
             words.extend(term.split())
+    meaningful = [w for w in words if w.lower() not in STOP_WORDS] or words
     return ParsedQuery(
-        tuple(dict.fromkeys(words))[:MAX_TERMS],
+        tuple(dict.fromkeys(meaningful))[:MAX_TERMS],
         tuple(dict.fromkeys(phrases))[:MAX_TERMS],
         tuple(dict.fromkeys(excluded))[:MAX_TERMS],
     )
