@@ -70,9 +70,7 @@ def build(database_url: str, corpus: dict[str, Any]) -> tuple[str, dict[str, str
     plan_of: dict[str, str] = {}
     engine = sync_engines(database_url)[1]
     with engine.begin() as c:
-        c.execute(
-            text("INSERT INTO projects VALUES (:p, 'eval', :t)"), {"p": project, "t": start}
-        )
+        c.execute(text("INSERT INTO projects VALUES (:p, 'eval', :t)"), {"p": project, "t": start})
         c.execute(
             text("INSERT INTO studies VALUES (:s, :p, 'eval', '[]', :t)"),
             {"s": study, "p": project, "t": start},
@@ -92,9 +90,7 @@ def build(database_url: str, corpus: dict[str, Any]) -> tuple[str, dict[str, str
                  "t": start + timedelta(hours=n)},
             )  # fmt: skip
             c.execute(
-                text(
-                    "INSERT INTO analyses VALUES (:i, 4.0, '{}', true, '[]', '[]', '{}', '', :t)"
-                ),
+                text("INSERT INTO analyses VALUES (:i, 4.0, '{}', true, '[]', '[]', '{}', '', :t)"),
                 {"i": f"i{n}", "t": start + timedelta(hours=n)},
             )
         for j, (topic, answer) in enumerate(answers):
@@ -146,7 +142,9 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
                 metadata=(("plan", plan),) if plan else (),
             )
             parsed = parse_query(item["q"])
-            bm25 = await units.read(lambda u, p=parsed, f=filters: SearchStore(u.session).keyword(p, f, K))  # noqa: E501
+            bm25 = await units.read(
+                lambda u, p=parsed, f=filters: SearchStore(u.session).keyword(p, f, K)
+            )
             vector = np.frombuffer(search_index.encode_query(parsed.text), dtype="<f4")
             from koji_server.storage.search_store import SearchStore as Store
 
@@ -157,7 +155,9 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
 
             vectors = await VectorIndex(lambda: datetime.now(UTC)).project(project, rows)
             allowed = (
-                await units.read(lambda u, f=filters: SearchStore(u.session).interviews_with_metadata(f))  # noqa: E501
+                await units.read(
+                    lambda u, f=filters: SearchStore(u.session).interviews_with_metadata(f)
+                )
                 if plan
                 else None
             )
@@ -191,7 +191,9 @@ def main() -> None:
         f"{len(corpus['queries'])} queries ({', '.join(kinds)}), {INTERVIEWS} interviews, "
         f"{sum(len(v) for v in corpus['answers'].values()) + len(corpus['filler'])} answers"
     )
-    header = f"{'':12}" + "".join(f"{f'nDCG@10 {k}':>22}{f'recall@10 {k}':>22}" for k in ["all", *kinds])
+    header = f"{'':12}" + "".join(
+        f"{f'nDCG@10 {k}':>22}{f'recall@10 {k}':>22}" for k in ["all", *kinds]
+    )
     print(header)
     for name in ("bm25", "embeddings", "hybrid"):
         row = f"{name:12}"
