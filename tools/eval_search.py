@@ -142,9 +142,10 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
                 metadata=(("plan", plan),) if plan else (),
             )
             parsed = parse_query(item["q"])
-            bm25 = await units.read(
+            scored = await units.read(
                 lambda u, p=parsed, f=filters: SearchStore(u.session).keyword(p, f, K)
             )
+            bm25 = [message_id for message_id, _ in scored]
             vector = np.frombuffer(search_index.encode_query(parsed.text), dtype="<f4")
             from koji_server.storage.search_store import SearchStore as Store
 
@@ -181,8 +182,14 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args()
-    corpus = json.loads(CORPUS.read_text())
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=CORPUS,
+        help="another corpus (eval/search_dev.json: the one parameters are tuned on)",
+    )
+    args = parser.parse_args()
+    corpus = json.loads(args.corpus.read_text())
     kinds = sorted({q["kind"] for q in corpus["queries"]})
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'eval.db'}"

@@ -301,6 +301,7 @@ async def start_server(
     await server.start()
     if pipeline is not None:
         pipeline.start()
+    search_encoder.start()
     for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name, SEARCH_SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (%s)", pb.DESCRIPTOR.package, port, database.describe())

@@ -35,14 +35,28 @@ class QueryEncoder:
         self._executor = executor
         self._owns = executor is None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._warm_up: asyncio.Future[bool] | None = None
+
+    def start(self) -> None:
+        """Spawn the worker and load the encoder now, not on the first
+        search (seconds on a busy machine)."""
+        if self._executor is None:
+            self._executor = self._spawn()
+        self._warm_up = asyncio.get_running_loop().run_in_executor(
+            self._executor, search_index.warm_up
+        )
+
+    @staticmethod
+    def _spawn() -> Executor:
+        # Not the analysis pool's lowered priority: a search waits on it.
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
     async def __call__(self, text: str) -> np.ndarray:
         if text in self._cache:
             self._cache.move_to_end(text)
             return self._cache[text]
         if self._executor is None:
-            # Not the analysis pool's lowered priority: a search waits on it.
-            self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = self._spawn()
         loop = asyncio.get_running_loop()
         raw = await loop.run_in_executor(self._executor, search_index.encode_query, text)
         vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
@@ -52,6 +66,8 @@ class QueryEncoder:
         return vector
 
     def close(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.cancel()
         if self._owns and self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

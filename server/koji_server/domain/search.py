@@ -36,10 +36,11 @@ INSIGHT_TYPES = ("pain_point", "request", "praise")
 SENTIMENTS = ("positive", "negative", "neutral")
 POSITIVE_AT_LEAST = 0.2
 NEGATIVE_AT_MOST = -0.2
-# Candidates each ranking brings to the fusion, and the fusion's constant
-# (Cormack et al.'s k = 60; not tuned on the evaluation's queries).
+# Candidates each ranking brings to the fusion, and the weight of the
+# full-text relevance (0 to 1) beside the cosine similarity: chosen on
+# eval/search_dev.json, never on the evaluation's corpus.
 CANDIDATES = 100
-RRF_K = 60
+KEYWORD_WEIGHT = 0.2
 # A message whose meaning is less similar than this to the query's is no
 # candidate by meaning (it may still match by its words).
 MIN_SIMILARITY = 0.25
@@ -173,7 +174,9 @@ class SearchPage:
 class SearchReads(Protocol):
     """What search reads from storage (storage.search_store.SearchStore)."""
 
-    def keyword(self, query: ParsedQuery, filters: SearchFilters, limit: int) -> list[str]: ...
+    def keyword(
+        self, query: ParsedQuery, filters: SearchFilters, limit: int, all_words: bool = False
+    ) -> list[tuple[str, float]]: ...
 
     def newest(
         self,
@@ -205,6 +208,8 @@ class NearestVectors(Protocol):
         limit: int,
         at_least: float,
     ) -> list[tuple[str, float]]: ...
+
+    def similarities(self, vector: np.ndarray, message_ids: list[str]) -> dict[str, float]: ...
 
 
 def check(request: SearchRequest, project_id: str | None) -> tuple[ParsedQuery, SearchFilters]:
@@ -266,12 +271,29 @@ def check(request: SearchRequest, project_id: str | None) -> tuple[ParsedQuery, 
     return parse_query(request.q), filters
 
 
-def fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: each id scores the sum of 1 / (k + rank)."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+def keyword_relevance(
+    every: list[tuple[str, float]], some: list[tuple[str, float]]
+) -> dict[str, float]:
+    """Full-text scores as 0 to 1: messages with every word from 0.5 up
+    (a partial match of a rare word may outscore them in BM25), those with
+    some below, each group by its score over the group's best."""
+    relevance: dict[str, float] = {}
+    for group, floor in ((every, 0.5), (some, 0.0)):
+        best = max((score for _, score in group), default=0.0) or 1.0
+        for message_id, score in group:
+            relevance.setdefault(message_id, floor + 0.5 * max(score, 0.0) / best)
+    return relevance
+
+
+def fuse(by_words: dict[str, float], by_meaning: dict[str, float]) -> list[tuple[str, float]]:
+    """Score fusion: a message's cosine similarity to the query (0 without
+    a vector) plus KEYWORD_WEIGHT times its full-text relevance (0 to 1).
+    The similarity orders messages by topic; the words break its near-ties
+    (messages on one topic are all about as similar) and find what has no
+    vector yet."""
+    scores = {m: max(similarity, 0.0) for m, similarity in by_meaning.items()}
+    for message_id, relevance in by_words.items():
+        scores[message_id] = scores.get(message_id, 0.0) + KEYWORD_WEIGHT * relevance
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
@@ -340,19 +362,21 @@ class SearchService:
         project_id = filters.project_id
         assert project_id is not None
 
-        def read(store: SearchReads) -> tuple[list[str], set[str] | None]:
+        def read(store: SearchReads) -> tuple[dict[str, float], set[str] | None]:
             interviews = store.interviews_with_metadata(filters) if filters.metadata else None
-            return store.keyword(query, filters, CANDIDATES), interviews
+            every = store.keyword(query, filters, CANDIDATES, all_words=True)
+            some = []
+            if len(query.words) > 1 and len(every) < CANDIDATES:
+                some = store.keyword(query, filters, CANDIDATES)
+            return keyword_relevance(every, some), interviews
 
         (by_words, interviews), vector = await _both(self._read(read), self._encode(query.text))
         vectors = await self._vectors_of(project_id)
-        by_meaning = [
-            message_id
-            for message_id, _ in vectors.nearest(
-                vector, filters, interviews, CANDIDATES, MIN_SIMILARITY
-            )
-        ]
-        fused = fuse(by_words, by_meaning)
+        by_meaning = dict(
+            vectors.nearest(vector, filters, interviews, CANDIDATES, MIN_SIMILARITY)
+        )
+        similar = vectors.similarities(vector, [m for m in by_words if m not in by_meaning])
+        fused = fuse(by_words, {**similar, **by_meaning})
         if not by_meaning or not (query.phrases or query.excluded):
             return fused
         # Meaning-only candidates must still hold the phrases and lack the

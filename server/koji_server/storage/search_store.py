@@ -91,13 +91,13 @@ class SearchStore:
             parts.append(f"websearch_to_tsquery('english', :{tag}{n})")
         return "(" + f" {joiner} ".join(parts) + ")"
 
-    def _keyword_match(self, query: ParsedQuery, params: dict[str, Any]) -> str:
-        """The condition that a message matches the words (any), the phrases
-        (all) and none of the excluded words."""
+    def _keyword_match(self, query: ParsedQuery, params: dict[str, Any], all_words: bool) -> str:
+        """The condition that a message matches the words (any, or all with
+        `all_words`), the phrases (all) and none of the excluded words."""
         if self._postgres:
             needed = []
             if query.words:
-                needed.append(self._tsquery(query.words, "||", params, "w"))
+                needed.append(self._tsquery(query.words, "&&" if all_words else "||", params, "w"))
             if query.phrases:
                 needed.append(self._tsquery(query.phrases, "&&", params, "p"))
             combined = " && ".join(needed)
@@ -106,7 +106,8 @@ class SearchStore:
             return f"m.search_tsv @@ ({combined})"
         match = []
         if query.words:
-            match.append("(" + " OR ".join(fts5_phrase(w) for w in query.words) + ")")
+            joiner = " AND " if all_words else " OR "
+            match.append("(" + joiner.join(fts5_phrase(w) for w in query.words) + ")")
         match += [fts5_phrase(p) for p in query.phrases]
         expression = " AND ".join(match)
         if query.excluded:
@@ -193,26 +194,30 @@ class SearchStore:
 
     # Statements.
 
-    def keyword(self, query: ParsedQuery, filters: SearchFilters, limit: int) -> list[str]:
-        """The best `limit` messages by their words, best first."""
+    def keyword(
+        self, query: ParsedQuery, filters: SearchFilters, limit: int, all_words: bool = False
+    ) -> list[tuple[str, float]]:
+        """The best `limit` messages by their words (any of them, or all),
+        best first, with their full-text score (higher is better)."""
         params: dict[str, Any] = {"limit": limit}
-        match = self._keyword_match(query, params)
+        match = self._keyword_match(query, params, all_words)
         conditions = " AND ".join([match, *self._filters(filters, params)])
         if self._postgres:
             rank = match.replace("m.search_tsv @@ ", "", 1)
             sql = (
-                f"SELECT m.id{_FROM} WHERE {conditions}"
-                f" ORDER BY ts_rank(m.search_tsv, {rank}, 1) DESC, m.id LIMIT :limit"
+                f"SELECT m.id, ts_rank(m.search_tsv, {rank}, 1) AS relevance{_FROM}"
+                f" WHERE {conditions} ORDER BY relevance DESC, m.id LIMIT :limit"
             )
         else:
             sql = (
-                "SELECT m.id FROM search_fts JOIN messages m ON m.id = search_fts.message_id"
+                "SELECT m.id, -bm25(search_fts) AS relevance"
+                " FROM search_fts JOIN messages m ON m.id = search_fts.message_id"
                 " JOIN interviews i ON i.id = m.interview_id"
                 " LEFT JOIN analyses a ON a.interview_id = m.interview_id"
                 " LEFT JOIN search_entries e ON e.message_id = m.id"
-                f" WHERE {conditions} ORDER BY bm25(search_fts), m.id LIMIT :limit"
+                f" WHERE {conditions} ORDER BY relevance DESC, m.id LIMIT :limit"
             )
-        return list(self._run(sql, params).scalars())
+        return [(row[0], float(row[1])) for row in self._run(sql, params)]
 
     def newest(
         self,

@@ -159,6 +159,15 @@ class ProjectVectors:
         return [(self.message_ids[i], float(scores[i])) for i in best]
 
 
+    def similarities(self, vector: np.ndarray, message_ids: list[str]) -> dict[str, float]:
+        """The cosine similarity of each given message that has a vector."""
+        rows = [self.row_of[m] for m in message_ids if m in self.row_of]
+        if not rows or vector.shape[0] != self.dimensions:
+            return {}
+        scores = self.matrix[rows] @ vector
+        return {self.message_ids[r]: float(s) for r, s in zip(rows, scores, strict=True)}
+
+
 class VectorIndex:
     """The cache of every project searched by meaning in this process."""
 
