@@ -43,7 +43,7 @@ CANDIDATES = 100
 KEYWORD_WEIGHT = 0.2
 # A message whose meaning is less similar than this to the query's is no
 # candidate by meaning (it may still match by its words).
-MIN_SIMILARITY = 0.25
+MIN_SIMILARITY = 0.1
 
 # Words that say nothing of a topic: left out of the full-text ranking (the
 # words match any message; FTS5 has no stop list), kept in phrases.
