@@ -86,7 +86,7 @@ async def seed(database_url: str) -> str:
     database = open_database(database_url)
     admin = AdminService(UnitOfWorkFactory(database))
     project = await admin.create_project("bench")
-    key = await admin.create_key(project, "bench", frozenset(Permission), 10_000_000)
+    key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
     study = await admin.create_study(project, "bench", ["Why?"])
     await database.dispose()
     rng = random.Random(7)
