@@ -30,7 +30,7 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def sentence(rng: random.Random) -> str:
     return f"Honestly {SUBJECTS[n]} {other} {rng.choice(DETAILS)}, {rng.randrange(1000)} times."
 
 
-async def seed(database_url: str) -> str:
+async def seed(database_url: str, interviews: int = INTERVIEWS) -> str:
     """The project's API key, once everything is indexed."""
     from koji_server.pipeline import search_index
 
@@ -93,7 +93,7 @@ async def seed(database_url: str) -> str:
     start = datetime(2026, 1, 1)
     engine = sync_engines(database_url)[1]
     with engine.begin() as c:
-        for n in range(INTERVIEWS):
+        for n in range(interviews):
             at = start + timedelta(minutes=n)
             interview = str(uuid.uuid4())
             c.execute(
@@ -109,9 +109,7 @@ async def seed(database_url: str) -> str:
                  "m": json.dumps({"plan": "pro" if n % 2 else "free"}), "t": at},
             )  # fmt: skip
             c.execute(
-                text(
-                    "INSERT INTO analyses VALUES (:i, 4.0, '{}', true, '[]', '[]', '{}', '', :t)"
-                ),
+                text("INSERT INTO analyses VALUES (:i, 4.0, '{}', true, '[]', '[]', '{}', '', :t)"),
                 {"i": interview, "t": at},
             )
             c.execute(
@@ -127,7 +125,7 @@ async def seed(database_url: str) -> str:
     return key.api_key
 
 
-def measure(base_url: str, key: str, rounds: int) -> dict[str, Any]:
+def measure(base_url: str, key: str, rounds: int, interviews: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"}
     first: list[float] = []
     every: list[float] = []
@@ -147,7 +145,7 @@ def measure(base_url: str, key: str, rounds: int) -> dict[str, Any]:
     return {
         "rpc": "SearchInterviews",
         "transport": "rest",
-        "messages": INTERVIEWS * PER_INTERVIEW,
+        "messages": interviews * PER_INTERVIEW,
         "calls": len(every),
         "p50_ms": round(percentile(every, 0.5), 2),
         "p95_ms": round(percentile(every, 0.95), 2),
@@ -155,7 +153,7 @@ def measure(base_url: str, key: str, rounds: int) -> dict[str, Any]:
     }
 
 
-def run_engine(engine: str, rounds: int) -> dict[str, Any]:
+def run_engine(engine: str, rounds: int, interviews: int = INTERVIEWS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         postgres = None
@@ -168,10 +166,10 @@ def run_engine(engine: str, rounds: int) -> dict[str, Any]:
             url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         try:
             began = time.perf_counter()
-            key = asyncio.run(seed(url))
+            key = asyncio.run(seed(url, interviews))
             seeded = time.perf_counter() - began
             with pinned_stack(work, url, KOJI_PIPELINE_ENABLED="false") as stack:
-                row = measure(f"http://127.0.0.1:{stack.rest_port}", key, rounds)
+                row = measure(f"http://127.0.0.1:{stack.rest_port}", key, rounds, interviews)
         finally:
             if postgres is not None:
                 postgres.stop()
@@ -258,6 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgres", "all"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--interviews", type=int, default=INTERVIEWS, help=f"of {PER_INTERVIEW} messages each"
+    )
     parser.add_argument("--stores", action="store_true", help="compare the vector stores")
     args = parser.parse_args()
     if args.stores:
@@ -265,7 +266,7 @@ def main() -> None:
         return
     engines = ["sqlite", "postgres"] if args.db == "all" else [args.db]
     for engine in engines:
-        print(json.dumps(run_engine(engine, args.rounds)))
+        print(json.dumps(run_engine(engine, args.rounds, args.interviews)))
 
 
 if __name__ == "__main__":

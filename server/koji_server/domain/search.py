@@ -372,9 +372,7 @@ class SearchService:
 
         (by_words, interviews), vector = await _both(self._read(read), self._encode(query.text))
         vectors = await self._vectors_of(project_id)
-        by_meaning = dict(
-            vectors.nearest(vector, filters, interviews, CANDIDATES, MIN_SIMILARITY)
-        )
+        by_meaning = dict(vectors.nearest(vector, filters, interviews, CANDIDATES, MIN_SIMILARITY))
         similar = vectors.similarities(vector, [m for m in by_words if m not in by_meaning])
         fused = fuse(by_words, {**similar, **by_meaning})
         if not by_meaning or not (query.phrases or query.excluded):

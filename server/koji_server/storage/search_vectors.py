@@ -158,7 +158,6 @@ class ProjectVectors:
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(self.message_ids[i], float(scores[i])) for i in best]
 
-
     def similarities(self, vector: np.ndarray, message_ids: list[str]) -> dict[str, float]:
         """The cosine similarity of each given message that has a vector."""
         rows = [self.row_of[m] for m in message_ids if m in self.row_of]
