@@ -18,9 +18,11 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
+import snowballstemmer
 
 from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
@@ -93,6 +95,40 @@ def parse_query(q: str) -> ParsedQuery:
         tuple(dict.fromkeys(meaningful))[:MAX_TERMS],
         tuple(dict.fromkeys(phrases))[:MAX_TERMS],
         tuple(dict.fromkeys(excluded))[:MAX_TERMS],
+    )
+
+
+_STEMMER = snowballstemmer.stemmer("porter")
+_TOKEN = re.compile(r"\w+")
+HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE = "«", "»"
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """The Porter stem, as SQLite's FTS5 `porter` tokenizer takes it (and
+    close to PostgreSQL's English one)."""
+    return str(_STEMMER.stemWord(word.lower()))
+
+
+def highlight(text: str, query: ParsedQuery) -> str:
+    """The text with the words of the query's words and phrases marked
+    «like this» (by stem: "uploading" marks "uploads"); stop words are not
+    marked."""
+    stems = {
+        _stem(word)
+        for term in query.words + query.phrases
+        for word in term.split()
+        if word.lower() not in STOP_WORDS
+    }
+    if not stems:
+        return text
+    return _TOKEN.sub(
+        lambda m: (
+            f"{HIGHLIGHT_OPEN}{m.group(0)}{HIGHLIGHT_CLOSE}"
+            if _stem(m.group(0)) in stems
+            else m.group(0)
+        ),
+        text,
     )
 
 
@@ -189,8 +225,6 @@ class SearchReads(Protocol):
     def results(
         self, query: ParsedQuery, filters: SearchFilters, message_ids: list[str]
     ) -> dict[str, StoredResult]: ...
-
-    def highlights(self, query: ParsedQuery, message_ids: list[str]) -> dict[str, str]: ...
 
     def interviews_with_metadata(self, filters: SearchFilters) -> set[str]: ...
 
@@ -343,12 +377,9 @@ class SearchService:
         page = ranked[offset : offset + size]
         ids = [message_id for message_id, _ in page]
 
-        def read(store: SearchReads) -> tuple[dict[str, StoredResult], dict[str, str]]:
-            return store.results(query, filters, ids), store.highlights(query, ids)
-
-        found, marked = await self._read(read)
+        found = await self._read(lambda store: store.results(query, filters, ids))
         hits = tuple(
-            SearchHit(found[i], marked.get(i, found[i].content), round(score, 6))
+            SearchHit(found[i], highlight(found[i].content, query), round(score, 6))
             for i, score in page
             if i in found
         )

@@ -26,12 +26,22 @@ from koji_server.domain.search import (
 )
 from koji_server.storage.schema import UTCDateTime
 
-HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE = "«", "»"
-_FROM = (
+# SQLite's CROSS JOIN joins in the order written (it would otherwise start
+# from the project's interviews and scan all their messages); PostgreSQL
+# plans joins itself (and has no CROSS JOIN ... ON).
+_JOINS = (
+    " {join} interviews i ON i.id = m.interview_id"
+    " LEFT JOIN analyses a ON a.interview_id = m.interview_id"
+    " LEFT JOIN search_entries e ON e.message_id = m.id"
+)
+_LISTING_FROM = (
     " FROM messages m JOIN interviews i ON i.id = m.interview_id"
     " LEFT JOIN analyses a ON a.interview_id = m.interview_id"
     " LEFT JOIN search_entries e ON e.message_id = m.id"
 )
+# On SQLite, the other filters apply to this many times `limit` of a
+# project's best matches by words.
+KEYWORD_DEPTH = 4
 _TIMES = ("after", "before", "listed_at")
 
 
@@ -62,6 +72,8 @@ class SearchStore:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._joins = _JOINS.format(join="JOIN" if self._postgres else "CROSS JOIN")
+        self._from = " FROM messages m" + self._joins
 
     def _run(
         self,
@@ -205,17 +217,25 @@ class SearchStore:
         if self._postgres:
             rank = match.replace("m.search_tsv @@ ", "", 1)
             sql = (
-                f"SELECT m.id, ts_rank(m.search_tsv, {rank}, 1) AS relevance{_FROM}"
+                f"SELECT m.id, ts_rank(m.search_tsv, {rank}, 1) AS relevance{self._from}"
                 f" WHERE {conditions} ORDER BY relevance DESC, m.id LIMIT :limit"
             )
         else:
+            # The project's (and study's) best matches from the index alone,
+            # then the other filters on those: joining every match of a
+            # common word costs ten times as much.
+            scope = ""
+            if filters.project_id is not None:
+                scope += " AND project_id = :project_id"
+            if filters.study_id:
+                scope += " AND study_id = :study_id"
+            params["depth"] = limit * KEYWORD_DEPTH
+            conditions = " AND ".join(self._filters(filters, params))
             sql = (
-                "SELECT m.id, -bm25(search_fts) AS relevance"
-                " FROM search_fts JOIN messages m ON m.id = search_fts.message_id"
-                " JOIN interviews i ON i.id = m.interview_id"
-                " LEFT JOIN analyses a ON a.interview_id = m.interview_id"
-                " LEFT JOIN search_entries e ON e.message_id = m.id"
-                f" WHERE {conditions} ORDER BY relevance DESC, m.id LIMIT :limit"
+                "SELECT m.id, f.relevance FROM (SELECT message_id, -rank AS relevance"
+                f" FROM search_fts WHERE {match}{scope} ORDER BY rank LIMIT :depth) f"
+                f" CROSS JOIN messages m ON m.id = f.message_id{self._joins}"
+                f" WHERE {conditions} ORDER BY f.relevance DESC, m.id LIMIT :limit"
             )
         return [(row[0], float(row[1])) for row in self._run(sql, params)]
 
@@ -236,7 +256,7 @@ class SearchStore:
                 "(m.created_at < :listed_at OR (m.created_at = :listed_at AND m.id < :listed_id))"
             )
         sql = (
-            f"SELECT m.id{_FROM} WHERE {' AND '.join(conditions)}"
+            f"SELECT m.id{_LISTING_FROM} WHERE {' AND '.join(conditions)}"
             " ORDER BY m.created_at DESC, m.id DESC LIMIT :limit"
         )
         return list(self._run(sql, params).scalars())
@@ -254,7 +274,7 @@ class SearchStore:
         sql = (
             "SELECT m.id, m.interview_id, i.study_id, m.content, m.created_at,"
             " e.insight_type, e.theme_id, e.theme_label, e.sentiment, a.quality_score"
-            f"{_FROM} WHERE {' AND '.join(conditions)}"
+            f"{self._from} WHERE {' AND '.join(conditions)}"
         )
         found = {}
         for row in self._run(sql, params, ("ids",), ("created_at",)):
@@ -271,29 +291,6 @@ class SearchStore:
                 quality_score=float(row.quality_score or 0.0),
             )
         return found
-
-    def highlights(self, query: ParsedQuery, message_ids: list[str]) -> dict[str, str]:
-        """The messages' text with the query's words and phrases marked."""
-        terms = query.words + query.phrases
-        if not terms or not message_ids:
-            return {}
-        params: dict[str, Any] = {"ids": message_ids}
-        if self._postgres:
-            any_term = self._tsquery(terms, "||", params, "h")
-            options = f"StartSel={HIGHLIGHT_OPEN}, StopSel={HIGHLIGHT_CLOSE}, HighlightAll=true"
-            params["options"] = options
-            sql = (
-                f"SELECT m.id, ts_headline('english', m.content, {any_term}, :options)"
-                " FROM messages m WHERE m.id IN :ids"
-            )
-        else:
-            params["match"] = " OR ".join(fts5_phrase(t) for t in terms)
-            params["open"], params["close"] = HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE
-            sql = (
-                "SELECT message_id, highlight(search_fts, 0, :open, :close) FROM search_fts"
-                " WHERE search_fts MATCH :match AND message_id IN :ids"
-            )
-        return {row[0]: row[1] for row in self._run(sql, params, ("ids",))}
 
     def interviews_with_metadata(self, filters: SearchFilters) -> set[str]:
         """The project's interviews whose respondent metadata matches."""

@@ -28,7 +28,7 @@ from koji_server.storage.search_store import VectorRow
 
 # Rows another process indexed with a clock this far behind ours are still
 # picked up (a second read of the last moments costs a few rows).
-CLOCK_MARGIN = timedelta(seconds=5)
+CLOCK_MARGIN = timedelta(seconds=2)
 _TYPES = {"pain_point": 1, "request": 2, "praise": 3}
 
 
