@@ -5,10 +5,11 @@ process (the server process never loads the analysis's libraries)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
@@ -24,41 +25,64 @@ from koji_server.support.clock import precise_now
 
 # Queries asked again (paging, a dashboard's refresh) skip the worker.
 CACHED_QUERIES = 1024
+ENCODE_SECONDS = 10.0
+log = logging.getLogger(__name__)
 
 
 class QueryEncoder:
     """A query's vector, computed in a worker process: the analysis pool a
     caller shares (the tests), else a one-process pool of its own, spawned
-    on the first search."""
+    and warmed up when the server starts and terminated when it stops (a
+    pool that waited for a busy worker would hold the server's exit). A
+    query the worker cannot encode in ENCODE_SECONDS is searched by its
+    words only."""
 
     def __init__(self, executor: Executor | None = None) -> None:
         self._executor = executor
-        self._owns = executor is None
+        self._pool: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._warm_up: asyncio.Future[bool] | None = None
 
     def start(self) -> None:
-        """Spawn the worker and load the encoder now, not on the first
-        search (seconds on a busy machine)."""
-        if self._executor is None:
-            self._executor = self._spawn()
-        self._warm_up = asyncio.get_running_loop().run_in_executor(
-            self._executor, search_index.warm_up
+        """Load the encoder now, not on the first search (seconds on a busy
+        machine)."""
+        if self._executor is None and self._pool is None:
+            # Not the analysis pool's lowered priority: a search waits on it.
+            self._pool = multiprocessing.get_context("spawn").Pool(1)
+            self._pool.apply_async(search_index.warm_up)
+
+    async def _encode(self, text: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        if self._executor is not None:
+            return await loop.run_in_executor(self._executor, search_index.encode_query, text)
+        if self._pool is None:
+            self.start()
+        future: asyncio.Future[bytes] = loop.create_future()
+
+        def settle(outcome: Any, failed: bool = False) -> None:
+            if future.done():
+                return
+            if failed:
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        self._pool.apply_async(
+            search_index.encode_query,
+            (text,),
+            callback=lambda raw: loop.call_soon_threadsafe(settle, raw),
+            error_callback=lambda error: loop.call_soon_threadsafe(settle, error, True),
         )
+        return await future
 
-    @staticmethod
-    def _spawn() -> Executor:
-        # Not the analysis pool's lowered priority: a search waits on it.
-        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-
-    async def __call__(self, text: str) -> np.ndarray:
+    async def __call__(self, text: str) -> np.ndarray | None:
         if text in self._cache:
             self._cache.move_to_end(text)
             return self._cache[text]
-        if self._executor is None:
-            self._executor = self._spawn()
-        loop = asyncio.get_running_loop()
-        raw = await loop.run_in_executor(self._executor, search_index.encode_query, text)
+        try:
+            raw = await asyncio.wait_for(self._encode(text), ENCODE_SECONDS)
+        except (TimeoutError, OSError, RuntimeError, ValueError) as error:
+            log.warning("query not encoded (%s): searched by its words only", error)
+            return None
         vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
         self._cache[text] = vector
         if len(self._cache) > CACHED_QUERIES:
@@ -66,11 +90,9 @@ class QueryEncoder:
         return vector
 
     def close(self) -> None:
-        if self._warm_up is not None:
-            self._warm_up.cancel()
-        if self._owns and self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
 
 def make_search(

@@ -332,7 +332,7 @@ def fuse(by_words: dict[str, float], by_meaning: dict[str, float]) -> list[tuple
 
 
 ReadUnit = Callable[[Callable[[SearchReads], Any]], Awaitable[Any]]
-Encode = Callable[[str], Awaitable[np.ndarray]]
+Encode = Callable[[str], Awaitable[np.ndarray | None]]
 VectorsOf = Callable[[str], Awaitable[NearestVectors]]
 
 
@@ -402,9 +402,14 @@ class SearchService:
             return keyword_relevance(every, some), interviews
 
         (by_words, interviews), vector = await _both(self._read(read), self._encode(query.text))
-        vectors = await self._vectors_of(project_id)
-        by_meaning = dict(vectors.nearest(vector, filters, interviews, CANDIDATES, MIN_SIMILARITY))
-        similar = vectors.similarities(vector, [m for m in by_words if m not in by_meaning])
+        by_meaning: dict[str, float] = {}
+        similar: dict[str, float] = {}
+        if vector is not None:  # else the encoder failed: words only
+            vectors = await self._vectors_of(project_id)
+            by_meaning = dict(
+                vectors.nearest(vector, filters, interviews, CANDIDATES, MIN_SIMILARITY)
+            )
+            similar = vectors.similarities(vector, [m for m in by_words if m not in by_meaning])
         fused = fuse(by_words, {**similar, **by_meaning})
         if not by_meaning or not (query.phrases or query.excluded):
             return fused
