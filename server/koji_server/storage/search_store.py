@@ -39,8 +39,8 @@ _LISTING_FROM = (
     " LEFT JOIN analyses a ON a.interview_id = m.interview_id"
     " LEFT JOIN search_entries e ON e.message_id = m.id"
 )
-# On SQLite, the other filters apply to this many times `limit` of a
-# project's best matches by words.
+# The filters beyond project and study apply to this many times `limit` of
+# the best matches by words.
 KEYWORD_DEPTH = 4
 _TIMES = ("after", "before", "listed_at")
 
@@ -211,32 +211,39 @@ class SearchStore:
     ) -> list[tuple[str, float]]:
         """The best `limit` messages by their words (any of them, or all),
         best first, with their full-text score (higher is better)."""
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {"limit": limit, "depth": limit * KEYWORD_DEPTH}
         match = self._keyword_match(query, params, all_words)
-        conditions = " AND ".join([match, *self._filters(filters, params)])
+        # The project's (and study's) best matches first, then the other
+        # filters on those: joining every match of a common word to the
+        # analyses costs many times as much.
+        scope = ""
+        if filters.project_id is not None:
+            params["project_id"] = filters.project_id
+            scope += " AND project_id = :project_id"
+        if filters.study_id:
+            params["study_id"] = filters.study_id
+            scope += " AND study_id = :study_id"
         if self._postgres:
+            scope = scope.replace(" study_id", " i.study_id")
             rank = match.replace("m.search_tsv @@ ", "", 1)
-            sql = (
-                f"SELECT m.id, ts_rank(m.search_tsv, {rank}, 1) AS relevance{self._from}"
-                f" WHERE {conditions} ORDER BY relevance DESC, m.id LIMIT :limit"
+            best = (
+                f"SELECT m.id AS message_id, ts_rank(m.search_tsv, {rank}, 1) AS relevance"
+                " FROM messages m JOIN interviews i ON i.id = m.interview_id"
+                f" WHERE {match}{scope.replace(' project_id', ' i.project_id')}"
+                " ORDER BY relevance DESC LIMIT :depth"
             )
         else:
-            # The project's (and study's) best matches from the index alone,
-            # then the other filters on those: joining every match of a
-            # common word costs ten times as much.
-            scope = ""
-            if filters.project_id is not None:
-                scope += " AND project_id = :project_id"
-            if filters.study_id:
-                scope += " AND study_id = :study_id"
-            params["depth"] = limit * KEYWORD_DEPTH
-            conditions = " AND ".join(self._filters(filters, params))
-            sql = (
-                "SELECT m.id, f.relevance FROM (SELECT message_id, -rank AS relevance"
-                f" FROM search_fts WHERE {match}{scope} ORDER BY rank LIMIT :depth) f"
-                f" CROSS JOIN messages m ON m.id = f.message_id{self._joins}"
-                f" WHERE {conditions} ORDER BY f.relevance DESC, m.id LIMIT :limit"
+            # Project and study ride in the FTS index (migration 0004).
+            best = (
+                "SELECT message_id, -rank AS relevance"
+                f" FROM search_fts WHERE {match}{scope} ORDER BY rank LIMIT :depth"
             )
+        conditions = " AND ".join(self._filters(filters, params))
+        sql = (
+            f"SELECT m.id, f.relevance FROM ({best}) f"
+            f" {'JOIN' if self._postgres else 'CROSS JOIN'} messages m ON m.id = f.message_id"
+            f"{self._joins} WHERE {conditions} ORDER BY f.relevance DESC, m.id LIMIT :limit"
+        )
         return [(row[0], float(row[1])) for row in self._run(sql, params)]
 
     def newest(
