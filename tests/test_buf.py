@@ -15,6 +15,8 @@ import pytest
 
 from koji.v1 import interview_service_pb2, study_service_pb2
 
+pytestmark = pytest.mark.tooling
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BREAKING = ROOT / "tools" / "buf_breaking.py"

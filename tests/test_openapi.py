@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 from openapi_spec_validator import validate
@@ -16,6 +17,8 @@ from tests.conftest import Rest, make_tenant
 from tests.processes import BIN
 from tests.schemathesis_hooks import STUDY_ENV
 from tools.envoy_config import DESCRIPTOR, OPENAPI
+
+pytestmark = pytest.mark.tooling
 
 ROOT = Path(__file__).resolve().parent.parent
 # Bounded: about 15 s on the 2-core VM (100 examples per operation and mode).

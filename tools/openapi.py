@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from koji_server.api.error_table import ANSWERS
+
 ROOT = Path(__file__).resolve().parent.parent
 SWAGGER_PLUGIN = "protoc-gen-swagger"
 SWAGGER2OPENAPI = ROOT / "node_modules" / ".bin" / "swagger2openapi"
@@ -46,19 +48,7 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 Json = dict[str, Any]
 
 ENVELOPE = "Error"
-ERROR_CODES = [
-    "invalid_request",
-    "payload_too_large",
-    "unauthorized",
-    "invalid_session_token",
-    "forbidden",
-    "not_found",
-    "already_completed",
-    "interview_completed",
-    "rate_limited",
-    "internal",
-    "unavailable",
-]
+ERROR_CODES = list(ANSWERS)
 RATE_LIMIT_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per minute for the API key.",
     "X-RateLimit-Remaining": "Requests left in the current minute.",
