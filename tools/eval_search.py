@@ -114,6 +114,7 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from koji_server.api.search_setup import make_search
+    from koji_server.domain.model import OPERATOR
     from koji_server.domain.page_tokens import PageTokens
     from koji_server.domain.search import SearchFilters, SearchRequest, parse_query
     from koji_server.pipeline import search_index
@@ -164,7 +165,7 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
             )
             meaning = [m for m, _ in vectors.nearest(vector, filters, allowed, K, -1.0)]
             page = await service.search(
-                None, SearchRequest(q=item["q"], study_id=study, metadata=metadata, page_size=K)
+                OPERATOR, SearchRequest(q=item["q"], study_id=study, metadata=metadata, page_size=K)
             )
             hybrid = [hit.result.message_id for hit in page.results]
             for name, found in (("bm25", bm25), ("embeddings", meaning), ("hybrid", hybrid)):

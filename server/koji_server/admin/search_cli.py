@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from koji_server.api.search_setup import make_search
+from koji_server.domain.model import OPERATOR
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.search import MAX_PAGE_SIZE, SearchRequest
 
@@ -64,7 +65,7 @@ async def search(args: argparse.Namespace, ctx: Any) -> None:
     service, encoder = make_search(ctx.units, PageTokens(os.urandom(32)))
     try:
         page = await service.search(
-            None,
+            OPERATOR,
             SearchRequest(
                 q=" ".join(args.words),
                 study_id=args.study or "",

@@ -73,5 +73,7 @@ class SearchServicer:
     async def SearchInterviews(
         self, request: pb.SearchInterviewsRequest, call: RpcCall
     ) -> pb.SearchInterviewsResponse:
-        page = await self._search.search(await call.principal(), search_request(request))
+        page = await self._search.search(
+            await call.authenticate_and_admit(), search_request(request)
+        )
         return search_page(page)

@@ -25,8 +25,9 @@ import numpy as np
 import snowballstemmer
 
 from koji_server.domain import validation
+from koji_server.domain.auth import require
 from koji_server.domain.errors import FieldViolation, InvalidRequest
-from koji_server.domain.model import Permission, Principal
+from koji_server.domain.model import Caller, Permission
 from koji_server.domain.page_tokens import PageTokens
 
 MAX_QUERY_CHARS = 500
@@ -349,14 +350,11 @@ class SearchService:
         self._encode = encode
         self._page_tokens = page_tokens
 
-    async def search(self, principal: Principal | None, request: SearchRequest) -> SearchPage:
-        """A page of results; a principal of None is the operator, who must
-        name a study (its project is searched)."""
-        if principal is not None:
-            from koji_server.domain.services import require
-
-            require(principal, Permission.READ)
-        project_id = principal.project_id if principal is not None else None
+    async def search(self, caller: Caller, request: SearchRequest) -> SearchPage:
+        """A page of results; the operator (of no project) must name a
+        study, whose project is searched."""
+        require(caller, Permission.READ)
+        project_id = caller.project_id
         query, filters = check(request, project_id)
         if project_id is None:
             if not filters.study_id:
