@@ -18,6 +18,10 @@ from tests.helpers import query
 from tests.processes import admin
 from tests.test_rest import assert_envelope
 
+# What these check through Envoy is each engine's full-text index and
+# search entries: the PostgreSQL run repeats them.
+pytestmark = pytest.mark.storage
+
 IMPORT = "The CSV importer drops rows whenever the file has a header line."
 DARK = "I would really love a dark mode for working late in the evening."
 SUPPORT = "Your support team answered my ticket within an hour, that was brilliant."
