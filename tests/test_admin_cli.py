@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
 
 import grpc
 import pytest
-from google.protobuf import json_format
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.admin import printing
-from koji_server.api import translate
-from koji_server.domain.model import (
-    Analysis,
-    AnalysisStatus,
-    CompletionReason,
-    CompletionSummary,
-    Insight,
-    InterviewDetail,
-    InterviewMode,
-    InterviewStatus,
-    Message,
-    Quality,
-    Respondent,
-    Role,
-    Stats,
-    Theme,
-)
 from tests.conftest import make_tenant
 from tests.helpers import assert_error, auth, send, start
 from tests.processes import admin, admin_async
@@ -182,64 +161,3 @@ async def test_interviews_list_pages_through_a_study(database_url, stub, server)
     listed = json.loads(out)
     assert [i["interview_id"] for i in listed["interviews"]] == [done.interview_id]
     assert "transcript" not in listed["interviews"][0]
-
-
-# --- koji-admin's JSON printer against the API's own JSON --------------------------
-
-_AT = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
-_ANALYSIS = Analysis(
-    quality=Quality(4.6, 4.2, 5.0, 3.9, 0.0, ("short_duration",)),
-    themes=(Theme("csv import", ("m2", "m4"), 0.75), Theme("pricing", ("m6",), 0.25)),
-    insights=(Insight("pain_point", "Import is slow", "m2", "It takes an hour", -0.6),),
-)
-_OPEN = InterviewDetail(
-    interview_id="i1",
-    study_id="s1",
-    status=InterviewStatus.ACTIVE,
-    mode=InterviewMode.TEXT,
-    locale="en",
-    respondent=Respondent(),
-    started_at=_AT,
-    stats=Stats(3, 0, 1),
-    transcript=(Message("m1", Role.INTERVIEWER, "Hello, how did you hear of us?", _AT),),
-)
-_DONE = replace(
-    _OPEN,
-    status=InterviewStatus.COMPLETED,
-    respondent=Respondent("ext-7", "Ana Müller", {"plan": "team", "seats": 12, "beta": True}),
-    transcript=(
-        *_OPEN.transcript,
-        Message("m2", Role.RESPONDENT, "A colleague — über Slack", _AT.replace(microsecond=5000)),
-    ),
-    completed_at=_AT.replace(microsecond=123456),
-    reason=CompletionReason.NATURAL,
-    feedback={"rating": 4.5, "notes": ["fast", None]},
-    analysis_status=AnalysisStatus.COMPLETED,
-    analysis=_ANALYSIS,
-    updated_at=_AT.replace(microsecond=768000),
-)
-
-
-def _api_json(message: object) -> str:
-    return json_format.MessageToJson(
-        message,  # type: ignore[arg-type]
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-        indent=2,
-    )
-
-
-@pytest.mark.parametrize("detail", [_OPEN, _DONE, replace(_DONE, analysis=None)])
-def test_the_cli_prints_an_interview_as_the_api_does(detail: InterviewDetail) -> None:
-    printed = printing.dumps(printing.interview(detail))
-    assert json.loads(printed) == json.loads(_api_json(translate.interview(detail)))
-    if detail.respondent.metadata is None and detail.feedback is None:
-        assert printed == _api_json(translate.interview(detail))  # to the byte
-
-
-def test_the_cli_prints_listings_and_completions_as_the_api_does() -> None:
-    listed = [replace(_OPEN, updated_at=_AT), _DONE]
-    api = pb.ListInterviewsResponse(interviews=[translate.interview_summary(d) for d in listed])
-    assert json.loads(printing.dumps(printing.interview_list(listed))) == json.loads(_api_json(api))
-    summary = CompletionSummary("i1", _AT, AnalysisStatus.PROCESSING, Stats(61, 4, 5))
-    assert printing.dumps(printing.completion(summary)) == _api_json(translate.completion(summary))

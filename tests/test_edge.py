@@ -12,6 +12,7 @@ import pytest
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
+from koji_server.api.error_table import ANSWERS
 from tests.conftest import Rest
 from tests.envoy_process import EnvoyProcess
 from tests.helpers import MISSING_ID, PATIENCE, assert_envelope, auth
@@ -91,11 +92,7 @@ def test_grpc_method_paths_are_not_served_on_the_rest_port(rest: Rest) -> None:
     assert "415" in (refused.value.details() or "")
 
 
-DOCUMENTED_CODES = {
-    "invalid_request", "payload_too_large", "unauthorized", "invalid_session_token",
-    "forbidden", "not_found", "already_completed", "interview_completed", "rate_limited",
-    "internal", "unavailable",
-}  # fmt: skip
+DOCUMENTED_CODES = set(ANSWERS)
 
 
 def raw_http(rest: Rest, request: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -12,7 +12,6 @@ from google.protobuf import struct_pb2
 
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.api.errors import ANSWERS
-from koji_server.domain import errors as domain_errors
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS, MAX_JSON_BYTES
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
@@ -490,12 +489,3 @@ def test_the_lua_filter_names_each_rest_status_as_the_server_does() -> None:
     for status, code in lua.items():
         assert ANSWERS[code].http_status == status, (status, code)
     assert {answer.http_status for answer in ANSWERS.values()} == set(lua)
-
-
-def test_every_domain_error_code_has_an_answer() -> None:
-    codes = {
-        cls.code
-        for cls in vars(domain_errors).values()
-        if isinstance(cls, type) and issubclass(cls, domain_errors.DomainError)
-    }
-    assert codes <= set(ANSWERS)

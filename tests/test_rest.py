@@ -361,16 +361,30 @@ def test_400_for_bodies_the_transcoder_rejects(rest: Rest, body: bytes, label: s
     ("method", "path"),
     [
         ("GET", "/nope"),
-        ("POST", "/api/v1/interviews"),
-        ("DELETE", f"/api/v1/interviews/{MISSING_ID}"),
-        ("PUT", f"/api/v1/interviews/{MISSING_ID}/complete"),
-        ("GET", f"/api/v1/interviews/{MISSING_ID}/complete"),
         ("POST", "/api/v2/interviews/start"),
+        ("GET", f"/api/v1/interviews/{MISSING_ID}/nope"),
     ],
 )
-def test_404_for_unknown_paths_and_methods(rest: Rest, method: str, path: str) -> None:
+def test_404_for_unknown_paths(rest: Rest, method: str, path: str) -> None:
     response = rest.client.request(method, path, headers=rest.headers())
     assert_envelope(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/api/v1/interviews", "GET, HEAD"),
+        ("DELETE", f"/api/v1/interviews/{MISSING_ID}", "GET, HEAD"),
+        ("PUT", f"/api/v1/interviews/{MISSING_ID}/complete", "POST"),
+        ("GET", f"/api/v1/interviews/{MISSING_ID}/complete", "POST"),
+    ],
+)
+def test_405_for_methods_a_documented_path_does_not_take(
+    rest: Rest, method: str, path: str, allow: str
+) -> None:
+    response = rest.client.request(method, path, headers=rest.headers())
+    assert_envelope(response, 405, "invalid_request")
+    assert response.headers["allow"] == allow
 
 
 def test_400_for_query_parameters_and_no_path_override(rest: Rest) -> None:

@@ -24,8 +24,8 @@ from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
-from koji_server.domain.changes import ChangeFeed
-from koji_server.domain.model import Analysis
+from koji_server.domain.changes import AnalysisReady, ChangeFeed, Completed
+from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
@@ -131,6 +131,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     changes: ChangeFeed | None = None,
 ) -> Pipeline:
+    changes = changes or ChangeFeed()
     queue = JobQueue(
         units,
         QueueSettings(
@@ -167,10 +168,12 @@ def build_pipeline(
         queue,
         lambda: make_analysis_executor(settings.analysis_workers, settings.analysis_cpu_set),
         executor,
-        on_finished=webhooks.wake,
         database_url=settings.database_url,
         metrics=metrics,
     )
+    # A stored analysis: its study's report, and its webhook deliveries.
+    changes.on_committed(AnalysisReady, runner.analysis_stored)
+    changes.on_committed(AnalysisReady, lambda _interview_id, _change: webhooks.wake())
     analysis = QueueWorker(
         "analysis-worker",
         queue.claim,
@@ -215,9 +218,11 @@ async def start_server(
     )
 
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=(ObservingInterceptor(metrics),))
+    if pipeline is not None:
+        # A completion: its analysis job is due.
+        changes.on_committed(Completed, lambda _interview_id, _change: pipeline.analysis.wake())
     service = InterviewService(
         units,
-        on_completed=pipeline.analysis.wake if pipeline else None,
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,
@@ -229,7 +234,7 @@ async def start_server(
         changes=changes,
     )
     watcher = InterviewWatcher(
-        service,
+        service.queries,
         changes,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         streams_per_key=settings.watch_streams_per_key,
@@ -245,7 +250,7 @@ async def start_server(
         # Replicas on one database hear each other's changes.
 
         async def read_analysis(interview_id: str) -> Analysis | None:
-            return (await service.get_interview(None, interview_id)).analysis
+            return (await service.get_interview(OPERATOR, interview_id)).analysis
 
         relay = PostgresChangeRelay(database.connect_args(), changes, read_analysis, precise_now)
         try:
@@ -263,7 +268,7 @@ async def start_server(
         limiter = PostgresRateLimiter(database.connect_args())
 
     def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
-        return rpc_call(context, service, limiter)
+        return rpc_call(context, service.authenticator, limiter)
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
     add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)

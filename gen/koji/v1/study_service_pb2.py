@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkoji/v1/study_service.proto\x12\x07koji.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n\nStudyTheme\x12\x16\n\x08theme_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0finterview_count\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05share\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\x0einsight_counts\x18\x06 \x01(\x0b\x32\x16.koji.v1.InsightCountsB\x04\xe2\x41\x01\x03\x12)\n\x06quotes\x18\x07 \x03(\x0b\x32\x13.koji.v1.StudyQuoteB\x04\xe2\x41\x01\x03\"V\n\rInsightCounts\x12\x18\n\npain_point\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07request\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06praise\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\"k\n\nStudyQuote\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"/\n\x15GetStudyReportRequest\x12\x16\n\x08study_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xd7\x01\n\x16GetStudyReportResponse\x12\x16\n\x08study_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x13interviews_analyzed\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13interviews_excluded\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12)\n\x06themes\x18\x05 \x03(\x0b\x32\x13.koji.v1.StudyThemeB\x04\xe2\x41\x01\x03\x32\x8c\x01\n\x0cStudyService\x12|\n\x0eGetStudyReport\x12\x1e.koji.v1.GetStudyReportRequest\x1a\x1f.koji.v1.GetStudyReportResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/studies/{study_id}/reportB\"\n\x0b\x63om.koji.v1B\x11StudyServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkoji/v1/study_service.proto\x12\x07koji.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n\nStudyTheme\x12\x16\n\x08theme_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0finterview_count\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05share\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\x0einsight_counts\x18\x06 \x01(\x0b\x32\x16.koji.v1.InsightCountsB\x04\xe2\x41\x01\x03\x12)\n\x06quotes\x18\x07 \x03(\x0b\x32\x13.koji.v1.StudyQuoteB\x04\xe2\x41\x01\x03\"V\n\rInsightCounts\x12\x18\n\npain_point\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07request\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06praise\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\"k\n\nStudyQuote\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\":\n\x15GetStudyReportRequest\x12!\n\x08study_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xc8\x01\x01\"\xd7\x01\n\x16GetStudyReportResponse\x12\x16\n\x08study_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x13interviews_analyzed\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13interviews_excluded\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12)\n\x06themes\x18\x05 \x03(\x0b\x32\x13.koji.v1.StudyThemeB\x04\xe2\x41\x01\x03\x32\x8c\x01\n\x0cStudyService\x12|\n\x0eGetStudyReport\x12\x1e.koji.v1.GetStudyReportRequest\x1a\x1f.koji.v1.GetStudyReportResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/studies/{study_id}/reportB\"\n\x0b\x63om.koji.v1B\x11StudyServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,7 +65,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STUDYQUOTE'].fields_by_name['type']._loaded_options = None
   _globals['_STUDYQUOTE'].fields_by_name['type']._serialized_options = b'\342A\001\003'
   _globals['_GETSTUDYREPORTREQUEST'].fields_by_name['study_id']._loaded_options = None
-  _globals['_GETSTUDYREPORTREQUEST'].fields_by_name['study_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETSTUDYREPORTREQUEST'].fields_by_name['study_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\310\001\001'
   _globals['_GETSTUDYREPORTRESPONSE'].fields_by_name['study_id']._loaded_options = None
   _globals['_GETSTUDYREPORTRESPONSE'].fields_by_name['study_id']._serialized_options = b'\342A\001\003'
   _globals['_GETSTUDYREPORTRESPONSE'].fields_by_name['interviews_analyzed']._loaded_options = None
@@ -77,16 +78,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTUDYREPORTRESPONSE'].fields_by_name['themes']._serialized_options = b'\342A\001\003'
   _globals['_STUDYSERVICE'].methods_by_name['GetStudyReport']._loaded_options = None
   _globals['_STUDYSERVICE'].methods_by_name['GetStudyReport']._serialized_options = b'\202\323\344\223\002#\022!/api/v1/studies/{study_id}/report'
-  _globals['_STUDYTHEME']._serialized_start=137
-  _globals['_STUDYTHEME']._serialized_end=368
-  _globals['_INSIGHTCOUNTS']._serialized_start=370
-  _globals['_INSIGHTCOUNTS']._serialized_end=456
-  _globals['_STUDYQUOTE']._serialized_start=458
-  _globals['_STUDYQUOTE']._serialized_end=565
-  _globals['_GETSTUDYREPORTREQUEST']._serialized_start=567
-  _globals['_GETSTUDYREPORTREQUEST']._serialized_end=614
-  _globals['_GETSTUDYREPORTRESPONSE']._serialized_start=617
-  _globals['_GETSTUDYREPORTRESPONSE']._serialized_end=832
-  _globals['_STUDYSERVICE']._serialized_start=835
-  _globals['_STUDYSERVICE']._serialized_end=975
+  _globals['_STUDYTHEME']._serialized_start=166
+  _globals['_STUDYTHEME']._serialized_end=397
+  _globals['_INSIGHTCOUNTS']._serialized_start=399
+  _globals['_INSIGHTCOUNTS']._serialized_end=485
+  _globals['_STUDYQUOTE']._serialized_start=487
+  _globals['_STUDYQUOTE']._serialized_end=594
+  _globals['_GETSTUDYREPORTREQUEST']._serialized_start=596
+  _globals['_GETSTUDYREPORTREQUEST']._serialized_end=654
+  _globals['_GETSTUDYREPORTRESPONSE']._serialized_start=657
+  _globals['_GETSTUDYREPORTRESPONSE']._serialized_end=872
+  _globals['_STUDYSERVICE']._serialized_start=875
+  _globals['_STUDYSERVICE']._serialized_end=1015
 # @@protoc_insertion_point(module_scope)

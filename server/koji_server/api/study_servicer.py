@@ -49,5 +49,7 @@ class StudyServicer:
     async def GetStudyReport(
         self, request: pb.GetStudyReportRequest, call: RpcCall
     ) -> pb.GetStudyReportResponse:
-        found = await self._studies.get_report(await call.principal(), request.study_id)
+        found = await self._studies.get_report(
+            await call.authenticate_and_admit(), request.study_id
+        )
         return report(found)

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from koji_server.domain import validation
+from koji_server.domain.auth import require
 from koji_server.domain.errors import NotFound
 from koji_server.domain.model import (
+    Caller,
     Permission,
-    Principal,
     StudyQuote,
     StudyReport,
     StudyTheme,
 )
-from koji_server.domain.services import require
-from koji_server.storage.repository import StudyReportRecord
-from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from koji_server.domain.ports import StudyReportRecord, UnitOfWork, UnitOfWorkFactory
 
 
 def report_from_stored(study_id: str, stored: StudyReportRecord | None) -> StudyReport:
@@ -46,16 +45,13 @@ class StudyService:
     def __init__(self, units: UnitOfWorkFactory) -> None:
         self._units = units
 
-    async def get_report(self, principal: Principal | None, study_id: str) -> StudyReport:
-        """The study's report; None as the principal is the operator (any
-        project)."""
-        if principal is not None:
-            require(principal, Permission.READ)
+    async def get_report(self, caller: Caller, study_id: str) -> StudyReport:
+        """The study's report (the operator's: of any project)."""
+        require(caller, Permission.READ)
         study_id = validation.uuid_field("study_id", study_id)
-        project_id = principal.project_id if principal is not None else None
 
         def read(uow: UnitOfWork) -> StudyReport:
-            if uow.studies.get(study_id, project_id) is None:
+            if uow.studies.get(study_id, caller.project_id) is None:
                 raise NotFound("study", study_id)
             return report_from_stored(study_id, uow.study_reports.report(study_id))
 
