@@ -43,7 +43,8 @@ from koji_server.operations.projects import (
     parse_permissions,
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
-from koji_server.pipeline import search_index, study_reports
+from koji_server.pipeline import study_reports
+from koji_server.storage import search_index
 from koji_server.storage.backends import open_database
 from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase

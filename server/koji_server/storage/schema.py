@@ -298,7 +298,7 @@ class RateLimitWindowRow(Base):
 class SearchEntryRow(Base):
     """What the analysis knows of one respondent message, for search by
     meaning and its filters (domain.search): written by the analysis
-    process (pipeline.search_index) once the interview is analysed,
+    process (storage.search_index) once the interview is analysed,
     replaced on reanalysis. `embedding` is the message's vector as
     little-endian float32 bytes of `dimensions` values (the encoder may
     change: a reindex rewrites them). Keyword search needs no row here: the
