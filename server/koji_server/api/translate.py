@@ -64,7 +64,7 @@ def struct_to_dict(message: Any, field: str, path: str | None = None) -> dict[st
 
 
 def reason_from_proto(value: int) -> CompletionReason | None:
-    return _optional_enum("reason", value, pb.CompletionReason, CompletionReason)
+    return optional_enum("reason", value, pb.CompletionReason, CompletionReason)
 
 
 def mode_from_proto(value: int) -> InterviewMode:
@@ -77,10 +77,10 @@ def mode_from_proto(value: int) -> InterviewMode:
 
 
 def status_from_proto(value: int) -> InterviewStatus | None:
-    return _optional_enum("status", value, pb.InterviewStatus, InterviewStatus)
+    return optional_enum("status", value, pb.InterviewStatus, InterviewStatus)
 
 
-def _optional_enum(field: str, value: int, proto: Any, domain: type[E]) -> E | None:
+def optional_enum(field: str, value: int, proto: Any, domain: type[E]) -> E | None:
     """A proto enum value as the domain's (whose values are the proto's
     value names); its zero value means not given."""
     if value == 0:

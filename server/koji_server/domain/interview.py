@@ -47,6 +47,8 @@ class Interview:
     analysis_status: AnalysisStatus | None = None
     # Kept by the database on every change (ListInterviews' order).
     updated_at: datetime | None = None
+    # The study questions' answers so far, as stored (domain.answers).
+    answers: list[Any] | None = None
 
     @property
     def respondent(self) -> Respondent:

@@ -18,6 +18,7 @@ from koji_server.domain.errors import (
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
+    StudyNotActive,
     Unauthorized,
 )
 from koji_server.domain.interview import Interview
@@ -38,9 +39,11 @@ from koji_server.domain.model import (
     Respondent,
     Role,
     StartedInterview,
+    StudyStatus,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
@@ -180,7 +183,10 @@ class InterviewService:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
-            opening = interviewer.opening(study.title, study.questions, respondent.display_name)
+            if study.status != StudyStatus.ACTIVE:
+                raise StudyNotActive(study.id, study.status)
+            texts = [q.text for q in questions_from_stored(study.id, study.questions)]
+            opening = interviewer.opening(study.title, texts, respondent.display_name)
             interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
@@ -492,7 +498,7 @@ class Guide:
 def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
     study = uow.studies.get(study_id)
     assert study is not None  # foreign key
-    return tuple(study.questions)
+    return tuple(q.text for q in questions_from_stored(study.id, study.questions))
 
 
 def _to_milliseconds(value: datetime) -> datetime:
