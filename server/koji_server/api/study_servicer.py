@@ -13,7 +13,6 @@ from koji_server.api import translate
 from koji_server.api.servicer import RpcCall
 from koji_server.domain.model import (
     QuestionAggregate,
-    QuestionConfig,
     Study,
     StudyPage,
     StudyQuestion,
@@ -23,25 +22,13 @@ from koji_server.domain.model import (
 from koji_server.domain.studies import StudyQuery, StudyService
 
 
-def question_config(value: QuestionConfig) -> pb.QuestionConfig:
-    config = pb.QuestionConfig(
-        scale_labels=value.scale_labels,
-        options=[pb.QuestionOption(option_id=o.option_id, label=o.label) for o in value.options],
-    )
-    if value.scale_min is not None:
-        config.scale_min = value.scale_min
-    if value.scale_max is not None:
-        config.scale_max = value.scale_max
-    return config
-
-
 def question(value: StudyQuestion) -> pb.StudyQuestion:
     return pb.StudyQuestion(
         question_id=value.question_id,
         text=value.text,
         type=pb.StudyQuestion.Type.Value(value.type),
         required=value.required,
-        config=question_config(value.config),
+        config=translate.question_config(value.config),
         probing=pb.Probing(
             max_follow_ups=value.probing.max_follow_ups, instructions=value.probing.instructions
         ),
