@@ -73,8 +73,10 @@ def main() -> None:
             wrong.append((row["q"], row["text"], row["expect"], got))
     accuracy = right / len(rows)
     expected_values = sum(1 for row in rows if row["expect"] is not None)
-    print(f"answers: {len(rows)} ({expected_values} with a value, "
-          f"{len(rows) - expected_values} that must be a miss)")
+    print(
+        f"answers: {len(rows)} ({expected_values} with a value, "
+        f"{len(rows) - expected_values} that must be a miss)"
+    )
     print(f"parse accuracy: {accuracy:.3f} (target {TARGET_ACCURACY})")
     for kind, total in sorted(by_type.items()):
         print(f"  {kind:16} {right_by_type[kind]}/{total}")
