@@ -35,7 +35,7 @@ from koji_server.domain.study_design import (
 from koji_server.storage.repository import StudyReportRecord
 from koji_server.storage.schema import StudyRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from koji_server.support.clock import Clock, precise_now, whole_seconds
+from koji_server.support.clock import Clock, precise_now
 
 
 def report_from_stored(study_id: str, stored: StudyReportRecord | None) -> StudyReport:
@@ -145,7 +145,8 @@ class StudyService:
         self._clock = clock
 
     def _now(self) -> datetime:
-        return whole_seconds(self._clock())
+        # Precise: studies are listed by when they were created.
+        return self._clock()
 
     async def create(
         self, principal: Principal | None, data: dict[str, Any], project_id: str | None = None
