@@ -17,6 +17,10 @@ from koji_server.api import translate
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
+    Answer,
+    AnswerDetail,
+    AnswerSource,
+    AskedQuestion,
     CompletionReason,
     CompletionSummary,
     Insight,
@@ -25,9 +29,13 @@ from koji_server.domain.model import (
     InterviewStatus,
     Message,
     Quality,
+    QuestionConfig,
+    QuestionOption,
+    QuestionType,
     Respondent,
     Role,
     Stats,
+    StudyQuestion,
     Theme,
 )
 from tests.conftest import make_tenant
@@ -228,7 +236,46 @@ def _api_json(message: object) -> str:
     )
 
 
-@pytest.mark.parametrize("detail", [_OPEN, _DONE, replace(_DONE, analysis=None)])
+_SCALE = StudyQuestion(
+    "q1",
+    "How likely are you to recommend us?",
+    QuestionType.SCALE,
+    config=QuestionConfig(scale_min=0, scale_max=10, scale_labels={0: "No", 10: "Yes!"}),
+)
+_CHOICE = StudyQuestion(
+    "q2",
+    "Which channel?",
+    QuestionType.SINGLE_CHOICE,
+    config=QuestionConfig(options=(QuestionOption("o1", "Slack"), QuestionOption("o2", "Mail"))),
+)
+# Questions on its messages, answers (a value, a skip), a structured score.
+_STRUCTURED = replace(
+    _DONE,
+    transcript=(
+        Message("m1", Role.INTERVIEWER, "Hi! How likely?", _AT, AskedQuestion(_SCALE)),
+        Message("m2", Role.RESPONDENT, "an eight", _AT),
+        Message("m3", Role.INTERVIEWER, "Which channel?", _AT, AskedQuestion(_CHOICE, True)),
+    ),
+    analysis=replace(
+        _ANALYSIS, quality=replace(_ANALYSIS.quality, structured=3.0, reasons=("skipped",))
+    ),
+    answers=(
+        AnswerDetail(
+            Answer("q1", QuestionType.SCALE, scale_value=8, message_ids=("m2",),
+                   source=AnswerSource.TEXT),
+            "an eight",
+        ),
+        AnswerDetail(
+            Answer("q2", QuestionType.SINGLE_CHOICE, message_ids=("m4",), skipped=True), "?"
+        ),
+        AnswerDetail(
+            Answer("q3", QuestionType.YES_NO, yes_no=False, source=AnswerSource.WIDGET), "No"
+        ),
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("detail", [_OPEN, _DONE, replace(_DONE, analysis=None), _STRUCTURED])
 def test_the_cli_prints_an_interview_as_the_api_does(detail: InterviewDetail) -> None:
     printed = printing.dumps(printing.interview(detail))
     assert json.loads(printed) == json.loads(_api_json(translate.interview(detail)))

@@ -18,9 +18,12 @@ from typing import Any
 
 from koji_server.domain.model import (
     Analysis,
+    AnswerDetail,
+    AskedQuestion,
     CompletionSummary,
     InterviewDetail,
     Message,
+    QuestionConfig,
     Respondent,
     Stats,
 )
@@ -110,6 +113,39 @@ def completion(value: CompletionSummary) -> dict[str, Any]:
     )
 
 
+def question_config(value: QuestionConfig) -> dict[str, Any]:
+    return _message(
+        [
+            ("scale_min", value.scale_min, ABSENT),
+            ("scale_max", value.scale_max, ABSENT),
+            ("scale_labels", {str(k): v for k, v in value.scale_labels.items()}, {}),
+            (
+                "options",
+                [
+                    _message([("option_id", o.option_id, ""), ("label", o.label, "")])
+                    for o in value.options
+                ],
+                [],
+            ),
+        ]
+    )
+
+
+def _asked(value: AskedQuestion | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    question = value.question
+    return _message(
+        [
+            ("question_id", question.question_id, ""),
+            ("type", question.type.value, "TYPE_UNSPECIFIED"),
+            ("text", question.text, ""),
+            ("config", question_config(question.config), ABSENT),
+            ("follow_up", value.follow_up, False),
+        ]
+    )
+
+
 def _transcript_message(value: Message) -> dict[str, Any]:
     return _message(
         [
@@ -117,6 +153,24 @@ def _transcript_message(value: Message) -> dict[str, Any]:
             ("role", value.role.value, "ROLE_UNSPECIFIED"),
             ("content", value.content, ""),
             ("created_at", timestamp(value.created_at), ABSENT),
+            ("question", _asked(value.question), ABSENT),
+        ]
+    )
+
+
+def _answer(value: AnswerDetail) -> dict[str, Any]:
+    given = value.answer
+    return _message(
+        [
+            ("question_id", given.question_id, ""),
+            ("type", given.type.value, "TYPE_UNSPECIFIED"),
+            ("scale_value", given.scale_value, ABSENT),
+            ("option_ids", list(given.option_ids), []),
+            ("yes_no", given.yes_no, ABSENT),
+            ("text", value.text, ""),
+            ("message_id", given.message_ids[0] if given.message_ids else "", ""),
+            ("source", given.source.value if given.source is not None else "", ""),
+            ("skipped", given.skipped, False),
         ]
     )
 
@@ -165,6 +219,7 @@ def analysis(value: Analysis) -> dict[str, Any]:
                         ("engagement", quality.engagement, 0.0),
                         ("penalty", quality.penalty, 0.0),
                         ("reasons", list(quality.reasons), []),
+                        ("structured", quality.structured, ABSENT),
                     ]
                 ),
                 ABSENT,
@@ -211,6 +266,7 @@ def interview(value: InterviewDetail) -> dict[str, Any]:
             ("transcript", [_transcript_message(m) for m in value.transcript], []),
             ("analysis", None if value.analysis is None else analysis(value.analysis), ABSENT),
             *_who_and_how(value),
+            ("answers", [_answer(a) for a in value.answers], []),
         ]
     )
 
