@@ -4,7 +4,9 @@ eval/answers_heldout.jsonl holds answers to the structured questions of
 eval/answers_questions.json, each labelled with the value it gives, or with
 null when it gives none that can be read (a range, a hedge, something
 outside the options): there the parser must miss, so that the interviewer
-asks again. The set was written before the parser's rules. Prints parse
+asks again. The set was written before the parser's rules (one round of
+general fixes followed its first run: 0.952, one wrong value);
+eval/answers_heldout_2.jsonl was written after them and never tuned on. Prints parse
 accuracy (a right value, or a miss where a miss is expected), the wrong
 values the parser claimed with confidence (there must be none), the misses
 where a value was expected, and fails below the targets.
@@ -26,6 +28,8 @@ from koji_server.domain.model import StudyQuestion
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "answers_questions.json"
 HELD_OUT = ROOT / "eval" / "answers_heldout.jsonl"
+# Written after the parser, never tuned on: its numbers are printed, not gated.
+HELD_OUT_2 = ROOT / "eval" / "answers_heldout_2.jsonl"
 TARGET_ACCURACY = 0.95
 MAX_WRONG = 0
 
@@ -53,8 +57,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="print every wrong case")
     args = parser.parse_args()
+    print(f"== {HELD_OUT.name}")
+    failed = score(HELD_OUT, args.verbose)
+    print(f"== {HELD_OUT_2.name} (written after the parser; not gated)")
+    score(HELD_OUT_2, args.verbose)
+    if failed:
+        sys.exit("below target")
+
+
+def score(path: Path, verbose: bool) -> bool:
+    """Prints the set's scores; True if below target."""
     by_key = questions()
-    rows = [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     right = 0
     wrong: list[tuple[str, str, Any, Any]] = []
     missed: list[tuple[str, str, Any]] = []
@@ -84,11 +98,10 @@ def main() -> None:
     for q, text, expect, got in wrong:
         print(f"  WRONG {q}: {text!r} expected {expect} got {got}")
     print(f"misses where a value was expected (asked again): {len(missed)}")
-    if args.verbose:
+    if verbose:
         for q, text, expect in missed:
             print(f"  miss {q}: {text!r} expected {expect}")
-    if accuracy < TARGET_ACCURACY or len(wrong) > MAX_WRONG:
-        sys.exit("below target")
+    return accuracy < TARGET_ACCURACY or len(wrong) > MAX_WRONG
 
 
 if __name__ == "__main__":
