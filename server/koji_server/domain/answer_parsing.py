@@ -84,6 +84,17 @@ _QUANTITY = re.compile(
     r"users?|employees?|seats?|licen[cs]es?|members?|customers?|clients?|projects?|teams?|"
     r"dollars?|euros?|pounds?|k\b|am\b|pm\b|o'clock)"
 )
+_NEXT_WORD = re.compile(r"\s+([a-z]+)")
+# Plural words that follow a score rather than count things.
+_SCORE_UNITS = frozenset({"stars", "points", "pts", "is", "was", "as", "this", "yes", "plus"})
+
+
+def _counted(after: str) -> bool:
+    """A number followed by a plural noun counts things ("5 colleagues")."""
+    word = _NEXT_WORD.match(after)
+    return bool(word) and word[1].endswith("s") and len(word[1]) > 3 and word[1] not in _SCORE_UNITS
+
+
 # Halves and decimals are not points of a scale.
 _FRACTION = re.compile(r"\d[.,]\d|\band a half\b|\bhalf\b")
 # "one" is a pronoun as often as a number: a number only when the whole
@@ -116,8 +127,9 @@ def _scale(question: StudyQuestion, words: str) -> Parsed | None:
         return None
     for match in _NUMBERS.finditer(stripped):
         token = match["number"]
-        if _QUANTITY.match(stripped[match.end() :]):
-            continue  # "3 years", "12 people": a count, not a score
+        after = stripped[match.end() :]
+        if _QUANTITY.match(after) or _counted(after):
+            continue  # "3 years", "5 colleagues": a count, not a score
         if token == "one" and not (
             _SCORE_CUE.search(stripped[: match.start()])
             or (match.start() == 0 and re.match(r"\s*(?:[.!,]|$)", stripped[match.end() :]))
@@ -165,7 +177,9 @@ _ALL = re.compile(
     r"all (?:two|three|four|five|six|seven|eight|nine|ten)|"
     r"^all\.?$|the lot)\b"
 )
-_EXCEPT = re.compile(r"\b(?:except|apart from|other than|but not|besides)\b")
+_EXCEPT = re.compile(
+    r"\b(?:except|apart from|other than|but not|besides)\b|(?<=everything) but\b|(?<=all) but\b"
+)
 _NONE = re.compile(r"\b(?:none|neither|nothing)\b")
 _HEDGE = re.compile(
     r"\b(?:not sure|don't know|do not know|no idea|depends|can't remember|hard to say|unsure)\b"
@@ -408,7 +422,8 @@ _UNSURE = re.compile(
     r"cannot remember|depends|sometimes|kind of|sort of|yes and no|no idea|might)\b"
 )
 _NO = re.compile(
-    r"^(?:no|nope|nah|never|negative|not really|not at all|no way|not once|nein)\b|"
+    r"^(?:no|nope|nah|never|negative|not really|not at all|no way|not once|nein|not)\b|"
+    r"\bhell no\b|\bno thanks\b|"
     r"\b(?:absolutely|definitely|certainly|of course|probably|surely) not\b|"
     r"\bi (?:haven't|have not|don't|do not|didn't|did not|wouldn't|would not|won't|will not|"
     r"am not|'m not|can't|cannot)\b|\bi don't think so\b|\bnot really\b|\bnot at all\b|"
