@@ -85,8 +85,8 @@ PG_LOG := build/pytest-postgres.log
 test: $(TOOLS) ## Run the whole test suite on both engines (lint, generated-code and breaking-change checks included)
 	$(MAKE) --no-print-directory check-gen lint breaking
 	mkdir -p build
-	KOJI_TEST_ENGINE=postgres $(PY) -m pytest -q -rs -p no:cacheprovider >$(PG_LOG) 2>&1 & pg=$$!; \
-	  sqlite=0; $(PY) -m pytest -q || sqlite=$$?; \
+	KOJI_TEST_ENGINE=postgres $(PY) -m pytest -q -rs -p no:cacheprovider --durations=25 >$(PG_LOG) 2>&1 & pg=$$!; \
+	  sqlite=0; $(PY) -m pytest -q --durations=25 || sqlite=$$?; \
 	  postgres=0; wait $$pg || postgres=$$?; \
 	  echo "--- the same suite on PostgreSQL (KOJI_TEST_ENGINE=postgres) ---"; cat $(PG_LOG); \
 	  echo "pytest exit status: SQLite $$sqlite, PostgreSQL $$postgres"; \

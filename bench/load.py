@@ -61,7 +61,7 @@ from sqlalchemy import text
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji.v1 import study_service_pb2 as study_pb
-from koji_server.domain.model import Permission
+from koji_server.domain.model import OPERATOR, Permission
 from koji_server.domain.studies import StudyService
 from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
@@ -151,13 +151,13 @@ async def seed_project(
         service = StudyService(units)
         for n in range(studies):
             design = {"title": f"draft {n}", "questions": [{"text": q} for q in QUESTIONS[:5]]}
-            await service.create(None, design, project)
+            await service.create(OPERATOR, design, project)
         scales = [
             {"text": q, "type": "scale", "config": {"scale_min": 0, "scale_max": 10}}
             for q in QUESTIONS
         ]
-        created = await service.create(None, {"title": "scores", "questions": scales}, project)
-        structured = (await service.publish(None, created.study_id)).study_id
+        created = await service.create(OPERATOR, {"title": "scores", "questions": scales}, project)
+        structured = (await service.publish(OPERATOR, created.study_id)).study_id
     await database.dispose()
     return key.api_key, study, others, structured
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import httpx
@@ -34,11 +34,18 @@ from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
+from tests.helpers import FakeTicks
+from tests.receiver import Receiver
 from tools.local_postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
 # metrics on a free port: the default (9464) may be taken.
 os.environ["KOJI_METRICS_LISTEN"] = "127.0.0.1:0"
+# Every analysis process the tests start (some forty) loads the classifier
+# trained by the first, from the checkout's build/ (a clean clone trains once).
+os.environ.setdefault(
+    "KOJI_CLASSIFIER_CACHE", str(Path(__file__).resolve().parents[1] / "build" / "classifier")
+)
 
 # CI replays a fixed set of examples so that a run is reproducible; locally
 # every run explores new ones.
@@ -210,17 +217,55 @@ ON_POSTGRES = TEST_ENGINE == "postgres"
 ENGINE_FIXTURE = "databases"
 
 
+# The suite's tiers (pyproject.toml registers them): `-m unit` runs in
+# seconds, `-m "unit or integration"` in a few minutes. A module or test may
+# say its tier (`pytestmark = pytest.mark.tooling`); otherwise its fixtures do.
+TIERS = ("unit", "integration", "e2e", "tooling")
+# Fixtures that put a real Envoy in front of the server: the REST edge.
+EDGE_FIXTURES = frozenset({"rest", "sse"})
+# Fixtures that give a test a real database.
+STORAGE_FIXTURES = frozenset({ENGINE_FIXTURE, "postgres", "sqlite_template"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    for tier in TIERS:
+        if item.get_closest_marker(tier) is not None:
+            return tier
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & EDGE_FIXTURES:
+        return "e2e"
+    if fixtures & STORAGE_FIXTURES:
+        return "integration"
+    return "unit"
+
+
+def follows_the_engine(item: pytest.Item) -> bool:
+    """Whether the PostgreSQL run repeats `item`: it gets its database from
+    `databases` (`item.fixturenames`: directly, or through `database_url`,
+    `server`, `stub`, `tenant`, `threaded_server`, ...), and it is not a
+    tooling test nor one through Envoy (the edge does the same in front of
+    either engine; the server behind it is tested on both over gRPC) unless
+    it is marked `storage` (what it checks through Envoy is the storage's)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if ENGINE_FIXTURE not in fixtures or tier_of(item) == "tooling":
+        return False
+    return not (fixtures & EDGE_FIXTURES) or item.get_closest_marker("storage") is not None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under KOJI_TEST_ENGINE=postgres, the run repeats only what follows the
-    engine. The rule, automatic: a test is kept when `databases` is in its
-    fixture closure (`item.fixturenames`: directly, or through `database_url`,
-    `server`, `stub`, `tenant`, `threaded_server`, `rest`, ...). The others
-    touch no storage, or pick their engines themselves (tests/test_migrations.py,
+    """Every test gets its tier's marker (see `tier_of`). Under
+    KOJI_TEST_ENGINE=postgres, the run repeats only what follows the engine
+    (`follows_the_engine`); the others touch no storage, only the edge's or
+    the tools', or pick their engines themselves (tests/test_migrations.py,
     tests/test_reads_on_both_engines.py, tests/test_server_on_postgres.py,
     tests/test_postgres_storage.py), and already ran in the SQLite run: they
     are deselected (pytest reports how many). A test marked `sqlite_only`
     (SQLite's own machinery: its writer thread, PRAGMAs, its file) is kept
     and skipped, with its reason, so that the run says what it leaves out."""
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
     if not ON_POSTGRES:
         return
     kept, deselected = [], []
@@ -230,7 +275,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = sqlite_only.kwargs.get("reason") or " ".join(map(str, sqlite_only.args))
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
             kept.append(item)
-        elif ENGINE_FIXTURE in getattr(item, "fixturenames", ()):
+        elif follows_the_engine(item):
             kept.append(item)
         else:
             deselected.append(item)
@@ -299,13 +344,55 @@ def postgres_url(postgres: ThrowawayPostgres, postgres_template: str) -> str:
 
 
 @pytest.fixture
-async def server(database_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0", database_url=database_url, auth_cache_seconds=AUTH_CACHE_SECONDS
-    )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
+def ticks() -> FakeTicks:
+    """The clock of the `server` fixture's caches: still unless a test moves it."""
+    return FakeTicks()
+
+
+class ServerFactory(Protocol):
+    async def __call__(
+        self, database_url: str, executor: Executor | None = ..., **settings: Any
+    ) -> RunningServer: ...
+
+
+# What `make_server` gives a server unless the test says otherwise.
+SERVER_DEFAULTS: dict[str, Any] = {
+    "listen": "127.0.0.1:0",
+    "auth_cache_seconds": AUTH_CACHE_SECONDS,
+}
+_SHARED = object()
+
+
+@pytest.fixture
+async def make_server(
+    analysis_executor: Executor, ticks: FakeTicks
+) -> AsyncIterator[ServerFactory]:
+    """Starts real servers in this process, on `database_url` with the
+    test's settings (`Settings` fields), the run's analysis processes (or
+    `executor`; None: the server spawns its own) and the `ticks` clock; stops
+    them all at the test's end."""
+    running: list[RunningServer] = []
+
+    async def make(
+        database_url: str, executor: Executor | object | None = _SHARED, **settings: Any
+    ) -> RunningServer:
+        chosen = analysis_executor if executor is _SHARED else executor
+        server = await start_server(
+            Settings(**{**SERVER_DEFAULTS, "database_url": database_url, **settings}),
+            chosen,  # type: ignore[arg-type]
+            ticks,
+        )
+        running.append(server)
+        return server
+
+    yield make  # type: ignore[misc]
+    for server in reversed(running):
+        await server.stop(0)
+
+
+@pytest.fixture
+async def server(database_url: str, make_server: ServerFactory) -> RunningServer:
+    return await make_server(database_url)
 
 
 @pytest.fixture
@@ -423,3 +510,37 @@ def rest(
             yield Rest(threaded_server, envoy, tenant, client)
     finally:
         envoy.stop()
+
+
+RETRY_BASE = 0.2
+
+
+@pytest.fixture
+async def fast_server(database_url: str, make_server: ServerFactory) -> RunningServer:
+    """A server that polls for jobs often and retries deliveries soon, to a
+    local receiver."""
+    return await make_server(
+        database_url,
+        pipeline_poll_seconds=0.05,
+        webhook_retry_base_seconds=RETRY_BASE,
+        webhook_timeout_seconds=2.0,
+        webhook_allow_private_networks=True,
+    )
+
+
+@pytest.fixture
+async def hook_stub(fast_server) -> AsyncIterator[pb_grpc.InterviewServiceStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{fast_server.port}") as channel:
+        yield pb_grpc.InterviewServiceStub(channel)
+
+
+@pytest.fixture
+async def hook_tenant(fast_server, database_url) -> Tenant:
+    return await make_guide_tenant(database_url)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()

@@ -1,19 +1,60 @@
-"""Schemathesis hooks (loaded through SCHEMATHESIS_HOOKS by tests/test_openapi.py):
-StartInterview bodies use the test tenant's study, so that generated calls
-get past NOT_FOUND and the stateful phase can follow the document's links."""
+"""Schemathesis hooks (loaded through SCHEMATHESIS_HOOKS by tests/test_openapi.py).
+
+- StartInterview bodies that name a well-formed study use the test tenant's
+  study, so that generated calls get past NOT_FOUND and the stateful phase can
+  follow the document's links (a malformed study_id, a negative case, is kept).
+- The exclusions, each for what OpenAPI 3.0 cannot say:
+  - no generated `page_token`: it is an opaque token signed by the server
+    (only a `next_page_token` it issued is valid), so any generated value is
+    rightly refused;
+  - no empty JSON property name (`{"": ...}`) in a request body: the
+    transcoder refuses it ("Proto fields must have a name"), and OpenAPI 3.0
+    has no `propertyNames` to say so (other unknown properties are ignored,
+    as the proto3 JSON mapping says).
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 import schemathesis
 
 STUDY_ENV = "KOJI_SCHEMATHESIS_STUDY_ID"
+# Request body objects whose own properties are proto fields (the Struct
+# fields, `respondent.metadata` and `feedback`, take any name).
+PROTO_OBJECTS = ("respondent",)
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _without_empty_names(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {
+        name: _without_empty_names(item) if name in PROTO_OBJECTS else item
+        for name, item in value.items()
+        if name != ""
+    }
 
 
 @schemathesis.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
-    if isinstance(body, dict) and isinstance(body.get("study_id"), str):
+    body = _without_empty_names(body)
+    if isinstance(body, dict) and _is_uuid(body.get("study_id")):
         return {**body, "study_id": os.environ[STUDY_ENV]}
     return body
+
+
+@schemathesis.hook
+def map_query(context: schemathesis.HookContext, query: Any) -> Any:
+    if isinstance(query, dict):
+        return {name: value for name, value in query.items() if name != "page_token"}
+    return query

@@ -4,44 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
 
 import grpc
 import pytest
-from google.protobuf import json_format
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.admin import printing
-from koji_server.api import translate
-from koji_server.domain.model import (
-    Analysis,
-    AnalysisStatus,
-    Answer,
-    AnswerDetail,
-    AnswerSource,
-    AskedQuestion,
-    CompletionReason,
-    CompletionSummary,
-    Insight,
-    InterviewDetail,
-    InterviewMode,
-    InterviewStatus,
-    Message,
-    Quality,
-    QuestionConfig,
-    QuestionOption,
-    QuestionType,
-    Respondent,
-    Role,
-    Stats,
-    StudyQuestion,
-    Theme,
-)
 from tests.conftest import make_tenant
-from tests.helpers import assert_error, auth
+from tests.helpers import assert_error, auth, send, start
 from tests.processes import admin, admin_async
-from tests.test_lifecycle import send, start
+
+pytestmark = pytest.mark.e2e
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -189,103 +161,3 @@ async def test_interviews_list_pages_through_a_study(database_url, stub, server)
     listed = json.loads(out)
     assert [i["interview_id"] for i in listed["interviews"]] == [done.interview_id]
     assert "transcript" not in listed["interviews"][0]
-
-
-# --- koji-admin's JSON printer against the API's own JSON --------------------------
-
-_AT = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
-_ANALYSIS = Analysis(
-    quality=Quality(4.6, 4.2, 5.0, 3.9, 0.0, ("short_duration",)),
-    themes=(Theme("csv import", ("m2", "m4"), 0.75), Theme("pricing", ("m6",), 0.25)),
-    insights=(Insight("pain_point", "Import is slow", "m2", "It takes an hour", -0.6),),
-)
-_OPEN = InterviewDetail(
-    interview_id="i1",
-    study_id="s1",
-    status=InterviewStatus.ACTIVE,
-    mode=InterviewMode.TEXT,
-    locale="en",
-    respondent=Respondent(),
-    started_at=_AT,
-    stats=Stats(3, 0, 1),
-    transcript=(Message("m1", Role.INTERVIEWER, "Hello, how did you hear of us?", _AT),),
-)
-_DONE = replace(
-    _OPEN,
-    status=InterviewStatus.COMPLETED,
-    respondent=Respondent("ext-7", "Ana Müller", {"plan": "team", "seats": 12, "beta": True}),
-    transcript=(
-        *_OPEN.transcript,
-        Message("m2", Role.RESPONDENT, "A colleague — über Slack", _AT.replace(microsecond=5000)),
-    ),
-    completed_at=_AT.replace(microsecond=123456),
-    reason=CompletionReason.NATURAL,
-    feedback={"rating": 4.5, "notes": ["fast", None]},
-    analysis_status=AnalysisStatus.COMPLETED,
-    analysis=_ANALYSIS,
-    updated_at=_AT.replace(microsecond=768000),
-)
-
-
-def _api_json(message: object) -> str:
-    return json_format.MessageToJson(
-        message,  # type: ignore[arg-type]
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-        indent=2,
-    )
-
-
-_SCALE = StudyQuestion(
-    "q1",
-    "How likely are you to recommend us?",
-    QuestionType.SCALE,
-    config=QuestionConfig(scale_min=0, scale_max=10, scale_labels={0: "No", 10: "Yes!"}),
-)
-_CHOICE = StudyQuestion(
-    "q2",
-    "Which channel?",
-    QuestionType.SINGLE_CHOICE,
-    config=QuestionConfig(options=(QuestionOption("o1", "Slack"), QuestionOption("o2", "Mail"))),
-)
-# Questions on its messages, answers (a value, a skip), a structured score.
-_STRUCTURED = replace(
-    _DONE,
-    transcript=(
-        Message("m1", Role.INTERVIEWER, "Hi! How likely?", _AT, AskedQuestion(_SCALE)),
-        Message("m2", Role.RESPONDENT, "an eight", _AT),
-        Message("m3", Role.INTERVIEWER, "Which channel?", _AT, AskedQuestion(_CHOICE, True)),
-    ),
-    analysis=replace(
-        _ANALYSIS, quality=replace(_ANALYSIS.quality, structured=3.0, reasons=("skipped",))
-    ),
-    answers=(
-        AnswerDetail(
-            Answer("q1", QuestionType.SCALE, scale_value=8, message_ids=("m2",),
-                   source=AnswerSource.TEXT),
-            "an eight",
-        ),
-        AnswerDetail(
-            Answer("q2", QuestionType.SINGLE_CHOICE, message_ids=("m4",), skipped=True), "?"
-        ),
-        AnswerDetail(
-            Answer("q3", QuestionType.YES_NO, yes_no=False, source=AnswerSource.WIDGET), "No"
-        ),
-    ),
-)  # fmt: skip
-
-
-@pytest.mark.parametrize("detail", [_OPEN, _DONE, replace(_DONE, analysis=None), _STRUCTURED])
-def test_the_cli_prints_an_interview_as_the_api_does(detail: InterviewDetail) -> None:
-    printed = printing.dumps(printing.interview(detail))
-    assert json.loads(printed) == json.loads(_api_json(translate.interview(detail)))
-    if detail.respondent.metadata is None and detail.feedback is None:
-        assert printed == _api_json(translate.interview(detail))  # to the byte
-
-
-def test_the_cli_prints_listings_and_completions_as_the_api_does() -> None:
-    listed = [replace(_OPEN, updated_at=_AT), _DONE]
-    api = pb.ListInterviewsResponse(interviews=[translate.interview_summary(d) for d in listed])
-    assert json.loads(printing.dumps(printing.interview_list(listed))) == json.loads(_api_json(api))
-    summary = CompletionSummary("i1", _AT, AnalysisStatus.PROCESSING, Stats(61, 4, 5))
-    assert printing.dumps(printing.completion(summary)) == _api_json(translate.completion(summary))

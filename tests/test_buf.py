@@ -15,6 +15,8 @@ import pytest
 
 from koji.v1 import interview_service_pb2, study_service_pb2
 
+pytestmark = pytest.mark.tooling
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BREAKING = ROOT / "tools" / "buf_breaking.py"
@@ -49,7 +51,11 @@ def edited_protos(tmp_path: Path, old: str, new: str) -> Path:
 SEND_REQUEST = (
     "message SendMessageRequest {\n"
     "  // Required. The interview (a UUID).\n"
-    "  string interview_id = 1 [(google.api.field_behavior) = REQUIRED];\n"
+    "  string interview_id = 1 [\n"
+    "    (google.api.field_behavior) = REQUIRED,\n"
+    "    (buf.validate.field).required = true,\n"
+    "    (buf.validate.field).string.uuid = true\n"
+    "  ];\n"
     "  // Required. The respondent's message: not blank, at most 10,000\n"
     "  // characters.\n  "
 )
@@ -220,7 +226,10 @@ def test_buf_generate_offline_from_a_client_repository(tmp_path: Path) -> None:
     assert code == 0, output
 
     out = client / "build" / "buf" / "python"
+    # buf/validate: the request rules' vocabulary, which our protos import.
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "buf/validate/validate_pb2.py",
+        "buf/validate/validate_pb2.pyi",
         "koji/v1/interview_service_pb2.py",
         "koji/v1/interview_service_pb2.pyi",
         "koji/v1/study_service_pb2.py",

@@ -22,6 +22,8 @@ from tests.conftest import Tenant
 from tests.helpers import json_steps
 from tests.processes import free_port
 
+pytestmark = pytest.mark.tooling
+
 ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT / "gen"
 SCRIPT = Path(__file__).parent / "client_wheel" / "complete_twice.py"

@@ -14,8 +14,7 @@ from sqlalchemy import event, select
 from koji.v1 import interview_service_pb2 as pb
 from koji_server.storage.schema import JobRow
 from tests.conftest import make_tenant
-from tests.helpers import assert_error, auth
-from tests.test_lifecycle import send, start
+from tests.helpers import assert_error, auth, send, start
 
 RACERS = 50
 

@@ -17,17 +17,12 @@ import pytest
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from tests.conftest import ON_POSTGRES, Rest, Tenant
-from tests.helpers import auth, query
-from tests.processes import stop
-from tests.test_pipeline_processes import (
-    assert_exactly_one_result_each,
-    launch,
-    seed,
-    wait_all_done,
-)
-from tests.test_rest import assert_envelope
+from tests.helpers import assert_envelope, auth, query
+from tests.processes import assert_exactly_one_result_each, launch, seed, stop, wait_all_done
 from tests.transcripts import ENGAGED
 from tools.local_postgres import ThrowawayPostgres
+
+pytestmark = pytest.mark.e2e
 
 CLIENTS = 24
 KILL_AFTER_SECONDS = 1.5

@@ -10,44 +10,12 @@ import pytest
 from google.protobuf import struct_pb2
 
 from koji.v1 import interview_service_pb2 as pb
-from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.domain import interviewer
-from tests.conftest import QUESTIONS, Tenant
-from tests.helpers import assert_error, auth, metadata_dict
+from tests.conftest import QUESTIONS
+from tests.helpers import assert_error, auth, complete, metadata_dict, send, start
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 LONG_ANSWER = "I heard about you from a colleague who uses it every week"
-
-
-async def start(
-    stub: pb_grpc.InterviewServiceStub, tenant: Tenant, **fields: object
-) -> pb.StartInterviewResponse:
-    request = pb.StartInterviewRequest(study_id=tenant.study_id, **fields)  # type: ignore[arg-type]
-    return await stub.StartInterview(request, metadata=auth(tenant.api_key))
-
-
-async def send(
-    stub: pb_grpc.InterviewServiceStub,
-    tenant: Tenant,
-    started: pb.StartInterviewResponse,
-    content: str,
-) -> pb.SendMessageResponse:
-    return await stub.SendMessage(
-        pb.SendMessageRequest(interview_id=started.interview_id, content=content),
-        metadata=auth(tenant.api_key, started.session_token),
-    )
-
-
-async def complete(
-    stub: pb_grpc.InterviewServiceStub,
-    tenant: Tenant,
-    started: pb.StartInterviewResponse,
-    **fields: object,
-) -> pb.CompleteInterviewResponse:
-    return await stub.CompleteInterview(
-        pb.CompleteInterviewRequest(interview_id=started.interview_id, **fields),  # type: ignore[arg-type]
-        metadata=auth(tenant.api_key, started.session_token),
-    )
 
 
 async def test_start_returns_id_token_status_time_and_first_question(stub, tenant) -> None:

@@ -17,8 +17,7 @@ from koji_server.domain.validation import (
     MAX_TRANSCRIPT_BYTES,
 )
 from tests.conftest import Rest
-from tests.helpers import assert_error, auth
-from tests.test_rest import assert_envelope
+from tests.helpers import assert_envelope, assert_error, auth
 from tools.envoy_config import MAX_HEADER_KB
 
 # The JSON printer escapes a control character as \u0001: six bytes of JSON
@@ -26,6 +25,7 @@ from tools.envoy_config import MAX_HEADER_KB
 WORST = "\x01"
 
 
+@pytest.mark.storage  # the transcript limits are the storage's checks
 def test_an_interview_at_every_limit_is_readable_over_rest_and_grpc(rest: Rest) -> None:
     started = rest.start()
     interview_id = started["interview_id"]

@@ -12,12 +12,7 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.domain.model import Permission
 from tests.conftest import Rest, Tenant, add_key, make_tenant
-from tests.helpers import assert_error, auth
-
-
-async def start(stub: pb_grpc.InterviewServiceStub, tenant: Tenant) -> pb.StartInterviewResponse:
-    request = pb.StartInterviewRequest(study_id=tenant.study_id)
-    return await stub.StartInterview(request, metadata=auth(tenant.api_key))
+from tests.helpers import assert_error, auth, start
 
 
 async def list_all(

@@ -11,10 +11,13 @@ from typing import Any
 
 import google.api
 import grpc
+import pytest
 
 from koji_server.app import RunningServer
 from tests.conftest import Tenant
 from tests.helpers import json_steps
+
+pytestmark = pytest.mark.tooling
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).parent / "node" / "interview_client.js"

@@ -27,35 +27,21 @@ from koji_server.domain.model import Permission
 from koji_server.observability.metrics import Metrics
 from tests.conftest import ON_POSTGRES, add_key, make_guide_tenant, make_tenant
 from tests.envoy_process import EnvoyProcess
-from tests.helpers import auth, metadata_dict
-from tests.processes import free_port, launch_server
-from tests.receiver import Plan
-from tests.test_pipeline import run_interview, wait_analysed
-from tests.test_webhooks import (  # noqa: F401 (fixtures)
-    add_endpoint,
-    fast_server,
-    hook_stub,
-    hook_tenant,
-    receiver,
+from tests.helpers import (
+    auth,
+    metadata_dict,
+    run_interview,
+    scrape,
+    wait_analysed,
     wait_status,
+    wait_until,
 )
+from tests.processes import add_endpoint, free_port, launch_server
+from tests.receiver import Plan
 from tests.transcripts import ENGAGED
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 INTERVIEWS = "koji.v1.InterviewService"
-
-
-async def scrape(port: int | None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of the endpoint, by name and labels."""
-    assert port is not None
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"http://127.0.0.1:{port}/metrics")
-    assert response.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 def value(
@@ -143,11 +129,11 @@ async def test_queue_depth_counts_waiting_jobs(database_url, analysis_executor) 
 
 
 async def test_webhook_deliveries_by_outcome_and_attempt(
-    fast_server,  # noqa: F811
-    hook_stub,  # noqa: F811
-    hook_tenant,  # noqa: F811
+    fast_server,
+    hook_stub,
+    hook_tenant,
     database_url,
-    receiver,  # noqa: F811
+    receiver,
 ) -> None:
     await add_endpoint(
         database_url, hook_tenant, receiver.url, "--events", "interview.analysis_ready"
@@ -256,7 +242,10 @@ async def test_a_rest_request_is_found_by_its_id_in_both_logs(database_url, tmp_
                     pb.GetInterviewRequest(interview_id=MISSING_ID),
                     metadata=(*auth(tenant.api_key), ("x-request-id", "grpc-caller-1")),
                 )
-        await asyncio.sleep(0.5)  # Envoy flushes its access log every 0.2 s here
+        # Envoy writes its access line after the response (flushed every 0.2 s here).
+        await asyncio.to_thread(
+            wait_until, lambda: request_id in envoy.log.read_text(), "Envoy's access line"
+        )
     finally:
         envoy.stop()
         stopped(server)
@@ -344,7 +333,7 @@ def test_the_dashboard_queries_only_metrics_the_server_exports() -> None:
 
 
 def test_envoy_stats_for_prometheus_on_the_loopback_admin_port(rest) -> None:
-    """What the README documents and the dashboard's Envoy panels read."""
+    """What docs/operations.md documents and the dashboard's Envoy panels read."""
     assert rest.envoy.settings.admin_host == "127.0.0.1"
     assert rest.get(MISSING_ID).status_code == 404
     admin = f"http://127.0.0.1:{rest.envoy.settings.admin_port}/stats/prometheus"

@@ -5,95 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 from pathlib import Path
 
-import grpc
+import pytest
 
-from koji.v1 import interview_service_pb2 as pb
-from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.conftest import Tenant, make_guide_tenant
-from tests.helpers import auth, query
-from tests.processes import BIN, free_port, stop
+from tests.helpers import query
+from tests.processes import (
+    assert_exactly_one_result_each,
+    interview,
+    launch,
+    seed,
+    stop,
+    wait_all_done,
+)
 from tests.transcripts import ENGAGED, SPAM
 
-
-def seed(database_url: str) -> Tenant:
-    return asyncio.run(make_guide_tenant(database_url))
-
-
-def launch(database_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [str(BIN / "koji-server")],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env={
-                **os.environ,
-                "KOJI_DATABASE_URL": database_url,
-                "KOJI_LISTEN": f"127.0.0.1:{port}",
-                "KOJI_PIPELINE_POLL_SECONDS": "0.1",
-                "KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                **env,
-            },
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=0.5)
-            return process, port
-        except grpc.FutureTimeoutError:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-
-
-def interview(port: int, tenant: Tenant, answers: list[str]) -> str:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb_grpc.InterviewServiceStub(channel)
-        started = stub.StartInterview(
-            pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
-        )
-        for answer in answers:
-            stub.SendMessage(
-                pb.SendMessageRequest(interview_id=started.interview_id, content=answer),
-                metadata=auth(tenant.api_key, started.session_token),
-            )
-        stub.CompleteInterview(
-            pb.CompleteInterviewRequest(interview_id=started.interview_id, reason=pb.natural),
-            metadata=auth(tenant.api_key, started.session_token),
-        )
-    return started.interview_id
-
-
-def wait_all_done(path: str, expected: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while query(path, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0] < expected:
-        assert time.monotonic() < deadline, query(
-            path, "SELECT status, count(*) FROM jobs GROUP BY 1"
-        )
-        time.sleep(0.1)
-
-
-def assert_exactly_one_result_each(path: str, ids: list[str]) -> None:
-    assert query(path, "SELECT count(*), count(DISTINCT interview_id) FROM analyses") == [
-        (len(ids), len(ids))
-    ]
-    assert query(path, "SELECT count(*) FROM interviews WHERE analysis_status != 'completed'") == [
-        (0,)
-    ]
-    # Three events per interview (quality_scored, gate verdict,
-    # analysis_ready), never more.
-    assert query(
-        path,
-        "SELECT count(*) FROM (SELECT interview_id FROM events GROUP BY 1 HAVING count(*) != 3)"
-        " AS uneven",
-    ) == [(0,)]
-    assert query(path, "SELECT count(DISTINCT interview_id) FROM events") == [(len(ids),)]
+pytestmark = pytest.mark.e2e
 
 
 def test_kill_9_mid_analysis_loses_and_duplicates_nothing(

@@ -5,23 +5,11 @@ from __future__ import annotations
 import pytest
 
 from koji_server.api.ratelimit import KeyRateLimiter, RateLimitExceeded
-from koji_server.domain.model import Permission, Principal
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def principal(limit: int, key: str = "k1") -> Principal:
-    return Principal(key, "p", frozenset(Permission), limit)
+from tests.helpers import FakeTicks, principal
 
 
 def test_counts_down_then_refuses_until_the_window_moves() -> None:
-    clock = Clock(60 * 16_667 + 20.0)  # 20 s into a minute window
+    clock = FakeTicks(60 * 16_667 + 20.0)  # 20 s into a minute window
     limiter = KeyRateLimiter(clock)
     states = [limiter.hit(principal(3)) for _ in range(3)]
     assert [s.remaining for s in states] == [2, 1, 0]
@@ -36,7 +24,7 @@ def test_counts_down_then_refuses_until_the_window_moves() -> None:
 
 def test_the_previous_window_counts_by_its_remaining_overlap() -> None:
     start = 60 * 20_000.0
-    clock = Clock(start + 59)
+    clock = FakeTicks(start + 59)
     limiter = KeyRateLimiter(clock)
     for _ in range(10):
         limiter.hit(principal(10))
@@ -54,7 +42,7 @@ def test_the_previous_window_counts_by_its_remaining_overlap() -> None:
 
 def test_keys_are_counted_separately_and_idle_ones_forgotten() -> None:
     start = 60 * 30_000.0
-    clock = Clock(start)
+    clock = FakeTicks(start)
     limiter = KeyRateLimiter(clock)
     limiter.hit(principal(1, "a"))
     assert limiter.hit(principal(1, "b")).remaining == 0

@@ -22,9 +22,8 @@ from koji_server.app import start_server
 from koji_server.config import Settings
 from koji_server.storage.postgres import PostgresDatabase
 from tests.conftest import make_tenant
-from tests.helpers import assert_error, auth
+from tests.helpers import FakeTicks, assert_error, auth, principal
 from tests.processes import free_port
-from tests.test_ratelimit import Clock, principal
 
 # Not a multiple of the window, with a fraction, like time.time().
 T0 = 1_764_390_011.372
@@ -68,7 +67,7 @@ async def async_answer_of(limiter: PostgresRateLimiter, limit: int, key: str) ->
 async def test_answers_as_the_in_process_limiter_call_by_call(
     limiters: Callable[..., PostgresRateLimiter],
 ) -> None:
-    clock = Clock(T0)
+    clock = FakeTicks(T0)
     in_process = KeyRateLimiter(clock)
     shared = limiters(clock)
     # Scripted: a burst past the limit, a roll-over into the next window
@@ -97,7 +96,7 @@ async def test_several_processes_allow_exactly_the_limit(
 ) -> None:
     """100 concurrent requests of one key through 3 limiters with their own
     pools (as 3 replicas would): exactly 60 allowed."""
-    clock = Clock(T0)
+    clock = FakeTicks(T0)
     replicas = [limiters(clock) for _ in range(3)]
     answers = await asyncio.gather(
         *(async_answer_of(replicas[i % 3], 60, "shared") for i in range(100))
@@ -113,7 +112,7 @@ async def test_several_processes_allow_exactly_the_limit(
 async def test_refuses_with_unavailable_when_the_database_is_unreachable() -> None:
     port = free_port()  # nothing listens there
     limiter = PostgresRateLimiter(
-        connect_args(f"postgresql://koji@127.0.0.1:{port}/koji"), Clock(T0), timeout=5
+        connect_args(f"postgresql://koji@127.0.0.1:{port}/koji"), FakeTicks(T0), timeout=5
     )
     try:
         with pytest.raises(RateLimiterUnavailable) as refused:
@@ -132,7 +131,7 @@ async def test_refuses_with_unavailable_when_the_database_does_not_answer() -> N
     listener = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     limiter = PostgresRateLimiter(
-        connect_args(f"postgresql://koji@127.0.0.1:{port}/koji"), Clock(T0), timeout=0.3
+        connect_args(f"postgresql://koji@127.0.0.1:{port}/koji"), FakeTicks(T0), timeout=0.3
     )
     try:
         with pytest.raises(RateLimiterUnavailable):
@@ -150,7 +149,7 @@ async def test_batches_over_many_keys_do_not_deadlock(
 ) -> None:
     """Concurrent requests go in batches; two processes' batches taking the
     same keys in opposite orders still lock them in one order."""
-    clock = Clock(T0)
+    clock = FakeTicks(T0)
     first, second = limiters(clock), limiters(clock)
     keys = [f"key-{n:02}" for n in range(30)]
     calls = [async_answer_of(first, 1000, key) for key in keys * 4]

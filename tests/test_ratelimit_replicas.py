@@ -20,6 +20,8 @@ from tests.conftest import make_tenant
 from tests.helpers import assert_error, auth, metadata_dict
 from tests.processes import free_port, launch_server, stop
 
+pytestmark = pytest.mark.e2e
+
 REPLICAS = 3
 CALLS = 100
 LIMIT = 60

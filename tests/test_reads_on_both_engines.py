@@ -164,7 +164,6 @@ def read_everything(session: Session) -> dict[str, Any]:
             ),
             "messages": uow.interviews.messages("i1"),
             "respondent bytes": uow.interviews.respondent_bytes("i1"),
-            "interview row": uow.interviews.get("i1"),
             "analysis": uow.interviews.analysis("i1"),
             "usage": uow.interviews.usage("p"),
             "report": uow.study_reports.report("s"),

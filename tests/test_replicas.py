@@ -35,7 +35,15 @@ from koji_server.domain.changes import AnalysisStatusChanged
 from koji_server.domain.model import AnalysisStatus
 from koji_server.storage.change_relay import CHANNEL, announce
 from koji_server.storage.postgres import PostgresDatabase
-from koji_server.storage.schema import AnalysisRow, EventRow, InterviewRow, JobRow
+from koji_server.storage.schema import (
+    AnalysisRow,
+    EventRow,
+    InterviewRow,
+    JobRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+)
+from koji_server.storage.status import DeliveryStatus
 from koji_server.support.clock import precise_now
 from tests.helpers import auth
 from tests.processes import admin_async, seed_project_with_cli
@@ -43,6 +51,8 @@ from tests.receiver import Receiver
 from tests.replicas import Replicas
 from tests.transcripts import ENGAGED
 from tools.local_postgres import ThrowawayPostgres
+
+pytestmark = pytest.mark.e2e
 
 ALL = "interview:start,interview:chat,interview:complete,interview:read"
 AUTH_CACHE_SECONDS = 1.0
@@ -206,7 +216,23 @@ async def test_200_concurrent_completes_across_replicas_give_one_200_and_one_ana
 
     await wait_until(analysis_stored, seconds=90, what="the analysis")
     await asyncio.to_thread(receiver.wait_for, 3)
-    await asyncio.sleep(1.0)  # any duplicate delivery would arrive by now
+    # Every delivery succeeded at its first attempt (a succeeded delivery is
+    # never claimed again), so no duplicate is on its way.
+    deliveries = select(WebhookDeliveryRow).where(WebhookDeliveryRow.interview_id == interview_id)
+
+    async def all_delivered() -> bool:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(deliveries)).all()
+        return len(rows) == 3 and all(r.status == DeliveryStatus.SUCCEEDED for r in rows)
+
+    await wait_until(all_delivered, seconds=30, what="the deliveries recorded")
+    attempts = (
+        select(func.count())
+        .select_from(WebhookAttemptRow)
+        .join(WebhookDeliveryRow, WebhookAttemptRow.delivery_id == WebhookDeliveryRow.id)
+        .where(WebhookDeliveryRow.interview_id == interview_id)
+    )
+    assert await count(engine, attempts) == 3
     kinds = Counter(json.loads(r.body)["type"] for r in receiver.events())
     assert kinds == {
         "interview.completed": 1,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 
 import grpc
 import pytest
@@ -22,28 +21,18 @@ from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji.v1 import study_service_pb2 as study_pb
 from koji.v1 import study_service_pb2_grpc as study_grpc
-from koji_server.app import RunningServer, start_server
-from koji_server.config import Settings
+from koji_server.app import RunningServer
 from koji_server.storage.schema import AnalysisRow, JobAttemptRow, JobRow
-from tests.conftest import AUTH_CACHE_SECONDS, Tenant, make_guide_tenant
-from tests.helpers import assert_error, auth
-from tests.test_operations import scrape
+from tests.conftest import ServerFactory, Tenant, make_guide_tenant
+from tests.helpers import assert_error, auth, scrape, start, wait_analysed
 from tests.transcripts import ENGAGED
 
 RACERS = 50
 
 
 @pytest.fixture
-async def pg_server(postgres_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0",
-        database_url=postgres_url,
-        auth_cache_seconds=AUTH_CACHE_SECONDS,
-        pipeline_poll_seconds=0.1,
-    )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
+async def pg_server(postgres_url: str, make_server: ServerFactory) -> RunningServer:
+    return await make_server(postgres_url, pipeline_poll_seconds=0.1)
 
 
 @pytest.fixture
@@ -62,12 +51,6 @@ async def tenant(pg_server: RunningServer, postgres_url: str) -> Tenant:
     return await make_guide_tenant(postgres_url)
 
 
-async def start(stub: pb_grpc.InterviewServiceStub, tenant: Tenant) -> pb.StartInterviewResponse:
-    return await stub.StartInterview(
-        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
-    )
-
-
 async def answer(
     stub: pb_grpc.InterviewServiceStub, tenant: Tenant, started: pb.StartInterviewResponse
 ) -> None:
@@ -76,20 +59,6 @@ async def answer(
             pb.SendMessageRequest(interview_id=started.interview_id, content=content),
             metadata=auth(tenant.api_key, started.session_token),
         )
-
-
-async def analysed(
-    stub: pb_grpc.InterviewServiceStub, tenant: Tenant, interview_id: str
-) -> pb.GetInterviewResponse:
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        got = await stub.GetInterview(
-            pb.GetInterviewRequest(interview_id=interview_id), metadata=auth(tenant.api_key)
-        )
-        if got.analysis_status != pb.Analysis.processing:
-            return got
-        assert asyncio.get_running_loop().time() < deadline, "analysis did not finish"
-        await asyncio.sleep(0.05)
 
 
 async def count(server: RunningServer, model: type, interview_id: str) -> int:
@@ -111,7 +80,7 @@ async def test_the_lifecycle_runs_to_an_analysis_usage_and_a_study_report(
     assert completed.status == pb.completed
     assert completed.stats.respondent_messages == len(ENGAGED)
 
-    got = await analysed(stub, tenant, started.interview_id)
+    got = await wait_analysed(stub, tenant, started.interview_id)
     assert got.analysis_status == pb.Analysis.completed
     assert got.analysis.themes and got.analysis.quality_score >= 3.0
     assert len(got.transcript) == 1 + 2 * len(ENGAGED)
@@ -168,7 +137,7 @@ async def test_fifty_concurrent_completes_one_wins_the_rest_see_the_same_data(
         assert seen.analysis_status in (pb.Analysis.processing, pb.Analysis.completed)
         seen.analysis_status = wins[0].analysis_status
         assert seen == wins[0]
-    got = await analysed(stub, tenant, started.interview_id)
+    got = await wait_analysed(stub, tenant, started.interview_id)
     assert got.analysis_status == pb.Analysis.completed
     assert await count(pg_server, JobRow, started.interview_id) == 1
     assert await count(pg_server, AnalysisRow, started.interview_id) == 1
@@ -232,7 +201,7 @@ async def test_many_jobs_are_each_claimed_once_by_concurrent_claimers(
         )
     )
     for started in interviews:
-        got = await analysed(stub, tenant, started.interview_id)
+        got = await wait_analysed(stub, tenant, started.interview_id)
         assert got.analysis_status == pb.Analysis.completed
     async with pg_server.database.read_engine.connect() as connection:
         attempts = (await connection.execute(select(JobAttemptRow.job_id))).scalars().all()

@@ -23,6 +23,8 @@ from koji_server.storage import postgres
 from tests.helpers import auth
 from tests.processes import BIN, admin, free_port, launch_server, seed_with_cli
 
+pytestmark = pytest.mark.e2e
+
 
 def launch(database_url: str, port: int, **settings: str) -> subprocess.Popen[str]:
     return launch_server(database_url, port, **settings)
@@ -138,7 +140,6 @@ def test_kill_9_loses_no_committed_completion(database_url: str) -> None:
     process.kill()
     process.wait(timeout=10)
     process.communicate(timeout=30)  # pipes close once the analysis worker follows
-    time.sleep(0.1)
     for summary in done:
         shown = admin(database_url, "interviews", "show", summary.interview_id).stdout
         assert '"status": "completed"' in shown

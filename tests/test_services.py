@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from koji_server.analysis.analyze import analyze
-from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
+from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted, InterviewNotCompleted
 from koji_server.domain.interview import Interview
 from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
@@ -249,6 +249,16 @@ def test_completing_keeps_whole_seconds_and_completing_again_answers_the_first()
     assert again.value.summary == done.summary()
     with pytest.raises(InterviewCompleted):
         done.exchanged(GuidePosition(1, False, InterviewStatus.ACTIVE))
+
+
+def test_the_analysis_outcome_is_a_transition_of_a_completed_interview() -> None:
+    with pytest.raises(InterviewNotCompleted):
+        _open_interview().analysed()
+    with pytest.raises(InterviewNotCompleted):
+        _open_interview().analysis_failed()
+    done = _open_interview().completed(None, None, START)
+    assert done.analysed().analysis_status is AnalysisStatus.COMPLETED
+    assert done.analysis_failed().analysis_status is AnalysisStatus.FAILED
 
 
 # --- the delivery queue: backoff, Retry-After and giving up ---------------------------

@@ -115,6 +115,7 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
     # session, and the direct reader must agree with the ORM.
     from koji_server.domain.model import InterviewMode, Permission, Respondent
     from koji_server.domain.services import InterviewService
+    from koji_server.storage.schema import InterviewRow
 
     database = open_database(database_url)
     units = UnitOfWorkFactory(database)
@@ -131,7 +132,7 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
 
     def both(uow):  # type: ignore[no-untyped-def]
         record = uow.interviews.record(started.interview_id)
-        row = uow.interviews.get(started.interview_id)
+        row = uow.session.get(InterviewRow, started.interview_id)
         messages = uow.interviews.messages(started.interview_id)
         transcript = uow.session.scalars(
             select(MessageRow)

@@ -16,8 +16,8 @@ from koji_server.config import Settings
 from koji_server.domain.changes import MessageAdded
 from koji_server.domain.model import InterviewStatus, Permission, Role
 from koji_server.support.clock import precise_now
-from tests.conftest import AUTH_CACHE_SECONDS, Tenant, add_key, make_tenant
-from tests.helpers import assert_error, auth, metadata_dict
+from tests.conftest import ServerFactory, Tenant, add_key, make_tenant
+from tests.helpers import assert_error, auth, metadata_dict, send, start
 from tests.transcripts import ENGAGED
 
 HEARTBEAT_SECONDS = 0.2
@@ -26,18 +26,13 @@ OTHER_PROJECT_ID = "f8e7d6c5-b4a3-2109-8765-432109876543"
 
 
 @pytest.fixture
-async def live(database_url: str, analysis_executor: Executor) -> AsyncIterator[RunningServer]:
+async def live(database_url: str, make_server: ServerFactory) -> RunningServer:
     """A server with quick heartbeats and a small per-key stream cap."""
-    settings = Settings(
-        listen="127.0.0.1:0",
-        database_url=database_url,
-        auth_cache_seconds=AUTH_CACHE_SECONDS,
+    return await make_server(
+        database_url,
         stream_heartbeat_seconds=HEARTBEAT_SECONDS,
         watch_streams_per_key=STREAMS_PER_KEY,
     )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
 
 
 @pytest.fixture
@@ -49,24 +44,6 @@ async def live_stub(live: RunningServer) -> AsyncIterator[pb_grpc.InterviewServi
 @pytest.fixture
 async def live_tenant(live: RunningServer, database_url: str) -> Tenant:
     return await make_tenant(database_url)
-
-
-async def start(stub: pb_grpc.InterviewServiceStub, tenant: Tenant) -> pb.StartInterviewResponse:
-    return await stub.StartInterview(  # type: ignore[no-any-return]
-        pb.StartInterviewRequest(study_id=tenant.study_id), metadata=auth(tenant.api_key)
-    )
-
-
-async def send(
-    stub: pb_grpc.InterviewServiceStub,
-    tenant: Tenant,
-    started: pb.StartInterviewResponse,
-    text: str,
-) -> pb.SendMessageResponse:
-    return await stub.SendMessage(  # type: ignore[no-any-return]
-        pb.SendMessageRequest(interview_id=started.interview_id, content=text),
-        metadata=auth(tenant.api_key, started.session_token),
-    )
 
 
 async def complete(

@@ -17,11 +17,7 @@ from openapi_schema_validator import OAS30Validator
 from koji_server.domain.model import Permission
 from tests.conftest import Databases, Rest, ThreadedServer, add_key, make_tenant
 from tests.envoy_process import EnvoyProcess
-from tests.test_rest import (
-    assert_envelope,
-    assert_no_grpc_internals,
-    assert_rate_limit_headers,
-)
+from tests.helpers import assert_envelope, assert_no_grpc_internals, assert_rate_limit_headers
 from tests.transcripts import ENGAGED
 
 HEARTBEAT_SECONDS = 0.3

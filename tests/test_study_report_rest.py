@@ -8,7 +8,7 @@ from typing import Any
 
 from koji_server.domain.model import Permission
 from tests.conftest import Rest, add_key, make_tenant
-from tests.test_rest import (
+from tests.helpers import (
     MISSING_ID,
     assert_envelope,
     assert_no_grpc_internals,

@@ -6,67 +6,26 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
 
-import grpc
 import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from koji.v1 import interview_service_pb2 as pb
-from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.app import RunningServer, start_server
-from koji_server.config import Settings
 from koji_server.storage.schema import EventRow, WebhookAttemptRow, WebhookDeliveryRow
-from tests.conftest import Tenant, make_guide_tenant
-from tests.helpers import auth
-from tests.processes import BIN, admin_async
+from tests.conftest import RETRY_BASE
+from tests.helpers import (
+    auth,
+    db_rows,
+    run_interview,
+    wait_analysed,
+    wait_for,
+    wait_status,
+    wait_until_async,
+)
+from tests.processes import BIN, add_endpoint, admin_async
 from tests.receiver import Plan, Receiver
-from tests.test_pipeline import run_interview
 from tests.transcripts import ENGAGED, SPAM
-
-RETRY_BASE = 0.2
-
-
-@pytest.fixture
-async def fast_server(database_url, analysis_executor) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        listen="127.0.0.1:0",
-        database_url=database_url,
-        pipeline_poll_seconds=0.05,
-        webhook_retry_base_seconds=RETRY_BASE,
-        webhook_timeout_seconds=2.0,
-        webhook_allow_private_networks=True,
-    )
-    running = await start_server(settings, analysis_executor)
-    yield running
-    await running.stop(0)
-
-
-@pytest.fixture
-async def hook_stub(fast_server) -> AsyncIterator[pb_grpc.InterviewServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{fast_server.port}") as channel:
-        yield pb_grpc.InterviewServiceStub(channel)
-
-
-@pytest.fixture
-async def hook_tenant(fast_server, database_url) -> Tenant:
-    return await make_guide_tenant(database_url)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.close()
-
-
-async def add_endpoint(database_url: str, tenant: Tenant, url: str, *extra: str) -> str:
-    out, err = await admin_async(
-        database_url, "webhooks", "add", "--project", tenant.project_id, "--url", url, *extra
-    )
-    assert "not shown again" in err
-    return out.strip()
 
 
 async def cli_fails(database_url: str, *args: str, allow_private: bool = True) -> str:
@@ -84,26 +43,6 @@ async def cli_fails(database_url: str, *args: str, allow_private: bool = True) -
     _, err = await process.communicate()
     assert process.returncode != 0
     return err.decode()
-
-
-async def wait_for(receiver: Receiver, count: int) -> list:  # type: ignore[type-arg]
-    return await asyncio.to_thread(receiver.wait_for, count)
-
-
-async def db_rows(server: RunningServer, query):  # type: ignore[no-untyped-def]
-    async with server.database.read_engine.connect() as conn:
-        return (await conn.execute(query)).all()
-
-
-async def wait_status(server: RunningServer, status: str):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while True:
-        rows = await db_rows(server, select(WebhookDeliveryRow))
-        if rows and all(r.status == status for r in rows):
-            return rows
-        assert loop.time() < deadline, [(r.status, r.attempts) for r in rows]
-        await asyncio.sleep(0.05)
 
 
 async def test_deliveries_are_signed_verifiable_and_documented(
@@ -229,8 +168,14 @@ async def test_retry_after_is_honoured_and_4xx_is_final(
     receiver.plan = Plan(statuses=[410])
     await run_interview(hook_stub, hook_tenant, ENGAGED)
     await wait_for(receiver, 3)
-    await asyncio.sleep(RETRY_BASE * 3)
-    assert len(receiver.events()) == 3  # no retry after a 410
+
+    async def settled() -> bool:
+        rows = await db_rows(fast_server, select(WebhookDeliveryRow))
+        return all(r.status in ("failed", "succeeded") for r in rows)
+
+    # A failed delivery is final: never claimed again, so no retry can follow.
+    await wait_until_async(settled, "the 410's delivery to be recorded")
+    assert len(receiver.events()) == 3
     rows = await db_rows(fast_server, select(WebhookDeliveryRow))
     assert sorted((r.status, r.attempts, r.last_status_code) for r in rows) == [
         ("failed", 1, 410),
@@ -335,8 +280,12 @@ async def test_removed_endpoints_get_nothing(
     endpoint_id = (await admin_async(database_url, "webhooks", "list"))[0].split()[0]
     out, _ = await admin_async(database_url, "webhooks", "remove", endpoint_id)
     assert out.strip() == f"removed {endpoint_id}"
-    await run_interview(hook_stub, hook_tenant, ENGAGED)
-    await asyncio.sleep(1.0)
+    started = await run_interview(hook_stub, hook_tenant, ENGAGED)
+    # Deliveries are queued with the analysis, in its transaction: once it is
+    # there, every delivery it will ever have is too.
+    await wait_analysed(hook_stub, hook_tenant, started.interview_id)
+    assert await db_rows(fast_server, select(EventRow)) != []
+    assert await db_rows(fast_server, select(WebhookDeliveryRow)) == []
     assert receiver.events() == []
 
 
@@ -430,8 +379,11 @@ async def test_a_failed_verification_does_not_echo_the_endpoints_answer(
 async def test_completed_and_analysis_ready_carry_the_structured_answers(
     fast_server, hook_stub, hook_tenant, database_url, receiver
 ) -> None:
+    import grpc
+
     from koji.v1 import study_service_pb2 as study_pb
     from koji.v1 import study_service_pb2_grpc as study_grpc
+    from tests.conftest import Tenant
     from tests.test_studies import DESIGN, study_message
 
     secret = await add_endpoint(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -35,13 +35,32 @@ def add_project(project_id: str):  # type: ignore[no-untyped-def]
     return work
 
 
-def hold_the_writer(seconds: float):  # type: ignore[no-untyped-def]
-    """A unit that keeps the writer busy, so the next ones queue up as one group."""
+class Gate:
+    """A unit that holds the writer until released, so that the units queued
+    meanwhile run as one group (no sleep: the test knows when it is inside)."""
 
-    def work(session: Session) -> None:
-        time.sleep(seconds)
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.released = threading.Event()
 
-    return work
+    def work(self, session: Session) -> None:
+        self.entered.set()
+        assert self.released.wait(30), "the test never released the writer"
+
+    async def hold(self, database: Database) -> asyncio.Future[None]:
+        """The writer, busy in this unit; the future of the unit."""
+        held = asyncio.ensure_future(database.writer.run(self.work))
+        assert await asyncio.to_thread(self.entered.wait, 30), "the writer never ran the gate"
+        return held
+
+
+async def queued(database: Database, *works) -> list[asyncio.Future]:  # type: ignore[no-untyped-def]
+    """`works` put on the writer's queue, in order; their futures. A task's
+    first step runs in the order the tasks were made, before this coroutine
+    resumes, and `run` queues its unit in that first step."""
+    futures = [asyncio.ensure_future(database.writer.run(work)) for work in works]
+    await asyncio.sleep(0)
+    return futures
 
 
 async def projects(database: Database) -> set[str]:
@@ -49,12 +68,17 @@ async def projects(database: Database) -> set[str]:
 
 
 async def as_one_group(database: Database, *works):  # type: ignore[no-untyped-def]
-    blocker = asyncio.ensure_future(database.writer.run(hold_the_writer(0.3)))
-    await asyncio.sleep(0.05)  # the writer is now inside the blocker
-    results = await asyncio.gather(
-        *(database.writer.run(work) for work in works), return_exceptions=True
-    )
-    await blocker
+    batches: list[int] = []
+    database.writer.on_commit = lambda units, seconds: batches.append(units)
+    gate = Gate()
+    held = await gate.hold(database)
+    futures = await queued(database, *works)
+    gate.released.set()
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    await held
+    # The group committed together, unless a unit took its transaction down
+    # (then the others ran alone, each committing on its own).
+    assert batches[0] == 1 and (batches[1:] == [len(works)] or len(batches) > 2), batches
     return results
 
 
@@ -89,14 +113,14 @@ async def test_a_failed_flush_does_not_take_the_group_down(database: Database) -
 
 
 async def test_a_unit_whose_caller_gave_up_is_skipped(database: Database) -> None:
-    blocker = asyncio.ensure_future(database.writer.run(hold_the_writer(0.3)))
-    await asyncio.sleep(0.05)
-    abandoned = asyncio.ensure_future(database.writer.run(add_project("never")))
-    await asyncio.sleep(0)
+    gate = Gate()
+    held = await gate.hold(database)
+    abandoned, kept = await queued(database, add_project("never"), add_project("kept"))
     abandoned.cancel()
-    kept = await database.writer.run(add_project("kept"))
-    await blocker
-    assert kept == "kept"
+    gate.released.set()
+    await held
+    assert await kept == "kept"
+    assert abandoned.cancelled()
     assert await projects(database) == {"kept"}
 
 

@@ -1,11 +1,16 @@
 """Renders envoy/envoy.yaml.tmpl for given ports and paths.
 
-Used by `make run` and the tests (which put Envoy on free ports).
+Used by `make run` and the tests (which put Envoy on free ports). The
+documented paths and their methods, for the 405 answers of
+envoy/rest_shaping.lua and of a QUERY without Content-Type, come from
+gen/openapi.json (itself generated from the protos).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -62,6 +67,87 @@ def _any_one_healthy(replicas: int) -> str:
     return f"{100 / replicas - 0.01:.2f}"
 
 
+LUA_ROUTES = "local ROUTES = {} -- ROUTES"
+_PARAMETER = re.compile(r"\{[^}]+\}")
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def documented_paths(openapi: Path = OPENAPI) -> list[tuple[str, str]]:
+    """(path template, Allow header) of each documented path, those without
+    parameters first, as OpenAPI matches a request's path; among templates,
+    the one with more fixed text first (`{id}:publish` before `{id}`)."""
+    paths = json.loads(openapi.read_text())["paths"]
+    allowed = []
+    for path, item in paths.items():
+        methods = [method.upper() for method in HTTP_METHODS if method in item]
+        if "GET" in methods and "HEAD" not in methods:
+            methods.insert(methods.index("GET") + 1, "HEAD")
+        allowed.append((path, ", ".join(methods)))
+    return sorted(allowed, key=lambda pair: ("{" in pair[0], -len(_PARAMETER.sub("", pair[0]))))
+
+
+def _pattern(path: str, parameter: str, escape: Callable[[str], str]) -> str:
+    parts = _PARAMETER.split(path)
+    return "^" + parameter.join(escape(part) for part in parts) + "$"
+
+
+def _lua_escape(text: str) -> str:
+    return re.sub(r"([^A-Za-z0-9/_])", r"%\1", text)
+
+
+def lua_source(openapi: Path = OPENAPI) -> str:
+    routes = ", ".join(
+        f"{{ {json.dumps(_pattern(path, '[^/]+', _lua_escape))}, {json.dumps(allow)} }}"
+        for path, allow in documented_paths(openapi)
+    )
+    source = LUA.read_text()
+    if LUA_ROUTES not in source:
+        raise ValueError(f"{LUA} lacks the line {LUA_ROUTES!r}")
+    return source.replace(LUA_ROUTES, f"local ROUTES = {{ {routes} }}")
+
+
+def query_mappers(openapi: Path = OPENAPI) -> str:
+    """local_reply_config mappers: 405 with Allow for a QUERY without
+    Content-Type on a documented path."""
+    mappers = []
+    for path, allow in documented_paths(openapi):
+        expression = (
+            "response.code_details == 'query_missing_content_type' && "
+            # A CEL string literal: its backslashes doubled.
+            f"request.url_path.matches('{_pattern(path, '[^/]+', re.escape)}')".replace(
+                "\\", "\\\\"
+            )
+        )
+        mapper = {
+            "filter": {
+                "extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters"
+                        ".cel.v3.ExpressionFilter",
+                        "expression": expression,
+                    },
+                }
+            },
+            "status_code": 405,
+            "headers_to_add": [
+                {
+                    "header": {"key": "allow", "value": allow},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ],
+            "body_format_override": {
+                "json_format": {
+                    "error": "invalid_request",
+                    "message": f"Method QUERY is not allowed here; allowed: {allow}.",
+                    "request_id": "%REQ(X-REQUEST-ID)%",
+                }
+            },
+        }
+        mappers.append("            - " + json.dumps(mapper))
+    return "\n".join(mappers)
+
+
 def render(settings: EnvoySettings) -> str:
     origins = [{"exact": origin} for origin in settings.cors_origins] or [
         {"exact": "null-origin-not-allowed.invalid"}
@@ -74,7 +160,8 @@ def render(settings: EnvoySettings) -> str:
         lb_endpoints=json.dumps([_endpoint(settings.grpc_host, p) for p in settings.grpc_ports]),
         min_healthy_percent=_any_one_healthy(len(settings.grpc_ports)),
         cors_origins=json.dumps(origins),
-        lua_path=json.dumps(str(LUA)),
+        lua_source=json.dumps(lua_source()),
+        query_mappers=query_mappers(),
         descriptor_path=json.dumps(str(DESCRIPTOR)),
         openapi_path=json.dumps(str(OPENAPI)),
         health_interval=json.dumps(f"{settings.health_interval_seconds}s"),

@@ -15,6 +15,10 @@ API, each in one function below:
   the completion's data), the bearer and `X-Session-Token` security schemes,
   the rate-limit headers, the links of the start -> message -> complete ->
   get chain, the document's own path (served by Envoy, not by a proto);
+- the request rules written in the protos as `buf.validate` annotations
+  (protovalidate, which the server checks: docs/contract.md), read from the
+  descriptor set: `format: uuid`, `pattern`, `minLength`/`maxLength`,
+  `minimum`/`maximum`, `required`, and enums without their zero value;
 - where protoc-gen-swagger 1.6.4 predates the mappings: the JSON form of
   `google.protobuf.Struct` (any JSON object, not `{"fields": ...}`), path
   fields left out of the bodies (the transcoder refuses a body field that
@@ -34,33 +38,26 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+from koji_server.api.error_table import ANSWERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SWAGGER_PLUGIN = "protoc-gen-swagger"
 SWAGGER2OPENAPI = ROOT / "node_modules" / ".bin" / "swagger2openapi"
 OPENAPI_NAME = "openapi.json"
 OPENAPI_PATH = "/api/v1/openapi.json"
+# The example of every UUID field (the one the API's messages quote).
+EXAMPLE_UUID = "f8e7d6c5-b4a3-2109-8765-432109876543"
 
 Json = dict[str, Any]
 
 ENVELOPE = "Error"
-ERROR_CODES = [
-    "invalid_request",
-    "payload_too_large",
-    "unauthorized",
-    "invalid_session_token",
-    "forbidden",
-    "not_found",
-    "already_completed",
-    "interview_completed",
-    "study_not_draft",
-    "study_not_active",
-    "rate_limited",
-    "internal",
-    "unavailable",
-]
+ERROR_CODES = list(ANSWERS)
 RATE_LIMIT_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed per minute for the API key.",
     "X-RateLimit-Remaining": "Requests left in the current minute.",
@@ -95,7 +92,6 @@ MESSAGE_ERRORS = {
 ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "StartInterview": {
         404: "No such study in the key's project (`not_found`).",
-        409: "The study is not active (`study_not_active`).",
         413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
     },
     "SendMessage": MESSAGE_ERRORS,
@@ -110,22 +106,8 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},
     "ListInterviews": {404: "No such study in the key's project (`not_found`)."},
-    "GetStudy": {404: "No such study in the key's project (`not_found`)."},
-    "UpdateStudy": {
-        404: "No such study in the key's project (`not_found`).",
-        409: "The questions of a study that is not in draft (`study_not_draft`).",
-    },
-    "PublishStudy": {
-        404: "No such study in the key's project (`not_found`).",
-        409: "The study is not in draft (`study_not_draft`).",
-    },
-    "CloseStudy": {
-        404: "No such study in the key's project (`not_found`).",
-        409: "The study is not active (`study_not_active`).",
-    },
-    "ArchiveStudy": {404: "No such study in the key's project (`not_found`)."},
 }
-SUCCESS_STATUS = {"StartInterview": 201, "CreateStudy": 201}
+SUCCESS_STATUS = {"StartInterview": 201}
 
 
 class PluginShim:
@@ -382,10 +364,114 @@ def add_own_path(doc: Json) -> None:
     }
 
 
-def finish(doc: Json) -> Json:
+@dataclass(frozen=True)
+class Rules:
+    """The protos' request rules: each message's fields' `buf.validate.field`
+    rules, each enum's zero value name, and each RPC's request message."""
+
+    fields: dict[str, dict[str, Any]]
+    enum_zero: dict[str, str]
+    requests: dict[str, str]
+
+    @classmethod
+    def read(cls, descriptor_set: Path) -> Rules:
+        # Registers the extension, so that parsing the options keeps the rules.
+        from buf.validate import validate_pb2
+
+        files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+        fields: dict[str, dict[str, Any]] = {}
+        enum_zero: dict[str, str] = {}
+        requests: dict[str, str] = {}
+
+        def walk(prefix: str, messages: Any, enums: Any) -> None:
+            for enum in enums:
+                enum_zero[f"{prefix}.{enum.name}"] = enum.value[0].name
+            for message in messages:
+                name = f"{prefix}.{message.name}"
+                walk(name, message.nested_type, message.enum_type)
+                for field in message.field:
+                    if field.options.HasExtension(validate_pb2.field):
+                        rules = field.options.Extensions[validate_pb2.field]
+                        fields.setdefault(name, {})[field.name] = (rules, field)
+
+        for file in files.file:
+            if not file.package.startswith("koji."):
+                continue
+            walk(f".{file.package}", file.message_type, file.enum_type)
+            for service in file.service:
+                for method in service.method:
+                    requests[method.name] = method.input_type
+        return cls(fields, enum_zero, requests)
+
+
+def _escaped(text: str) -> str:
+    """`text` as a regular expression that matches it, in the syntax that
+    ECMAScript and Python share."""
+    return "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in text)
+
+
+def apply_rules(schema: Json, rules: Any, field: Any, all_rules: Rules, doc: Json) -> bool:
+    """Write one field's rules into its JSON schema; True if it is required."""
+    kind = rules.WhichOneof("type")
+    if kind == "string":
+        string = rules.string
+        if string.uuid:
+            schema["format"] = "uuid"
+            schema["example"] = EXAMPLE_UUID
+        if string.HasField("min_len"):
+            schema["minLength"] = string.min_len
+        if string.HasField("max_len"):
+            schema["maxLength"] = string.max_len
+        if string.HasField("pattern"):
+            schema["pattern"] = string.pattern
+        if string.HasField("not_contains"):
+            schema["not"] = {"pattern": _escaped(string.not_contains)}
+    elif kind == "int32":
+        number = rules.int32
+        for rule, key in (("gte", "minimum"), ("lte", "maximum")):
+            if number.HasField(rule):
+                schema[key] = getattr(number, rule)
+    elif kind == "enum" and rules.enum.defined_only:
+        # The zero value means "not given": a request leaves the field out.
+        if "$ref" in schema:
+            target = doc["components"]["schemas"][schema.pop("$ref").rsplit("/", 1)[1]]
+            schema.update(copy.deepcopy(target))
+        zero = all_rules.enum_zero[field.type_name]
+        schema["enum"] = [value for value in schema["enum"] if value != zero]
+        schema.pop("default", None)
+    return rules.required
+
+
+def add_rules(doc: Json, rules: Rules) -> None:
+    schemas = doc["components"]["schemas"]
+    for message, fields in rules.fields.items():
+        short = "v1" + message.rsplit(".", 1)[1]
+        for name in (short, f"{short}Body"):
+            schema = schemas.get(name)
+            if schema is None:
+                continue
+            required = set(schema.get("required", []))
+            for field_name, (field_rules, field) in fields.items():
+                spec = schema["properties"].get(field_name)
+                if spec is not None and apply_rules(spec, field_rules, field, rules, doc):
+                    required.add(field_name)
+            if required:
+                schema["required"] = sorted(required)
+    for _path, _method, operation in operations(doc):
+        fields = rules.fields.get(rules.requests.get(operation["operationId"], ""), {})
+        for parameter in operation.get("parameters", []):
+            found = fields.get(parameter["name"])
+            if found is None or parameter["in"] not in ("path", "query"):
+                continue
+            if apply_rules(parameter["schema"], *found, rules, doc):
+                parameter["required"] = True
+
+
+def finish(doc: Json, rules: Rules) -> Json:
     add_info(doc)
     fix_json_types(doc)
     fix_request_bodies(doc)
+    add_rules(doc, rules)
     add_errors_and_headers(doc)
     mark_streams(doc)
     add_security(doc)
@@ -396,10 +482,10 @@ def finish(doc: Json) -> Json:
     return doc
 
 
-def build(swagger: Path, out: Path, scratch: Path) -> None:
+def build(swagger: Path, out: Path, scratch: Path, descriptor_set: Path) -> None:
     converted = scratch / "openapi-raw.json"
     to_openapi3(swagger, converted)
-    doc = finish(json.loads(converted.read_text()))
+    doc = finish(json.loads(converted.read_text()), Rules.read(descriptor_set))
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager
@@ -23,8 +24,8 @@ from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
-from koji_server.domain.changes import ChangeFeed
-from koji_server.domain.model import Analysis
+from koji_server.domain.changes import AnalysisReady, ChangeFeed, Completed
+from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
@@ -40,7 +41,7 @@ from koji_server.storage.backends import Storage, open_database
 from koji_server.storage.change_relay import PostgresChangeRelay
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.support.clock import precise_now
+from koji_server.support.clock import Ticks, precise_now
 from koji_server.webhooks.deliveries import DeliveryClaim, DeliveryQueue, delivery_settings
 from koji_server.webhooks.runner import DeliveryRunner
 
@@ -130,6 +131,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     changes: ChangeFeed | None = None,
 ) -> Pipeline:
+    changes = changes or ChangeFeed()
     queue = JobQueue(
         units,
         QueueSettings(
@@ -166,10 +168,12 @@ def build_pipeline(
         queue,
         lambda: make_analysis_executor(settings.analysis_workers, settings.analysis_cpu_set),
         executor,
-        on_finished=webhooks.wake,
         database_url=settings.database_url,
         metrics=metrics,
     )
+    # A stored analysis: its study's report, and its webhook deliveries.
+    changes.on_committed(AnalysisReady, runner.analysis_stored)
+    changes.on_committed(AnalysisReady, lambda _interview_id, _change: webhooks.wake())
     analysis = QueueWorker(
         "analysis-worker",
         queue.claim,
@@ -189,13 +193,13 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
 
 
 async def start_server(
-    settings: Settings, analysis_executor: Executor | None = None
+    settings: Settings, analysis_executor: Executor | None = None, ticks: Ticks = time.monotonic
 ) -> RunningServer:
     """Open the database (refusing a schema other than the migrations' head:
     `koji-admin db upgrade` applies them), start the pipeline worker, then
     serve on settings.listen. `analysis_executor` lets a caller share one
     process pool between servers (the tests do); by default each server
-    spawns its own."""
+    spawns its own. `ticks` times the caches (tests move a fake)."""
     database = open_database(settings.database_url, settings.sqlite_synchronous)
     try:
         await database.check_schema()
@@ -218,18 +222,21 @@ async def start_server(
     page_tokens = (
         PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
     )
+    if pipeline is not None:
+        # A completion: its analysis job is due.
+        changes.on_committed(Completed, lambda _interview_id, _change: pipeline.analysis.wake())
     service = InterviewService(
         units,
-        on_completed=pipeline.analysis.wake if pipeline else None,
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,
+            ticks=ticks,
         ),
         page_tokens=page_tokens,
         changes=changes,
     )
     watcher = InterviewWatcher(
-        service,
+        service.queries,
         changes,
         heartbeat_seconds=settings.stream_heartbeat_seconds,
         streams_per_key=settings.watch_streams_per_key,
@@ -245,7 +252,7 @@ async def start_server(
         # Replicas on one database hear each other's changes.
 
         async def read_analysis(interview_id: str) -> Analysis | None:
-            return (await service.get_interview(None, interview_id)).analysis
+            return (await service.get_interview(OPERATOR, interview_id)).analysis
 
         relay = PostgresChangeRelay(database.connect_args(), changes, read_analysis, precise_now)
         try:
@@ -263,7 +270,7 @@ async def start_server(
         limiter = PostgresRateLimiter(database.connect_args())
 
     def open_call(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[RpcCall]:
-        return rpc_call(context, service, limiter)
+        return rpc_call(context, service.authenticator, limiter)
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
     studies = StudyService(units, page_tokens)

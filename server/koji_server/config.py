@@ -7,10 +7,15 @@ import os
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from koji_server.storage.database import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_MODES
-
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///koji.db"
 LOG_FORMATS = ("json", "text")
+# SQLite's `synchronous` setting for storage.database's writer (KOJI_SQLITE_SYNCHRONOUS).
+# FULL: a commit is fsynced before it is acknowledged, so an answered write
+# survives an OS crash or power cut (group commits make one fsync serve a
+# whole batch). NORMAL (WAL): survives a process crash (kill -9); an OS crash
+# or power cut can roll back the last commits.
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+DEFAULT_SYNCHRONOUS = "FULL"
 
 
 class Settings(BaseSettings):

@@ -19,7 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from koji_server.admin import db, printing
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from koji_server.admin import db
+from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import (
@@ -30,8 +34,10 @@ from koji_server.domain.errors import (
 )
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import (
+    OPERATOR,
     CompletionReason,
     InterviewDetail,
+    InterviewPage,
     InterviewStatus,
     QuestionType,
     Study,
@@ -39,7 +45,7 @@ from koji_server.domain.model import (
 )
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import MAX_STUDY_PAGE, StudyQuery, StudyService
-from koji_server.operations.interviews import reanalyze
+from koji_server.operations.interviews import reanalyze_and_report
 from koji_server.operations.projects import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     AdminService,
@@ -47,13 +53,11 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
-from koji_server.pipeline.jobs import analysis_changes
 from koji_server.storage.backends import open_database
 from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from koji_server.support.clock import precise_now
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,13 @@ class Context:
 
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[None]]
+
+
+def _json(message: Message) -> str:
+    """A response as the API's JSON prints it (proto field names, every field)."""
+    return json_format.MessageToJson(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 async def projects_create(args: argparse.Namespace, ctx: Context) -> None:
@@ -110,7 +121,7 @@ async def studies_create(args: argparse.Namespace, ctx: Context) -> None:
             [FieldViolation("--file", "give --file, or --title and --question, not both")]
         )
     document = read_design(Path(args.file))
-    study = await StudyService(ctx.units).create(None, document, args.project)
+    study = await StudyService(ctx.units).create(OPERATOR, document, args.project)
     print(study.study_id)
     print(
         f"draft with {len(study.questions)} questions; "
@@ -146,7 +157,7 @@ def _print_study(study: Study) -> None:
 
 
 async def studies_show(args: argparse.Namespace, ctx: Context) -> None:
-    _print_study(await StudyService(ctx.units).get(None, args.study_id))
+    _print_study(await StudyService(ctx.units).get(OPERATOR, args.study_id))
 
 
 async def studies_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -156,7 +167,7 @@ async def studies_list(args: argparse.Namespace, ctx: Context) -> None:
     listed: list[Study] = []
     while True:
         query = StudyQuery(status, MAX_STUDY_PAGE, token)
-        page = await service.list_studies(None, query, args.project)
+        page = await service.list_studies(OPERATOR, query, args.project)
         listed += page.studies
         token = page.next_page_token
         if not token:
@@ -170,17 +181,17 @@ async def studies_list(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def studies_publish(args: argparse.Namespace, ctx: Context) -> None:
-    study = await StudyService(ctx.units).publish(None, args.study_id)
+    study = await StudyService(ctx.units).publish(OPERATOR, args.study_id)
     print(f"{study.study_id} {study.status.value}")
 
 
 async def studies_close(args: argparse.Namespace, ctx: Context) -> None:
-    study = await StudyService(ctx.units).close(None, args.study_id)
+    study = await StudyService(ctx.units).close(OPERATOR, args.study_id)
     print(f"{study.study_id} {study.status.value}")
 
 
 async def studies_archive(args: argparse.Namespace, ctx: Context) -> None:
-    study = await StudyService(ctx.units).archive(None, args.study_id)
+    study = await StudyService(ctx.units).archive(OPERATOR, args.study_id)
     print(f"{study.study_id} {study.status.value}")
 
 
@@ -189,10 +200,10 @@ async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
     try:
         summary = await ctx.interviews.complete_as_operator(args.interview_id, reason)
     except AlreadyCompleted as done:
-        print(printing.dumps(printing.completion(done.summary)))
+        print(_json(translate.completion(done.summary)))
         print("already completed: nothing changed", file=sys.stderr)
         return
-    print(printing.dumps(printing.completion(summary)))
+    print(_json(translate.completion(summary)))
 
 
 async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -201,17 +212,17 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
     listed: list[InterviewDetail] = []
     while True:
         query = InterviewQuery(args.study, status, page_size=MAX_PAGE_SIZE, page_token=token)
-        page = await ctx.interviews.list_interviews(None, query)
+        page = await ctx.interviews.list_interviews(OPERATOR, query)
         listed += page.interviews
         token = page.next_page_token
         if not token:
             break
     if args.json:
-        print(printing.dumps(printing.interview_list(listed)))
+        print(_json(translate.interview_page(InterviewPage(tuple(listed), ""))))
         return
     for item in listed:
         assert item.updated_at is not None
-        updated = printing.timestamp(item.updated_at.replace(microsecond=0))
+        updated = translate.timestamp(item.updated_at.replace(microsecond=0)).ToJsonString()
         print(
             f"{item.interview_id}  {item.status.value:<9}  {updated}  "
             f"{item.stats.total_messages} messages"
@@ -221,8 +232,8 @@ async def interviews_list(args: argparse.Namespace, ctx: Context) -> None:
 
 async def _print_interview(ctx: Context, interview_id: str) -> None:
     """The interview as JSON, as GetInterview answers."""
-    detail = await ctx.interviews.get_interview(None, interview_id)
-    print(printing.dumps(printing.interview(detail)))
+    detail = await ctx.interviews.get_interview(OPERATOR, interview_id)
+    print(_json(translate.interview(detail)))
 
 
 async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
@@ -230,9 +241,7 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
-    output = await reanalyze(ctx.units, args.interview_id)
-    ctx.changes.publish(args.interview_id, precise_now(), *analysis_changes(output))
-    await asyncio.to_thread(study_reports.take_in, ctx.database_url, args.interview_id, True)
+    await reanalyze_and_report(ctx.units, ctx.changes, ctx.database_url, [args.interview_id])
     await _print_interview(ctx, args.interview_id)
 
 
@@ -240,9 +249,9 @@ async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
     from koji_server.admin import study_report
 
     studies = StudyService(ctx.units)
-    report = await studies.get_report(None, args.study_id)
+    report = await studies.get_report(OPERATOR, args.study_id)
     if args.html:
-        study = await studies.get(None, args.study_id)
+        study = await studies.get(OPERATOR, args.study_id)
         scales = {
             q.question_id: (q.config.scale_min or 0, q.config.scale_max or 0)
             for q in study.questions
@@ -262,19 +271,21 @@ async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
 async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     from rich.progress import Progress
 
-    study = await StudyService(ctx.units).get_report(None, args.study_id)  # checks it exists
+    study = await StudyService(ctx.units).get_report(OPERATOR, args.study_id)  # checks it exists
     interview_ids = await ctx.units.read(
         lambda uow: uow.study_reports.completed_ids(study.study_id)
     )
     with Progress(transient=False) as progress:
         task = progress.add_task("reanalysing interviews", total=len(interview_ids))
-        for interview_id in interview_ids:
-            output = await reanalyze(ctx.units, interview_id)
-            ctx.changes.publish(interview_id, precise_now(), *analysis_changes(output))
-            progress.advance(task)
-        rebuild = progress.add_task("rebuilding the report", total=1)
-        report = await asyncio.to_thread(study_reports.rebuild, ctx.database_url, study.study_id)
-        progress.advance(rebuild)
+        report = await reanalyze_and_report(
+            ctx.units,
+            ctx.changes,
+            ctx.database_url,
+            interview_ids,
+            study.study_id,
+            lambda: progress.advance(task),
+        )
+    assert report is not None
     print(
         f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
         f"{len(report['themes'])} themes"
@@ -282,7 +293,7 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def usage(args: argparse.Namespace, ctx: Context) -> None:
-    report = await ctx.interviews.usage(None, args.project)
+    report = await ctx.interviews.usage(OPERATOR, args.project)
     print(
         f"project {report.project_id}: {report.counted} counted toward usage, "
         f"{report.excluded} excluded (failed the quality gate), "
@@ -597,6 +608,7 @@ async def _run(args: argparse.Namespace) -> None:
             if isinstance(database, PostgresDatabase):
                 await announce(database.engine, changed)
     finally:
+        study_reports.close()  # the report updates' engines, if any opened
         await database.dispose()
 
 

@@ -11,13 +11,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from koji_server.domain.model import QuestionAggregate, QuestionType, StudyReport
+from koji_server.domain.model import InsightType, QuestionAggregate, QuestionType, StudyReport
 
 BAR_WIDTH = 360
 ROW_HEIGHT = 26
 LABEL_WIDTH = 220
 # A bar takes the colour of the theme's most frequent kind of insight.
-COLOURS = {"pain_point": "#c0392b", "request": "#2e86c1", "praise": "#27ae60"}
+COLOURS = {
+    InsightType.PAIN_POINT.value: "#c0392b",
+    InsightType.REQUEST.value: "#2e86c1",
+    InsightType.PRAISE.value: "#27ae60",
+}
 LEGEND = (
     '<p><span style="color:#c0392b">&#9632;</span> mostly pain points '
     '<span style="color:#2e86c1">&#9632;</span> mostly requests '

@@ -16,15 +16,26 @@ analysis process starts (about 3 s of CPU) from the labelled sentences in
 
 `make eval` measures it on `eval/insights_heldout.jsonl`, which nothing here
 was tuned on.
+
+The trained model is kept on disk (`KOJI_CLASSIFIER_CACHE`, by default the
+user's cache directory), named by a hash of everything that shapes it: the
+training data, this module and the embedding's, and the libraries' versions.
+Every analysis process on the machine then trains once, not at each start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
+import os
+import pickle
 import re
+import tempfile
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +45,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from koji_server.analysis import embedding
 from koji_server.analysis.embedding import sentence_vectors
+from koji_server.domain.model import InsightType
 
-LABELS = ("none", "pain_point", "praise", "request")
+log = logging.getLogger(__name__)
+
+# "none", then the insight types in alphabetical order (the model's classes).
+LABELS = ("none", *sorted(kind.value for kind in InsightType))
 # Named, not globbed: a file dropped into data/ must not change the model
 # behind the figures `make eval` reported.
 TRAINING_DATA = tuple(
@@ -184,6 +200,68 @@ def load_examples(*paths: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+# Where trained models are kept; set empty to train at every start.
+CACHE_ENV = "KOJI_CLASSIFIER_CACHE"
+# What the model depends on besides the training data and the code.
+_LIBRARIES = ("scikit-learn", "numpy", "scipy", "wordllama", "lemminflect", "vadersentiment")
+
+
+def cache_directory() -> Path | None:
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "koji-interviews"
+
+
+def fingerprint() -> str:
+    """A hash of the training data, the feature code and the libraries'
+    versions: a change to any of them names a different model."""
+    digest = hashlib.sha256()
+    for path in (*TRAINING_DATA, Path(__file__), Path(embedding.__file__)):
+        digest.update(path.read_bytes())
+    for library in _LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _load(path: Path) -> SentenceClassifier | None:
+    try:
+        with path.open("rb") as stored:
+            model = pickle.load(stored)
+    except FileNotFoundError:
+        return None
+    except Exception:  # a truncated or foreign file: train again and replace it
+        log.warning("cannot read the cached classifier %s; training it again", path)
+        return None
+    return model if isinstance(model, SentenceClassifier) else None
+
+
+def _store(model: SentenceClassifier, path: Path) -> None:
+    """Written to a temporary file and renamed, so that processes training at
+    the same time never read a partial file (the last rename wins; both
+    models are the same)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.name}.", delete=False
+        ) as temporary:
+            pickle.dump(model, temporary, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary.name, path)
+    except OSError as error:
+        log.warning("cannot cache the classifier in %s: %s", path.parent, error)
+        if "temporary" in locals():
+            Path(temporary.name).unlink(missing_ok=True)
+
+
 @cache
 def trained() -> SentenceClassifier:
-    return SentenceClassifier(*load_examples(*TRAINING_DATA))
+    directory = cache_directory()
+    if directory is None:
+        return SentenceClassifier(*load_examples(*TRAINING_DATA))
+    path = directory / f"classifier-{fingerprint()}.pickle"
+    model = _load(path)
+    if model is None:
+        model = SentenceClassifier(*load_examples(*TRAINING_DATA))
+        _store(model, path)
+    return model

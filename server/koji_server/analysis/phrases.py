@@ -16,6 +16,8 @@ from functools import cache
 from lemminflect import getAllLemmas
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from koji_server.domain.model import InsightType
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -260,7 +262,7 @@ _HEDGES = re.compile(
     r"quite|totally|honestly)\s+",
     re.IGNORECASE,
 )
-KIND_NAMES = {"pain_point": "Pain point", "request": "Request", "praise": "Praise"}
+KIND_NAMES = {kind.value: kind.title for kind in InsightType}
 
 
 def statement(sentence: str, kind: str) -> str:

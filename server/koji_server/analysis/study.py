@@ -20,6 +20,7 @@ from koji_server.analysis import clustering
 from koji_server.analysis.embedding import DIMENSIONS, topic_vectors
 from koji_server.analysis.labels import theme_label
 from koji_server.domain.analysis_input import StudyInterview
+from koji_server.domain.model import InsightType
 
 MAX_REPORT_THEMES = 30
 MAX_QUOTES = 3
@@ -33,7 +34,7 @@ LABEL_SAMPLE = 300
 # Small themes are relabelled on every change; bigger ones once they have
 # grown or shrunk by a tenth since their label was chosen.
 RELABEL_BELOW = 50
-INSIGHT_TYPES = ("pain_point", "request", "praise")
+INSIGHT_TYPES = tuple(kind.value for kind in InsightType)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from koji_server.api import translate
+
+# Re-exported: the table's users read it here too.
+from koji_server.api.error_table import ANSWERS as ANSWERS
+from koji_server.api.error_table import Answer as Answer
 from koji_server.api.observe import error_trailers
 from koji_server.domain.errors import (
     AlreadyCompleted,
@@ -30,35 +33,6 @@ from koji_server.domain.errors import (
 
 ERROR_DOMAIN = "koji.v1"
 
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """How one documented error code is answered: its gRPC code, and its REST
-    status. Envoy's transcoder derives a status from the gRPC code, which is
-    wrong for some documented codes (413, and 409 for interview_completed), so
-    the server states it; envoy/rest_shaping.lua applies it and builds the
-    documented {"error", "message"} envelope (its own CODE_FOR_STATUS, for the
-    errors Envoy makes itself, agrees with this table: tests/test_errors.py)."""
-
-    grpc_code: int
-    http_status: int
-
-
-ANSWERS: dict[str, Answer] = {
-    "invalid_request": Answer(code_pb2.INVALID_ARGUMENT, 400),
-    "payload_too_large": Answer(code_pb2.INVALID_ARGUMENT, 413),
-    "unauthorized": Answer(code_pb2.UNAUTHENTICATED, 401),
-    "invalid_session_token": Answer(code_pb2.UNAUTHENTICATED, 401),
-    "forbidden": Answer(code_pb2.PERMISSION_DENIED, 403),
-    "not_found": Answer(code_pb2.NOT_FOUND, 404),
-    "already_completed": Answer(code_pb2.ALREADY_EXISTS, 409),
-    "interview_completed": Answer(code_pb2.FAILED_PRECONDITION, 409),
-    "study_not_draft": Answer(code_pb2.FAILED_PRECONDITION, 409),
-    "study_not_active": Answer(code_pb2.FAILED_PRECONDITION, 409),
-    "rate_limited": Answer(code_pb2.RESOURCE_EXHAUSTED, 429),
-    "internal": Answer(code_pb2.INTERNAL, 500),
-    "unavailable": Answer(code_pb2.UNAVAILABLE, 503),
-}
 
 # Response metadata read (and removed) by envoy/rest_shaping.lua.
 # Set by the REST edge (Envoy's Lua filter, which drops any client-sent one)

@@ -3,6 +3,7 @@ parsing that cannot crash.
 
 Each method is called as `method(request, call)` inside `rpc_call` (see
 api.servicer), so it only translates, calls the service and translates back.
+Before it, the request is checked against its proto's rules (api.contract).
 The generated `add_InterviewServiceServicer_to_server` parses requests with
 `FromString`; undecodable bytes then end in a bare INTERNAL raised by grpc
 itself. Here a request that does not parse reaches the same wrapper's error
@@ -21,6 +22,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
+from koji_server.api import contract
 from koji_server.api.servicer import RpcCall
 from koji_server.domain import validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest
@@ -53,6 +55,13 @@ def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return deserialize
 
 
+def _check(request: Any) -> None:
+    """Refuse a request that did not parse or breaks a rule of its proto."""
+    if isinstance(request, _Undecodable):
+        raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
+    contract.check(request)
+
+
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Method = Callable[[Any, RpcCall], Awaitable[Any]]
 StreamMethod = Callable[[Any, RpcCall], AsyncIterator[Any]]
@@ -62,8 +71,7 @@ OpenCall = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[RpcC
 def _wrapped(method: Method, open_call: OpenCall, streamed: bool) -> Behavior:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         async with open_call(context) as call:  # aborts the call on any failure
-            if isinstance(request, _Undecodable):
-                raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            _check(request)
             response = await method(request, call)
         if not streamed:
             return response
@@ -84,8 +92,7 @@ def _streaming(method: StreamMethod, open_call: OpenCall, response_class: type[A
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
         async with open_call(context) as call:  # aborts the call on any failure
             call.error_event = lambda error: response_class(error=error)
-            if isinstance(request, _Undecodable):
-                raise InvalidRequest([FieldViolation("request", UNDECODABLE)])
+            _check(request)
             events = method(request, call)
             async with aclosing(events):
                 async for event in events:

@@ -1,9 +1,10 @@
 """InterviewService servicer: proto -> domain -> proto, and the RPC wrapper.
 
 Every RPC runs inside `rpc_call`, applied where the handlers are registered
-(`api.handlers.add_service`): it authenticates through the `RpcCall` it hands
-the servicer method, applies the key's rate limit, sends the rate-limit
-metadata and turns every failure into its status.
+(`api.handlers.add_service`): it hands the servicer method an `RpcCall`, whose
+first step, `authenticate_and_admit`, authenticates the caller's key and
+applies its rate limit; on the way out it sends the rate-limit metadata and
+turns every failure into its status.
 
 Where the rate-limit metadata goes: gRPC clients get it in the trailing
 metadata, which leaves with the status at no cost; calls that come through
@@ -32,6 +33,7 @@ from koji.v1 import interview_service_pb2 as pb
 from koji_server.api import errors, translate
 from koji_server.api.observe import about_interview, error_trailers
 from koji_server.api.ratelimit import RateLimiter, RateLimitExceeded, RateLimitState
+from koji_server.domain.auth import Authenticator
 from koji_server.domain.errors import AlreadyCompleted, DomainError, RateLimited
 from koji_server.domain.model import InterviewDetail, Principal
 from koji_server.domain.services import InterviewService
@@ -50,7 +52,7 @@ class RpcCall:
     """Per-RPC state: the caller's credentials and the metadata to send back."""
 
     context: grpc.aio.ServicerContext
-    service: InterviewService
+    authenticator: Authenticator
     limiter: RateLimiter
     response_metadata: list[tuple[str, str]] = field(default_factory=list)
     # The REST status of a success when it is not 200 (201 for a start).
@@ -82,8 +84,11 @@ class RpcCall:
     def session_token(self) -> str | None:
         return self.header(SESSION_TOKEN)
 
-    async def principal(self) -> Principal:
-        principal = await self.service.authenticate(_bearer(self.header(AUTHORIZATION)))
+    async def authenticate_and_admit(self) -> Principal:
+        """The RPC's first step: the caller's key to its principal
+        (Unauthorized), then the key's rate limit (RateLimited), whose state
+        goes out with the response's metadata either way."""
+        principal = await self.authenticator.authenticate(_bearer(self.header(AUTHORIZATION)))
         known = request_context.current()
         if known is not None:
             known.project_id = principal.project_id
@@ -120,12 +125,13 @@ def _bearer(value: str | None) -> str | None:
 
 @asynccontextmanager
 async def rpc_call(
-    context: grpc.aio.ServicerContext, service: InterviewService, limiter: RateLimiter
+    context: grpc.aio.ServicerContext, authenticator: Authenticator, limiter: RateLimiter
 ) -> AsyncIterator[RpcCall]:
     """Runs one RPC's body: authentication and rate limiting through the
-    `RpcCall` it yields, the rate-limit metadata on the way out, and every
-    failure turned into its status (with the REST hints for Envoy)."""
-    call = RpcCall(context, service, limiter)
+    `RpcCall` it yields (`authenticate_and_admit`), the rate-limit metadata
+    on the way out, and every failure turned into its status (with the REST
+    hints for Envoy)."""
+    call = RpcCall(context, authenticator, limiter)
     try:
         yield call
     except DomainError as error:
@@ -184,7 +190,7 @@ class InterviewServicer:
     ) -> pb.StartInterviewResponse:
         call.rest_success_status = 201
         started = await self._service.start_interview(
-            await call.principal(),
+            await call.authenticate_and_admit(),
             request.study_id,
             translate.respondent_from_proto(request),
             translate.mode_from_proto(request.mode),
@@ -198,7 +204,7 @@ class InterviewServicer:
     ) -> pb.SendMessageResponse:
         about_interview(request.interview_id)
         exchange = await self._service.send_message(
-            await call.principal(),
+            await call.authenticate_and_admit(),
             request.interview_id,
             call.session_token,
             request.content,
@@ -211,7 +217,7 @@ class InterviewServicer:
     ) -> AsyncIterator[pb.StreamMessageResponse]:
         about_interview(request.interview_id)
         events = self._service.stream_message(
-            await call.principal(),
+            await call.authenticate_and_admit(),
             request.interview_id,
             call.session_token,
             request.content,
@@ -225,7 +231,7 @@ class InterviewServicer:
         self, request: pb.WatchInterviewRequest, call: RpcCall
     ) -> AsyncIterator[pb.WatchInterviewResponse]:
         about_interview(request.interview_id)
-        events = self._watcher.watch(await call.principal(), request.interview_id)
+        events = self._watcher.watch(await call.authenticate_and_admit(), request.interview_id)
         async with aclosing(events):
             async for event in events:
                 yield translate.watch_event(event)
@@ -242,7 +248,7 @@ class InterviewServicer:
         about_interview(request.interview_id)
         try:
             summary = await self._service.complete_interview(
-                await call.principal(),
+                await call.authenticate_and_admit(),
                 request.interview_id,
                 call.session_token,
                 translate.reason_from_proto(request.reason),
@@ -257,7 +263,9 @@ class InterviewServicer:
         self, request: pb.GetInterviewRequest, call: RpcCall
     ) -> pb.GetInterviewResponse:
         about_interview(request.interview_id)
-        detail = await self._service.get_interview(await call.principal(), request.interview_id)
+        detail = await self._service.get_interview(
+            await call.authenticate_and_admit(), request.interview_id
+        )
         # The service hands out the same object for an interview it serves
         # from memory: translate it once.
         known = self._translated.get(detail.interview_id)
@@ -271,9 +279,9 @@ class InterviewServicer:
     async def ListInterviews(
         self, request: pb.ListInterviewsRequest, call: RpcCall
     ) -> pb.ListInterviewsResponse:
-        principal = await call.principal()
+        principal = await call.authenticate_and_admit()
         page = await self._service.list_interviews(principal, translate.list_query(request))
         return translate.interview_page(page)
 
     async def GetUsage(self, request: pb.GetUsageRequest, call: RpcCall) -> pb.GetUsageResponse:
-        return translate.usage(await self._service.usage(await call.principal()))
+        return translate.usage(await self._service.usage(await call.authenticate_and_admit()))

@@ -139,18 +139,20 @@ class StudyServicer:
         self._studies = studies
 
     async def CreateStudy(self, request: pb.CreateStudyRequest, call: RpcCall) -> pb.Study:
-        created = await self._studies.create(await call.principal(), study_document(request.study))
+        created = await self._studies.create(
+            await call.authenticate_and_admit(), study_document(request.study)
+        )
         call.rest_success_status = 201
         return study(created)
 
     async def GetStudy(self, request: pb.GetStudyRequest, call: RpcCall) -> pb.Study:
-        found = await self._studies.get(await call.principal(), request.study_id)
+        found = await self._studies.get(await call.authenticate_and_admit(), request.study_id)
         return study(found)
 
     async def ListStudies(
         self, request: pb.ListStudiesRequest, call: RpcCall
     ) -> pb.ListStudiesResponse:
-        principal = await call.principal()
+        principal = await call.authenticate_and_admit()
         query = StudyQuery(
             status=status_from_proto(request.status),
             page_size=request.page_size,
@@ -159,7 +161,7 @@ class StudyServicer:
         return page(await self._studies.list_studies(principal, query))
 
     async def UpdateStudy(self, request: pb.UpdateStudyRequest, call: RpcCall) -> pb.Study:
-        principal = await call.principal()
+        principal = await call.authenticate_and_admit()
         document = study_document(request.study)
         mask = list(request.update_mask.paths)
         if request.HasField("study") and not mask:
@@ -169,19 +171,21 @@ class StudyServicer:
         return study(updated)
 
     async def PublishStudy(self, request: pb.PublishStudyRequest, call: RpcCall) -> pb.Study:
-        done = await self._studies.publish(await call.principal(), request.study_id)
+        done = await self._studies.publish(await call.authenticate_and_admit(), request.study_id)
         return study(done)
 
     async def CloseStudy(self, request: pb.CloseStudyRequest, call: RpcCall) -> pb.Study:
-        done = await self._studies.close(await call.principal(), request.study_id)
+        done = await self._studies.close(await call.authenticate_and_admit(), request.study_id)
         return study(done)
 
     async def ArchiveStudy(self, request: pb.ArchiveStudyRequest, call: RpcCall) -> pb.Study:
-        done = await self._studies.archive(await call.principal(), request.study_id)
+        done = await self._studies.archive(await call.authenticate_and_admit(), request.study_id)
         return study(done)
 
     async def GetStudyReport(
         self, request: pb.GetStudyReportRequest, call: RpcCall
     ) -> pb.GetStudyReportResponse:
-        found = await self._studies.get_report(await call.principal(), request.study_id)
+        found = await self._studies.get_report(
+            await call.authenticate_and_admit(), request.study_id
+        )
         return report(found)

@@ -11,6 +11,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import study_service_pb2 as study_pb
 from koji_server.domain import changes, validation
+from koji_server.domain.interview_queries import InterviewQuery
 from koji_server.domain.model import (
     Analysis,
     AnswerDetail,
@@ -31,7 +32,6 @@ from koji_server.domain.model import (
     Stats,
     Usage,
 )
-from koji_server.domain.services import InterviewQuery
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 E = TypeVar("E", bound=StrEnum)
@@ -78,7 +78,9 @@ def mode_from_proto(value: int) -> InterviewMode:
     try:
         return InterviewMode(pb.InterviewMode.Name(value))
     except ValueError:
-        raise validation.invalid("mode", "must be text or voice") from None
+        raise validation.invalid(
+            "mode", "must be one of " + ", ".join(member.value for member in InterviewMode)
+        ) from None
 
 
 def status_from_proto(value: int) -> InterviewStatus | None:

@@ -1,12 +1,16 @@
 """Live changes of interviews, and the feed that hands them to watchers.
 
 Whoever stores a change publishes it here once its transaction has committed
-(the interview use cases, the analysis runner); `watching` reads it, and the
-interview service forgets what it cached of a changed interview. The feed
-lives in one process. With several processes on one database, a relay
-(storage.change_relay: PostgreSQL's LISTEN/NOTIFY) sends what is published
-here to the others and `deliver`s what they publish; if it may have missed
-some, it asks every watch to read the state again (`resync`).
+(the interview commands, the job queue, an operator's reanalysis): the one
+place after-commit effects start from. `watching` reads it, the interview
+queries forget what they cached of a changed interview, and the handlers
+registered with `on_committed` run the effects of this process's own commits
+(waking the analysis worker on a completion; the study backlog and the
+webhook worker on a stored analysis). The feed lives in one process. With
+several processes on one database, a relay (storage.change_relay:
+PostgreSQL's LISTEN/NOTIFY) sends what is published here to the others and
+`deliver`s what they publish; if it may have missed some, it asks every
+watch to read the state again (`resync`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from koji_server.domain.model import (
     Analysis,
@@ -94,6 +99,7 @@ Change = (
     | Closing
 )
 Relay = Callable[[str, datetime, tuple[Change, ...]], None]
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,7 @@ class ChangeFeed:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._relays: list[Relay] = []
         self._observers: list[Callable[[str], None]] = []
+        self._handlers: dict[type, list[Callable[[str, Any], None]]] = {}
 
     def relay_to(self, relay: Relay) -> None:
         """Also hand what this process publishes to `relay` (other processes)."""
@@ -127,6 +134,11 @@ class ChangeFeed:
     def observe(self, changed: Callable[[str], None]) -> None:
         """Call `changed(interview_id)` for every change, from here or elsewhere."""
         self._observers.append(changed)
+
+    def on_committed(self, kind: type[C], handler: Callable[[str, C], None]) -> None:
+        """Call `handler(interview_id, change)` for every change of `kind`
+        this process commits and publishes (not those relayed from others)."""
+        self._handlers.setdefault(kind, []).append(handler)
 
     @contextmanager
     def subscribe(self, interview_id: str) -> Iterator[Subscription]:
@@ -158,6 +170,9 @@ class ChangeFeed:
         self.deliver(interview_id, at, *changes)
         for relay in self._relays:
             relay(interview_id, at, changes)
+        for change in changes:
+            for handler in self._handlers.get(type(change), ()):
+                handler(interview_id, change)
 
     def deliver(self, interview_id: str, at: datetime, *changes: Change) -> None:
         """Changes committed here or by another process: to this process's watchers."""

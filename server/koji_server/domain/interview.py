@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
+from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted, InterviewNotCompleted
 from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
     AnalysisStatus,
@@ -118,3 +118,19 @@ class Interview:
             feedback=feedback,
             analysis_status=AnalysisStatus.PROCESSING,
         )
+
+    def ensure_completed(self) -> None:
+        """Raises InterviewNotCompleted until it is completed (only a
+        completed interview has an analysis to run)."""
+        if self.completed_at is None:
+            raise InterviewNotCompleted(self.id)
+
+    def analysed(self) -> Interview:
+        """Its analysis stored (by the pipeline, or an operator's reanalysis)."""
+        self.ensure_completed()
+        return replace(self, analysis_status=AnalysisStatus.COMPLETED)
+
+    def analysis_failed(self) -> Interview:
+        """Its analysis given up for good."""
+        self.ensure_completed()
+        return replace(self, analysis_status=AnalysisStatus.FAILED)

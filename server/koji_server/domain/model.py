@@ -37,6 +37,20 @@ class InterviewMode(StrEnum):
     VOICE = "voice"
 
 
+class InsightType(StrEnum):
+    """The kinds of finding the analysis reports (an insight's `type`, a
+    study theme's `insight_counts`)."""
+
+    PAIN_POINT = "pain_point"
+    REQUEST = "request"
+    PRAISE = "praise"
+
+    @property
+    def title(self) -> str:
+        """For people: "Pain point"."""
+        return self.value.replace("_", " ").capitalize()
+
+
 class Permission(StrEnum):
     START = "interview:start"
     CHAT = "interview:chat"
@@ -106,6 +120,26 @@ class Principal:
     project_id: str
     permissions: frozenset[Permission]
     rate_limit_per_minute: int
+
+    def allows(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """The local operator (koji-admin, the server's own reads): no project of
+    its own (`project_id` is None: it reads any), every permission, and reads
+    that never come from the API's caches."""
+
+    project_id: None = None
+
+    def allows(self, permission: Permission) -> bool:
+        return True
+
+
+OPERATOR = Operator()
+# Whoever a use case acts for.
+Caller = Principal | Operator
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from koji_server.domain import study_aggregates, study_validation, validation
+from koji_server.domain.auth import require
 from koji_server.domain.errors import NotFound, StudyNotActive, StudyNotDraft
+from koji_server.domain.interview_commands import new_id
+from koji_server.domain.interview_queries import DEFAULT_PAGE_SIZE
 from koji_server.domain.model import (
+    Caller,
     Permission,
-    Principal,
     QuestionOption,
     Study,
     StudyPage,
@@ -25,16 +28,14 @@ from koji_server.domain.model import (
     StudyTheme,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
-from koji_server.domain.services import DEFAULT_PAGE_SIZE, new_id, require
+from koji_server.domain.ports import StudyReportRecord, UnitOfWork, UnitOfWorkFactory
 from koji_server.domain.study_design import (
     brief_from_stored,
     brief_to_stored,
     question_to_stored,
     questions_from_stored,
 )
-from koji_server.storage.repository import StudyReportRecord
 from koji_server.storage.schema import StudyRow
-from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.clock import Clock, precise_now
 
 
@@ -150,13 +151,12 @@ class StudyService:
         return self._clock()
 
     async def create(
-        self, principal: Principal | None, data: dict[str, Any], project_id: str | None = None
+        self, caller: Caller, data: dict[str, Any], project_id: str | None = None
     ) -> Study:
         """A new study in draft, from its document (the API's shape); the
-        operator (principal None) names the project."""
-        if principal is not None:
-            require(principal, Permission.STUDY_WRITE)
-            project_id = principal.project_id
+        operator (OPERATOR) names the project."""
+        require(caller, Permission.STUDY_WRITE)
+        project_id = caller.project_id or project_id
         assert project_id is not None
         given = study_validation.design(data)
         assert given.title is not None and given.brief is not None and given.questions is not None
@@ -174,18 +174,17 @@ class StudyService:
         )
 
         def add(uow: UnitOfWork) -> Study:
-            if principal is None and uow.projects.get(project_id) is None:
+            if caller.project_id is None and uow.projects.get(project_id) is None:
                 raise NotFound("project", project_id)
             uow.studies.add(row)
             return study_from_row(row)
 
         return await self._units.write(add)
 
-    async def get(self, principal: Principal | None, study_id: str) -> Study:
-        if principal is not None:
-            require(principal, Permission.STUDY_READ)
+    async def get(self, caller: Caller, study_id: str) -> Study:
+        require(caller, Permission.STUDY_READ)
         study_id = validation.uuid_field("study_id", study_id)
-        project_id = principal.project_id if principal is not None else None
+        project_id = caller.project_id
 
         def read(uow: UnitOfWork) -> Study:
             row = uow.studies.get(study_id, project_id)
@@ -197,12 +196,11 @@ class StudyService:
         return await self._units.read(read)
 
     async def list_studies(
-        self, principal: Principal | None, query: StudyQuery, project_id: str | None = None
+        self, caller: Caller, query: StudyQuery, project_id: str | None = None
     ) -> StudyPage:
         """A page of a project's studies by (created_at, id)."""
-        if principal is not None:
-            require(principal, Permission.STUDY_READ)
-            project_id = principal.project_id
+        require(caller, Permission.STUDY_READ)
+        project_id = caller.project_id or project_id
         assert project_id is not None
         if query.page_size < 0:
             raise validation.invalid("page_size", "must not be negative")
@@ -230,15 +228,14 @@ class StudyService:
 
     async def update(
         self,
-        principal: Principal | None,
+        caller: Caller,
         study_id: str,
         data: dict[str, Any],
         mask: Sequence[str] = (),
     ) -> Study:
         """Changes the fields named by `mask` (empty: those `data` sets);
         questions change only in draft."""
-        if principal is not None:
-            require(principal, Permission.STUDY_WRITE)
+        require(caller, Permission.STUDY_WRITE)
         study_id = validation.uuid_field("study_id", study_id)
         unknown = [path for path in mask if path not in UPDATABLE]
         if unknown:
@@ -247,7 +244,7 @@ class StudyService:
             )
         fields = set(mask) or {name for name in UPDATABLE if name in data}
         given = study_validation.design({name: data.get(name) for name in fields}, partial=True)
-        project_id = principal.project_id if principal is not None else None
+        project_id = caller.project_id
         now = self._now()
 
         def change(uow: UnitOfWork) -> Study:
@@ -269,39 +266,38 @@ class StudyService:
 
         return await self._units.write(change)
 
-    async def publish(self, principal: Principal | None, study_id: str) -> Study:
+    async def publish(self, caller: Caller, study_id: str) -> Study:
         def publish(row: StudyRow, now: datetime) -> None:
             if row.status != StudyStatus.DRAFT:
                 raise StudyNotDraft(row.id, row.status)
             row.status = StudyStatus.ACTIVE.value
             row.published_at = now
 
-        return await self._transition(principal, study_id, publish)
+        return await self._transition(caller, study_id, publish)
 
-    async def close(self, principal: Principal | None, study_id: str) -> Study:
+    async def close(self, caller: Caller, study_id: str) -> Study:
         def close(row: StudyRow, now: datetime) -> None:
             if row.status != StudyStatus.ACTIVE:
                 raise StudyNotActive(row.id, row.status)
             row.status = StudyStatus.COMPLETED.value
 
-        return await self._transition(principal, study_id, close)
+        return await self._transition(caller, study_id, close)
 
-    async def archive(self, principal: Principal | None, study_id: str) -> Study:
+    async def archive(self, caller: Caller, study_id: str) -> Study:
         def archive(row: StudyRow, now: datetime) -> None:
             row.status = StudyStatus.ARCHIVED.value
 
-        return await self._transition(principal, study_id, archive)
+        return await self._transition(caller, study_id, archive)
 
     async def _transition(
         self,
-        principal: Principal | None,
+        caller: Caller,
         study_id: str,
         apply: Callable[[StudyRow, datetime], None],
     ) -> Study:
-        if principal is not None:
-            require(principal, Permission.STUDY_WRITE)
+        require(caller, Permission.STUDY_WRITE)
         study_id = validation.uuid_field("study_id", study_id)
-        project_id = principal.project_id if principal is not None else None
+        project_id = caller.project_id
         now = self._now()
 
         def change(uow: UnitOfWork) -> Study:
@@ -317,16 +313,13 @@ class StudyService:
 
         return await self._units.write(change)
 
-    async def get_report(self, principal: Principal | None, study_id: str) -> StudyReport:
-        """The study's report; None as the principal is the operator (any
-        project)."""
-        if principal is not None:
-            require(principal, Permission.READ)
+    async def get_report(self, caller: Caller, study_id: str) -> StudyReport:
+        """The study's report (the operator's: of any project)."""
+        require(caller, Permission.READ)
         study_id = validation.uuid_field("study_id", study_id)
-        project_id = principal.project_id if principal is not None else None
 
         def read(uow: UnitOfWork) -> StudyReport:
-            if uow.studies.get(study_id, project_id) is None:
+            if uow.studies.get(study_id, caller.project_id) is None:
                 raise NotFound("study", study_id)
             return report_from_stored(study_id, uow.study_reports.report(study_id))
 

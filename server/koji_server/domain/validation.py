@@ -21,6 +21,14 @@ MAX_JSON_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 32
 MAX_NAME_CHARS = 200
 NOT_JSON = "must be JSON: NaN and Infinity are not allowed"
+# The descriptions of field violations, shared with the proto rules' checks
+# (api/contract.py), which give the same answers for the same input.
+REQUIRED = "is required"
+NOT_A_UUID = "must be a UUID such as f8e7d6c5-b4a3-2109-8765-432109876543"
+BLANK = "must not be empty"
+NOT_A_LOCALE = "must be a BCP 47 language tag such as en or pt-BR"
+NEGATIVE = "must not be negative"
+MAX_LOCALE_CHARS = 35
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # BCP 47 shape only (language, then up to 8-character subtags).
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,6}")
@@ -33,9 +41,9 @@ def invalid(field: str, description: str) -> InvalidRequest:
 def uuid_field(field: str, value: str) -> str:
     """A UUID in its canonical 8-4-4-4-12 form, returned lowercased."""
     if not value:
-        raise invalid(field, "is required")
+        raise invalid(field, REQUIRED)
     if not _UUID.fullmatch(value):
-        raise invalid(field, "must be a UUID such as f8e7d6c5-b4a3-2109-8765-432109876543")
+        raise invalid(field, NOT_A_UUID)
     return value.lower()
 
 
@@ -47,7 +55,7 @@ HAS_NUL = "must not contain the NUL character (U+0000)"
 
 def message_content(value: str) -> str:
     if not value.strip():
-        raise invalid("content", "must not be empty")
+        raise invalid("content", BLANK)
     if NUL in value:
         raise invalid("content", HAS_NUL)
     if len(value) > MAX_CONTENT_CHARS:
@@ -98,8 +106,8 @@ def short_text(field: str, value: str) -> str:
 def locale(value: str) -> str:
     if not value:
         return "en"
-    if len(value) > 35 or not _LOCALE.fullmatch(value):
-        raise invalid("locale", "must be a BCP 47 language tag such as en or pt-BR")
+    if len(value) > MAX_LOCALE_CHARS or not _LOCALE.fullmatch(value):
+        raise invalid("locale", NOT_A_LOCALE)
     return value
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from koji_server.domain import validation
+from koji_server.domain.auth import require
 from koji_server.domain.changes import (
     AnalysisReady,
     AnalysisStatusChanged,
@@ -23,8 +24,8 @@ from koji_server.domain.changes import (
     Resync,
 )
 from koji_server.domain.errors import DomainError, RateLimited
+from koji_server.domain.interview_queries import InterviewQueries
 from koji_server.domain.model import AnalysisStatus, InterviewStatus, Permission, Principal
-from koji_server.domain.services import InterviewService, require
 from koji_server.support.clock import precise_now
 
 DEFAULT_HEARTBEAT_SECONDS = 10.0
@@ -80,14 +81,14 @@ class InterviewWatcher:
 
     def __init__(
         self,
-        service: InterviewService,
+        queries: InterviewQueries,
         feed: ChangeFeed,
         *,
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         streams_per_key: int = DEFAULT_STREAMS_PER_KEY,
         clock: Callable[[], datetime] = precise_now,
     ) -> None:
-        self._service = service
+        self._queries = queries
         self._feed = feed
         self._heartbeat_seconds = heartbeat_seconds
         self._streams_per_key = streams_per_key
@@ -111,7 +112,7 @@ class InterviewWatcher:
             await self._none_open.wait()
 
     async def _state(self, principal: Principal, interview_id: str) -> InterviewState:
-        detail = await self._service.get_interview(principal, interview_id)
+        detail = await self._queries.get_interview(principal, interview_id)
         return InterviewState(
             detail.interview_id, detail.status, detail.analysis_status, detail.stats
         )

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from koji_server.domain import credentials, validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest, NotFound
+from koji_server.domain.interview_commands import new_id
 from koji_server.domain.model import Permission, StudyQuestion, StudyStatus
-from koji_server.domain.services import new_id
 from koji_server.domain.study_design import question_to_stored
 from koji_server.storage.schema import ApiKeyRow, ProjectRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory

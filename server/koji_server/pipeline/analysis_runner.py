@@ -30,7 +30,6 @@ class AnalysisRunner:
         queue: JobQueue,
         executor_factory: Callable[[], Executor],
         executor: Executor | None = None,
-        on_finished: Callable[[], None] | None = None,
         *,
         database_url: str,
         metrics: Metrics | None = None,
@@ -40,8 +39,6 @@ class AnalysisRunner:
         self._executor_factory = executor_factory
         self._owns_executor = executor is None
         self._executor = executor or executor_factory()
-        # Called after a result commits (wakes the webhook delivery worker).
-        self._on_finished = on_finished or (lambda: None)
         self._warm_up: asyncio.Future[bool] | None = None
         # Study reports are updated by the analysis process itself, over its
         # own connections to this database.
@@ -110,6 +107,13 @@ class AnalysisRunner:
             spent = loop.time() - began
             await asyncio.sleep(min(STUDY_REPORT_MAX_GAP_SECONDS, spent * 9))
 
+    def analysis_stored(self, interview_id: str, _change: object = None) -> None:
+        """An analysis this process stored (the change feed's after-commit
+        handler for AnalysisReady): its study's report is brought up to date
+        in the background."""
+        self._study_backlog.add(interview_id)
+        self._study_wakeup.set()
+
     async def process(self, claim: Claim) -> None:
         try:
             heartbeat = asyncio.create_task(self._keep_lease(claim))
@@ -123,11 +127,6 @@ class AnalysisRunner:
             self._observe(claim, measured, lost=queued is None)
             if queued is None:
                 log.warning("job %s: lease lost before finishing; result dropped", claim.job_id)
-            else:
-                if queued:
-                    self._on_finished()  # wakes the webhook worker
-                self._study_backlog.add(claim.interview_id)
-                self._study_wakeup.set()
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -32,11 +32,12 @@ from koji_server.domain.events import (
     EVENT_FAILED_GATE,
     EVENT_QUALITY_SCORED,
 )
+from koji_server.domain.interview import Interview
 from koji_server.domain.model import Analysis, AnalysisStatus
 from koji_server.domain.study_design import brief_from_stored, questions_from_stored
 from koji_server.queueing.claims import ClaimingQueue, Idle
 from koji_server.queueing.settings import QueueSettings
-from koji_server.storage.schema import EventRow, InterviewRow, JobAttemptRow, JobRow
+from koji_server.storage.schema import EventRow, JobAttemptRow, JobRow
 from koji_server.storage.status import AttemptOutcome, JobStatus
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.clock import iso_utc, precise_now
@@ -110,7 +111,7 @@ def analysis_changes(output: AnalysisOutput) -> tuple[Change, ...]:
 
 
 def record_events(
-    uow: UnitOfWork, interview: InterviewRow, output: AnalysisOutput, now: datetime
+    uow: UnitOfWork, interview: Interview, output: AnalysisOutput, now: datetime
 ) -> int:
     """The quality_scored, gate verdict and analysis_ready events, with their deliveries queued
     in the caller's transaction: never lost between "happened" and "queued".
@@ -220,13 +221,13 @@ class JobQueue(ClaimingQueue[Claim]):
             job = _held(uow, claim)
             if job is None:
                 return None
-            interview = uow.interviews.get(claim.interview_id)
+            interview = uow.interviews.record(claim.interview_id)
             assert interview is not None
             stages = stage_times(claim.finalized_at, output, "events_enqueued_at", now)
             uow.interviews.replace_analysis(
                 claim.interview_id, output, claim.transcript_sha256, stages, now
             )
-            interview.analysis_status = AnalysisStatus.COMPLETED.value
+            uow.interviews.save(interview.analysed(), interview)
             # An operator's reanalyze may have run meanwhile and announced its
             # result: those events stand for this one (same transcript), so
             # the job is done without a second set.
@@ -303,9 +304,9 @@ def _give_up(uow: UnitOfWork, job: JobRow, now: datetime) -> None:
     job.status = JobStatus.FAILED
     job.finished_at = now
     job.lease_expires_at = None
-    interview = uow.interviews.get(job.interview_id)
+    interview = uow.interviews.record(job.interview_id)
     assert interview is not None
-    interview.analysis_status = AnalysisStatus.FAILED.value
+    uow.interviews.save(interview.analysis_failed(), interview)
 
 
 def _held(uow: UnitOfWork, claim: Claim) -> JobRow | None:

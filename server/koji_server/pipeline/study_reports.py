@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
-from functools import cache, partial
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -36,6 +38,8 @@ from koji_server.support.clock import precise_now
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 5
+# Databases a process keeps engines open for (one, but in tests and tools).
+MAX_DATABASES = 4
 
 
 def _insights(analysed: AnalysedInterview) -> StudyInterview:
@@ -66,16 +70,62 @@ def rebuild(database_url: str, study_id: str) -> dict[str, Any]:
     return report
 
 
-@cache
-def _engines(database_url: str) -> tuple[Engine, Engine, DirectTables, DirectTables]:
-    """This process's (read, write) engines and each one's direct tables."""
-    read, write = sync_engines(database_url)
-    return (
-        read,
-        write,
-        DirectTables.for_dialect(read.dialect),
-        DirectTables.for_dialect(write.dialect, writing=True),
-    )
+@dataclass(frozen=True, slots=True)
+class _Engines:
+    read: Engine
+    write: Engine
+    read_tables: DirectTables
+    write_tables: DirectTables
+
+    def dispose(self) -> None:
+        self.read.dispose()
+        self.write.dispose()
+
+
+class EngineCache:
+    """This process's engines by database URL (the analysis processes, and
+    koji-admin's threads): at most `size` databases open, the least recently
+    used one disposed when another opens, every one by `close`."""
+
+    def __init__(self, size: int = MAX_DATABASES) -> None:
+        self._size = size
+        self._open: OrderedDict[str, _Engines] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, database_url: str) -> _Engines:
+        with self._lock:
+            engines = self._open.get(database_url)
+            if engines is not None:
+                self._open.move_to_end(database_url)
+                return engines
+            while len(self._open) >= self._size:
+                _, oldest = self._open.popitem(last=False)
+                oldest.dispose()
+            read, write = sync_engines(database_url)
+            engines = _Engines(
+                read,
+                write,
+                DirectTables.for_dialect(read.dialect),
+                DirectTables.for_dialect(write.dialect, writing=True),
+            )
+            self._open[database_url] = engines
+            return engines
+
+    def close(self) -> None:
+        with self._lock:
+            while self._open:
+                self._open.popitem()[1].dispose()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+_engines = EngineCache()
+
+
+def close() -> None:
+    """Dispose of this process's engines (they reopen on the next update)."""
+    _engines.close()
 
 
 def _update(
@@ -86,7 +136,9 @@ def _update(
     """Read the state, compute the new one here, write it if nobody else did
     meanwhile (else start again from theirs); the report written, or None if
     there was nothing to do. Runs over this process's own connections."""
-    read, write, read_tables, write_tables = _engines(database_url)
+    engines = _engines.get(database_url)
+    read, write = engines.read, engines.write
+    read_tables, write_tables = engines.read_tables, engines.write_tables
     for _ in range(MAX_TRIES):
         with Session(read) as session, session.begin():
             uow = UnitOfWork(session, read_tables)

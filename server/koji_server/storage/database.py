@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
+from koji_server.config import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_MODES
 from koji_server.storage.repository import DirectTables
 from koji_server.storage.schema_version import mismatch, read_state
 from koji_server.storage.writer import Writer
@@ -33,13 +34,6 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 READ_POOL_SIZE = 4
-# SQLite's `synchronous` setting for the writer (KOJI_SQLITE_SYNCHRONOUS).
-# FULL: a commit is fsynced before it is acknowledged, so an answered write
-# survives an OS crash or power cut (group commits make one fsync serve a
-# whole batch). NORMAL (WAL): survives a process crash (kill -9); an OS crash
-# or power cut can roll back the last commits.
-SYNCHRONOUS_MODES = ("FULL", "NORMAL")
-DEFAULT_SYNCHRONOUS = "FULL"
 
 
 class DatabaseUnusable(ValueError):

@@ -26,6 +26,12 @@ from koji_server.domain.model import (
     Quality,
     Theme,
 )
+from koji_server.domain.ports import (
+    AnalysedInterview,
+    InterviewFilter,
+    MessageRecord,
+    StudyReportRecord,
+)
 from koji_server.storage.direct import DirectTable
 from koji_server.storage.portable import utf8_bytes
 from koji_server.storage.schema import (
@@ -129,28 +135,6 @@ class StudyRepository:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class InterviewFilter:
-    """Which of a project's interviews ListInterviews reads."""
-
-    project_id: str
-    study_id: str
-    status: str | None = None
-    updated_after: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    id: str
-    interview_id: str
-    seq: int
-    role: str
-    content: str
-    created_at: datetime
-    question_id: str | None = None
-    follow_up: bool | None = None
-
-
 def _values(record: Any) -> dict[str, Any]:
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
@@ -211,14 +195,15 @@ _RESPONDENT_BYTES = select(func.coalesce(func.sum(utf8_bytes(MessageRow.content)
 
 
 class InterviewRepository:
-    """Interviews and their messages. The conversation's hot path (record,
-    create, change, append) runs as direct SQL (see storage.direct)."""
+    """Interviews and their messages. The interview is read as the entity
+    (`record`) and written only through `create` and `save`: the one write
+    path of the aggregate. The conversation's hot path (record, create, save,
+    append) runs as direct SQL (see storage.direct)."""
 
     def __init__(self, session: Session, tables: DirectTables) -> None:
         self._session = session
         self._interviews = tables.interviews
         self._messages = tables.messages
-        self._lock_rows = tables.lock_rows
 
     def record(self, interview_id: str, project_id: str | None = None) -> Interview | None:
         """The interview, or None when missing or another project's."""
@@ -277,10 +262,6 @@ class InterviewRepository:
         parameters = {"interview_id": interview_id}
         return int(self._session.execute(_RESPONDENT_BYTES, parameters).scalar_one())
 
-    def get(self, interview_id: str) -> InterviewRow | None:
-        """The interview as an ORM row (for changes the ORM tracks)."""
-        return self._session.get(InterviewRow, interview_id, with_for_update=self._lock_rows)
-
     def analysis(self, interview_id: str) -> Analysis | None:
         """The stored analysis, if any."""
         row = self._session.get(AnalysisRow, interview_id)
@@ -315,21 +296,6 @@ class InterviewRepository:
             elif status in totals:
                 totals[status] += count
         return totals
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysedInterview:
-    """What a study's synthesis needs of one analysed interview."""
-
-    interview_id: str
-    passed: bool
-    insights: list[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StudyReportRecord:
-    report: dict[str, Any]
-    updated_at: datetime
 
 
 class StudyReportRepository:

@@ -12,14 +12,17 @@ import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from koji_server.support.clock import Ticks
+
 Key = TypeVar("Key")
 Value = TypeVar("Value")
 
 
 class TtlCache(Generic[Key, Value]):
-    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+    def __init__(self, ttl_seconds: float, max_entries: int, ticks: Ticks = time.monotonic) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
+        self._ticks = ticks
         self._entries: OrderedDict[Key, tuple[float, Value]] = OrderedDict()
 
     def get(self, key: Key) -> Value | None:
@@ -27,7 +30,7 @@ class TtlCache(Generic[Key, Value]):
         if entry is None:
             return None
         expires, value = entry
-        if expires < time.monotonic():
+        if expires < self._ticks():
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
@@ -39,7 +42,7 @@ class TtlCache(Generic[Key, Value]):
     def put(self, key: Key, value: Value) -> None:
         if self._ttl <= 0:
             return
-        self._entries[key] = (time.monotonic() + self._ttl, value)
+        self._entries[key] = (self._ticks() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 
 # What services and queues are given to tell the time (tests pass a fake).
 Clock = Callable[[], datetime]
+# What caches are given to measure how long an entry has lived: seconds that
+# only go forward, as time.monotonic (tests pass a fake they move).
+Ticks = Callable[[], float]
 
 
 def whole_seconds(moment: datetime) -> datetime:
