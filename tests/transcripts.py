@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from koji_server.domain import interviewer
+from dataclasses import replace
+
+from koji_server.domain import conversation, probes
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
+from koji_server.interviewer.listening import Listener
 
 GUIDE = (
     "How did you first hear about our product?",
@@ -43,15 +46,18 @@ COPY_PASTE = [
 
 def transcript(answers: list[str], duration_seconds: int, name: str = "t") -> TranscriptInput:
     """Replays the real interviewer over the answers, as the service would."""
-    utterances = [
-        Utterance(f"{name}-m0", "interviewer", interviewer.opening(TITLE, list(GUIDE), "").content)
-    ]
-    position = interviewer.opening(TITLE, list(GUIDE), "").position
+    listener = Listener()
+    guide = conversation.guide_from_study(TITLE, GUIDE)
+    guide = replace(guide, vectors=listener.question_vectors(GUIDE))
+    utterances = [Utterance(f"{name}-m0", "interviewer", probes.greeting(TITLE, "", GUIDE[0]))]
+    state = conversation.opening(guide).state
     for number, answer in enumerate(answers, start=1):
         utterances.append(Utterance(f"{name}-r{number}", "respondent", answer))
-        reply = interviewer.reply(list(GUIDE), position, answer)
-        position = reply.position
-        utterances.append(Utterance(f"{name}-i{number}", "interviewer", reply.content))
+        reading = listener.read(answer)
+        decision = conversation.decide(guide, state, reading)
+        state = decision.state
+        reply = probes.wording(guide, decision, reading)
+        utterances.append(Utterance(f"{name}-i{number}", "interviewer", reply))
     return TranscriptInput(f"{name}-interview", TITLE, GUIDE, tuple(utterances), duration_seconds)
 
 

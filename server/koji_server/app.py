@@ -29,6 +29,7 @@ from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.domain.watching import InterviewWatcher
+from koji_server.interviewer.llm import LanguageModel, ModelSettings
 from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
@@ -188,6 +189,20 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
         raise OSError(f"cannot listen on {listen}: {error}") from None
 
 
+def language_model(settings: Settings) -> LanguageModel | None:
+    """The interviewer's language model, if one is configured."""
+    if not settings.interviewer_llm_url:
+        return None
+    return LanguageModel(
+        ModelSettings(
+            url=settings.interviewer_llm_url,
+            model=settings.interviewer_llm_model,
+            api_key=settings.interviewer_llm_api_key,
+            timeout_seconds=settings.interviewer_llm_timeout_seconds,
+        )
+    )
+
+
 async def start_server(
     settings: Settings, analysis_executor: Executor | None = None
 ) -> RunningServer:
@@ -225,6 +240,7 @@ async def start_server(
             PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
         ),
         changes=changes,
+        wording=language_model(settings),
     )
     watcher = InterviewWatcher(
         service,

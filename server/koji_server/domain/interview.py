@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from koji_server.domain.conversation import State
 from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
-from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,
@@ -47,6 +47,9 @@ class Interview:
     analysis_status: AnalysisStatus | None = None
     # Kept by the database on every change (ListInterviews' order).
     updated_at: datetime | None = None
+    # The conversation engine's state but for the question (question_index);
+    # None for an interview started before the engine kept one.
+    conversation: dict[str, Any] | None = None
 
     @property
     def respondent(self) -> Respondent:
@@ -55,9 +58,15 @@ class Interview:
         )
 
     @property
-    def position(self) -> GuidePosition:
-        """Where the conversation stands in the study's guide."""
-        return GuidePosition(self.question_index, self.follow_up_asked, self.status)
+    def conversation_state(self) -> State:
+        """Where the conversation stands (domain.conversation)."""
+        if self.conversation is None:  # started before the engine kept its state
+            return State(
+                question=self.question_index,
+                follow_ups=int(self.follow_up_asked),
+                concluded=self.status is not InterviewStatus.ACTIVE,
+            )
+        return State.from_json({**self.conversation, "question": self.question_index})
 
     @property
     def messages_count(self) -> int:
@@ -87,16 +96,18 @@ class Interview:
         if self.status == InterviewStatus.COMPLETED:
             raise InterviewCompleted(self.id)
 
-    def exchanged(self, after: GuidePosition) -> Interview:
-        """One respondent message and the interviewer's reply later, at `after`."""
+    def exchanged(self, after: State) -> Interview:
+        """One respondent message and the interviewer's reply later, the
+        conversation at `after` (concluded: the interview is too)."""
         self.ensure_open()
         return replace(
             self,
             respondent_messages=self.respondent_messages + 1,
             interviewer_messages=self.interviewer_messages + 1,
-            question_index=after.question_index,
-            follow_up_asked=after.follow_up_asked,
-            status=after.status,
+            question_index=after.question,
+            follow_up_asked=after.follow_ups > 0,
+            status=InterviewStatus.CONCLUDED if after.concluded else self.status,
+            conversation=after.stored(),
         )
 
     def completed(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from koji_server.domain import credentials, interviewer, validation
+from koji_server.domain import conversation, credentials, probes, validation
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
+from koji_server.domain.conversation import Decision, Reading
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -95,9 +98,15 @@ class InterviewService:
         page_tokens: PageTokens | None = None,
         clock: Clock = precise_now,
         changes: ChangeFeed | None = None,
+        listener: conversation.Listener | None = None,
+        wording: conversation.Wording | None = None,
     ) -> None:
         self._units = units
         self._clock = clock
+        # Reads answers for the conversation engine; `wording`: a language
+        # model that words its moves (None: the built-in wording).
+        self._listener = listener or _default_listener()
+        self._wording = wording
         # Where committed changes are announced to watchers (none: not announced).
         self._changes = changes or ChangeFeed()
         # A secret of this process unless configured (several processes must
@@ -118,10 +127,11 @@ class InterviewService:
         )
         # ...and a reanalysis announced on the feed (by any process) drops it.
         self._changes.observe(self._final.discard)
-        # Studies' questions (studies never change). Write units read this
-        # mapping and never change it; a unit that loads a guide returns it,
-        # and the event loop puts a new mapping in its place.
-        self._guides: dict[str, tuple[str, ...]] = {}
+        # Studies' guides (a study's questions never change once it runs).
+        # Write units read this mapping and never change it; a guide missing
+        # from it is loaded outside the unit and the event loop puts a new
+        # mapping in its place.
+        self._guides: dict[str, conversation.Guide] = {}
         self._key_loads: SingleFlight[str, Principal] = SingleFlight()
         self._detail_loads: SingleFlight[str, tuple[str, InterviewDetail]] = SingleFlight()
 
@@ -180,7 +190,8 @@ class InterviewService:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
-            opening = interviewer.opening(study.title, study.questions, respondent.display_name)
+            guide = _guide(study)
+            opening = probes.greeting(guide.title, respondent.display_name, guide.questions[0].text)
             interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
@@ -192,19 +203,20 @@ class InterviewService:
                 respondent_external_id=respondent.external_id,
                 respondent_display_name=respondent.display_name,
                 respondent_metadata=respondent.metadata,
-                question_index=opening.position.question_index,
-                follow_up_asked=opening.position.follow_up_asked,
+                question_index=0,
+                follow_up_asked=False,
                 respondent_messages=0,
                 interviewer_messages=1,
                 started_at=now,
                 updated_at=_to_milliseconds(self._clock()),
+                conversation=conversation.opening(guide).state.stored(),
             )
             first = MessageRecord(
                 id=new_id(),
                 interview_id=interview.id,
                 seq=1,
                 role=Role.INTERVIEWER.value,
-                content=opening.content,
+                content=opening,
                 created_at=now,
             )
             uow.interviews.create(interview)
@@ -227,24 +239,38 @@ class InterviewService:
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
         content = validation.message_content(content)
-        now = self._now()
-        guides = self._guides
-
-        def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
-            interview = _interview_for_token(uow, principal, interview_id, session_token)
-            interview.ensure_open()
-            validation.transcript_room(
-                interview.id,
-                interview.respondent_messages,
-                content,
-                lambda: uow.interviews.respondent_bytes(interview.id),
+        if self._wording is not None:
+            return await self._converse_with_model(
+                principal, interview_id, session_token, content, _discard
             )
-            questions = guides.get(interview.study_id)
-            loaded = None
-            if questions is None:
-                questions = _questions(uow, interview.study_id)
-                loaded = Guide(interview.study_id, questions)
-            answer = interviewer.reply(questions, interview.position, content)
+        return await self._exchange(principal, interview_id, session_token, content)
+
+    async def _exchange(
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        worded: tuple[Decision, str, str] | None = None,
+    ) -> MessageExchange:
+        """Store the respondent's message and the interviewer's reply, and the
+        conversation after them, in one write unit. The engine decides there
+        (microseconds: the answer was read before the unit); `worded`: a
+        model's wording of the decision planned before (the reply's id, the
+        decision, its text), kept if the unit decides the same, else the
+        built-in wording."""
+        reading = await self._read(content)
+        now = self._now()
+
+        def exchange(guides: Guides, uow: UnitOfWork) -> MessageExchange:
+            interview, guide = _conversing(
+                uow, guides, principal, interview_id, session_token, content
+            )
+            decision = conversation.decide(guide, interview.conversation_state, reading)
+            reply_id, text = new_id(), ""
+            if worded is not None and worded[1] == decision:
+                reply_id, text = worded[0], worded[2]
+            text = text or probes.wording(guide, decision, reading)
             count = interview.messages_count
             said = MessageRecord(
                 id=new_id(),
@@ -255,26 +281,24 @@ class InterviewService:
                 created_at=now,
             )
             reply = MessageRecord(
-                id=new_id(),
+                id=reply_id,
                 interview_id=interview.id,
                 seq=count + 2,
                 role=Role.INTERVIEWER.value,
-                content=answer.content,
+                content=text,
                 created_at=now,
             )
             uow.interviews.append([said, reply])
-            uow.interviews.save(interview.exchanged(answer.position), interview)
-            done = MessageExchange(
+            after = interview.exchanged(decision.state)
+            uow.interviews.save(after, interview)
+            return MessageExchange(
                 message_id=said.id,
                 interviewer_response=_message(reply),
-                interview_status=answer.position.status,
+                interview_status=after.status,
                 messages_count=count + 2,
             )
-            return done, loaded
 
-        done, loaded = await self._units.write(exchange)
-        if loaded is not None:
-            self._keep_guide(loaded)
+        done = await self._with_guides(self._units.write, exchange)
         status, count = done.interview_status, done.messages_count
         self._changes.publish(
             interview_id,
@@ -284,17 +308,133 @@ class InterviewService:
         )
         return done
 
+    async def _converse_with_model(
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        hand_out: Callable[[ReplyPiece], Awaitable[None]],
+    ) -> MessageExchange:
+        """The engine decides from the stored state (a read, no write lock),
+        the model words the move while its pieces are handed out, then the
+        exchange is stored as by `_exchange`."""
+        assert self._wording is not None
+        reading = await self._read(content)
+        plan = await self._plan(principal, interview_id, session_token, content, reading)
+        guide, decision, recent = plan
+        fallback = probes.wording(guide, decision, reading)
+        reply_id = new_id()
+
+        async def piece(text: str) -> None:
+            await hand_out(ReplyPiece(reply_id, text))
+
+        text = await self._wording.word(guide, decision, reading, recent, fallback, piece)
+        return await self._exchange(
+            principal, interview_id, session_token, content, (reply_id, decision, text)
+        )
+
+    async def _plan(
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        reading: Reading,
+    ) -> Plan:
+        """What the engine will decide, checked as the exchange will check it
+        (every refusal comes before the model is called)."""
+
+        def plan(guides: Guides, uow: UnitOfWork) -> Plan:
+            interview, guide = _conversing(
+                uow, guides, principal, interview_id, session_token, content
+            )
+            decision = conversation.decide(guide, interview.conversation_state, reading)
+            recent = tuple(
+                conversation.Said(m.role, m.content)
+                for m in uow.interviews.messages(interview.id)[-conversation.RECENT :]
+            )
+            return guide, decision, recent
+
+        return await self._with_guides(self._units.read, plan)
+
+    async def _with_guides(
+        self,
+        run: Callable[[Callable[[UnitOfWork], T]], Awaitable[T]],
+        unit: Callable[[Guides, UnitOfWork], T],
+    ) -> T:
+        """Run a unit with the guides loaded so far; if it meets a study whose
+        guide is not among them, load that guide (outside the unit) and run
+        the unit again."""
+        while True:
+            try:
+                return await run(partial(unit, self._guides))
+            except _GuideNeeded as needed:
+                await self._load_guide(needed.study_id)
+
+    async def _read(self, content: str) -> Reading:
+        if not self._listener.ready:
+            # The first reading loads the analysis's embedding (seconds): not
+            # on the event loop.
+            await asyncio.to_thread(self._listener.warm)
+        return self._listener.read(content)
+
+    async def _load_guide(self, study_id: str) -> None:
+        """Load a study's guide and keep it (its question vectors computed
+        here, on the event loop, not in a write unit)."""
+
+        def load(uow: UnitOfWork) -> conversation.Guide:
+            study = uow.studies.get(study_id)
+            assert study is not None  # foreign key
+            return _guide(study)
+
+        guide = await self._units.read(load)
+        vectors = self._listener.question_vectors([q.text for q in guide.questions])
+        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
+        self._guides = {**kept, study_id: replace(guide, vectors=vectors)}
+
     async def stream_message(
         self, principal: Principal, interview_id: str, session_token: str | None, content: str
     ) -> AsyncIterator[ReplyPiece | MessageExchange]:
         """send_message, with the reply handed out in pieces before the whole
-        exchange. Both messages are stored before the first piece; every
-        failure is raised before it."""
-        done = await self.send_message(principal, interview_id, session_token, content)
-        reply = done.interviewer_response
-        for piece in interviewer.pieces(reply.content):
-            yield ReplyPiece(reply.message_id, piece)
-        yield done
+        exchange. Without a model, both messages are stored before the first
+        piece and every failure is raised before it; with one, every refusal
+        is raised before the first piece and the pieces come as the model
+        writes them, the exchange stored after the last."""
+        if self._wording is None:
+            done = await self.send_message(principal, interview_id, session_token, content)
+            reply = done.interviewer_response
+            for piece in probes.pieces(reply.content):
+                yield ReplyPiece(reply.message_id, piece)
+            yield done
+            return
+        require(principal, Permission.CHAT)
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        _require_token_shape(session_token)
+        content = validation.message_content(content)
+        queue: asyncio.Queue[ReplyPiece | MessageExchange | BaseException] = asyncio.Queue()
+
+        async def converse() -> None:
+            try:
+                done = await self._converse_with_model(
+                    principal, interview_id, session_token, content, queue.put
+                )
+                queue.put_nowait(done)
+            except BaseException as error:  # handed to the stream's reader
+                queue.put_nowait(error)
+
+        task = asyncio.create_task(converse())
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, MessageExchange):
+                    return
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def complete_interview(
         self,
@@ -474,25 +614,58 @@ class InterviewService:
     def _now(self) -> datetime:
         return whole_seconds(self._clock())
 
-    def _keep_guide(self, loaded: Guide) -> None:
-        """Keep a guide a write unit loaded (on the event loop, never in the
-        unit): a new mapping, so a unit reading the old one is undisturbed."""
-        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
-        self._guides = {**kept, loaded.study_id: loaded.questions}
+
+Guides = dict[str, conversation.Guide]
+# A model-worded reply's plan: the guide, the decision, the recent transcript.
+Plan = tuple[conversation.Guide, Decision, tuple[conversation.Said, ...]]
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Guide:
-    """A study's questions, as a write unit loaded them."""
+def _conversing(
+    uow: UnitOfWork,
+    guides: Guides,
+    principal: Principal,
+    interview_id: str,
+    token: str | None,
+    content: str,
+) -> tuple[Interview, conversation.Guide]:
+    """The interview a message is for, checked (open, room for the message),
+    and its study's guide (raises _GuideNeeded if it is not loaded)."""
+    interview = _interview_for_token(uow, principal, interview_id, token)
+    interview.ensure_open()
+    validation.transcript_room(
+        interview.id,
+        interview.respondent_messages,
+        content,
+        lambda: uow.interviews.respondent_bytes(interview.id),
+    )
+    guide = guides.get(interview.study_id)
+    if guide is None:
+        raise _GuideNeeded(interview.study_id)
+    return interview, guide
 
-    study_id: str
-    questions: tuple[str, ...]
+
+class _GuideNeeded(Exception):
+    """A write unit met a study whose guide is not loaded yet."""
+
+    def __init__(self, study_id: str) -> None:
+        super().__init__(study_id)
+        self.study_id = study_id
 
 
-def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
-    study = uow.studies.get(study_id)
-    assert study is not None  # foreign key
-    return tuple(study.questions)
+async def _discard(piece: ReplyPiece) -> None:
+    """Where SendMessage's pieces go when a model words the reply."""
+
+
+def _default_listener() -> conversation.Listener:
+    from koji_server.interviewer.listening import Listener
+
+    return Listener()
+
+
+def _guide(study: Any) -> conversation.Guide:
+    """A study row's guide: its questions as the engine needs them."""
+    return conversation.guide_from_study(study.title, study.questions)
 
 
 def _to_milliseconds(value: datetime) -> datetime:

@@ -1,0 +1,238 @@
+"""The built-in wording of the interviewer's moves (no model needed).
+
+A probe names what the respondent said: the clause interviewer.listening
+took from the answer, in the interviewer's voice ("You said the export to
+Excel is slow — how long does it take, and what do you do meanwhile?"). Each
+template has a form for a clause ("the export to Excel is slow") and one for
+a bare phrase ("Slack"). A language model, when configured, words the same
+move instead (interviewer.llm); this wording is its fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from koji_server.domain.conversation import Decision, Guide, Move, Question, Reading
+
+MAX_CLAUSE_WORDS = 12
+_CLAUSE_BREAK = re.compile(
+    r"[;:()]|\s+[-\u2013\u2014]\s+|,\s+(?=(?:but|and|so|because|which|although|though|"
+    r"i|we|it|they|that|this|then|plus|especially)\b)"
+    r"|\s+(?:but|so|because|although|though)\s+",
+    re.IGNORECASE,
+)
+# A long clause is cut before one of these (the detail after them can go).
+_CUT_BEFORE = frozenset(
+    """
+    because when since while although though which until unless whereas for in on with
+    about after before during by than and but so every each from
+    """.split()
+)
+# Up to this many words a clause is kept whole rather than cut mid-phrase.
+MAX_UNCUT_WORDS = 16
+_HEDGES = re.compile(
+    r"\b(?:really|very|just|actually|basically|literally|kind of|sort of|pretty much|"
+    r"quite|totally|honestly|super|so)\s+(?=\w)",
+    re.IGNORECASE,
+)
+_FILLER = re.compile(
+    r"^(?:(?:oh|um+|uh+|hmm+|yeah|yes|yep|no|nope|well|so|ok|okay|right|honestly|then|and|"
+    r"but|also|plus|anyway|"
+    r"basically|actually|frankly|i mean|i guess|i think|i'd say|i would say|to be honest|"
+    r"good question|great question|let me think|hm)\b[\s,.!:-]*)+",
+    re.IGNORECASE,
+)
+# The respondent's voice to the interviewer's: "I", "my", "we" -> "you".
+_VOICE = {
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "we": "you",
+    "us": "you",
+    "our": "your",
+    "ours": "yours",
+    "ourselves": "yourselves",
+    "i'm": "you're",
+    "i've": "you've",
+    "i'd": "you'd",
+    "i'll": "you'll",
+    "we're": "you're",
+    "we've": "you've",
+    "we'd": "you'd",
+    "we'll": "you'll",
+}
+_I_WAS = re.compile(r"\bI\s+(am|was)\b", re.IGNORECASE)
+_VOICE_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+
+
+def in_our_voice(text: str) -> str:
+    """The respondent's words as the interviewer says them back."""
+
+    def flip(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return _VOICE.get(word.lower(), word)
+
+    text = _I_WAS.sub(lambda m: "you are" if m.group(1).lower() == "am" else "you were", text)
+    return _VOICE_WORD.sub(flip, text)
+
+
+def clause(sentence: str) -> str:
+    """The sentence's main clause, fillers and hedges dropped, cut to
+    MAX_CLAUSE_WORDS before a subordinate clause where it can be."""
+    text = _FILLER.sub("", sentence.strip())
+    parts = [p.strip(" ,.;:!?") for p in _CLAUSE_BREAK.split(text)]
+    parts = [p for p in parts if p]
+    clause = next((p for p in parts if len(p.split()) >= 3), parts[0] if parts else "")
+    clause = _HEDGES.sub("", clause)
+    words = clause.split()
+    if len(words) > MAX_CLAUSE_WORDS:
+        cuts = [i for i in range(4, MAX_CLAUSE_WORDS + 1) if words[i].lower() in _CUT_BEFORE]
+        if cuts:
+            words = words[: cuts[-1]]
+        elif len(words) > MAX_UNCUT_WORDS:
+            words = words[:MAX_CLAUSE_WORDS]
+        clause = " ".join(words).rstrip(" ,;:")
+    return clause.rstrip(" ,.;:!?")
+
+
+def lowered_start(text: str) -> str:
+    """The first word lower-cased, unless it is "I" or an acronym."""
+    if not text:
+        return text
+    first = text.split()[0]
+    if (first.isupper() and len(first) > 1) or first in ("I", "I'm", "I've", "I'd"):
+        return text
+    return text[0].lower() + text[1:]
+
+
+def voiced_clause(sentence: str) -> str:
+    """A sentence's main clause as the interviewer says it back ("I find
+    the export really slow" -> "you find the export slow")."""
+    return lowered_start(in_our_voice(clause(sentence)))
+
+
+# Template id -> (wording around a clause, wording around a bare phrase).
+PROBE_WORDING: dict[str, tuple[str, str]] = {
+    "impact": (
+        "You said {x} — what does that cost you when it happens?",
+        "You mentioned {x} — what does that cost you when it goes wrong?",
+    ),
+    "workaround": (
+        "You said {x} — what do you do to get around it today?",
+        "You mentioned {x} — what do you do to get around it today?",
+    ),
+    "frequency": (
+        "You said {x} — how often does that happen, and what do you do meanwhile?",
+        "You mentioned {x} — how often does that come up, and what do you do then?",
+    ),
+    "change": (
+        "You said {x} — what would that change for you day to day?",
+        "You mentioned {x} — what would that change for you day to day?",
+    ),
+    "without": (
+        "You said {x} — how do you manage without that today?",
+        "You mentioned {x} — how do you manage without it today?",
+    ),
+    "works": (
+        "You said {x} — what makes it work so well for you?",
+        "You mentioned {x} — what makes it work well for you?",
+    ),
+    "compare": (
+        "You said {x} — how does that compare with what you did before?",
+        "You mentioned {x} — how does it compare with what you used before?",
+    ),
+    "example": (
+        "You said {x} — could you walk me through the last time that happened?",
+        "You mentioned {x} — could you walk me through the last time you used it?",
+    ),
+    "why": (
+        "You said {x} — why does that matter to you?",
+        "You mentioned {x} — why that, rather than something else?",
+    ),
+    "detail": (
+        "You said {x} — could you say more about how that plays out for you?",
+        "You mentioned {x} — could you tell me more about how you use it?",
+    ),
+}
+# Without any content to name (rare: "I don't know"), a probe asks for an example.
+UNGROUNDED_PROBE = "Could you give me an example of what you mean?"
+GOODBYE = (
+    "That's everything I wanted to ask. Thank you for your time and for sharing "
+    "your experience. Goodbye!"
+)
+EARLY_GOODBYE = "No problem at all — thank you for your time and everything you shared. Goodbye!"
+ACKNOWLEDGEMENT = "Thank you for adding that; I've noted it."
+
+
+def greeting(title: str, display_name: str, first_question: str) -> str:
+    hello = f"Hi {display_name}!" if display_name else "Hi!"
+    return f"{hello} Thanks for taking the time to talk with us about {title}. {first_question}"
+
+
+def probe(template: str, reading: Reading) -> str:
+    """A probe that names what was said."""
+    if not reading.clause:
+        return UNGROUNDED_PROBE
+    around_clause, around_phrase = PROBE_WORDING[template]
+    wording = around_clause if reading.clause_is_statement else around_phrase
+    return wording.format(x=reading.clause)
+
+
+def confirmation(question: Question, sentence: str) -> str:
+    """A question an earlier answer (`sentence`) covered, asked as a check."""
+    return (
+        f"Earlier you mentioned that {voiced_clause(sentence)} — anything to add on this? "
+        f"I was going to ask: {question.text}"
+    )
+
+
+def reask(question: Question) -> str:
+    """A structured question again, naming its scale or options."""
+    if question.scale is not None:
+        low, high = question.scale
+        return (
+            f"Sorry, I didn't catch a number there. On a scale from {low} to {high}: "
+            f"{question.text}"
+        )
+    if question.options:
+        listed = ", ".join(question.options[:-1]) + f" or {question.options[-1]}"
+        if len(question.options) == 1:
+            listed = question.options[0]
+        return f"Sorry, I didn't quite catch that. Could you pick from {listed}? {question.text}"
+    if question.type == "yes_no":
+        return f"Sorry, I didn't quite catch that — yes or no? {question.text}"
+    return f"Sorry, I didn't quite catch that. {question.text}"
+
+
+def wording(guide: Guide, decision: Decision, reading: Reading) -> str:
+    """The built-in wording of a decided move."""
+    move = decision.move
+    if move is Move.ACKNOWLEDGE:
+        return ACKNOWLEDGEMENT
+    if move is Move.CONCLUDE:
+        return EARLY_GOODBYE if reading.ending else GOODBYE
+    assert decision.question is not None
+    question = guide.questions[decision.question]
+    if move is Move.PROBE:
+        assert decision.probe is not None
+        return probe(decision.probe, reading)
+    if move is Move.CONFIRM:
+        return confirmation(question, decision.clause)
+    if move is Move.REASK:
+        return reask(question)
+    return question.text
+
+
+# A reply handed out without a model comes in groups of this many words.
+WORDS_PER_PIECE = 3
+
+
+def pieces(content: str) -> Iterator[str]:
+    """A reply in pieces, as if produced: groups of words with their
+    following whitespace; joined, they are `content` exactly."""
+    words = re.findall(r"\s*\S+\s*", content) or [content]
+    for start in range(0, len(words), WORDS_PER_PIECE):
+        yield "".join(words[start : start + WORDS_PER_PIECE])

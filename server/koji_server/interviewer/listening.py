@@ -1,0 +1,251 @@
+"""Reading an answer for the conversation engine (domain.conversation).
+
+What the respondent said, as the engine weighs it: the clause a probe quotes
+back in the interviewer's voice ("I find the export to Excel really slow" ->
+"you find the export to Excel slow"), the noun phrases the analysis extracts
+(analysis.phrases), the insight type from cue words (pain point, request,
+praise: the analysis's classifier takes seconds to train and milliseconds per
+sentence, too much for every message), how deep the answer goes (an example,
+a consequence, a number or time), whether the respondent is leaving, and one
+topic vector per sentence (analysis.embedding, the analysis's own) for the
+engine to compare with later questions.
+
+Reading costs tens of microseconds per sentence; the service does it before
+its write unit, so none of it runs on the database's writer.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import pairwise
+from types import ModuleType
+
+import numpy as np
+
+from koji_server.domain import probes
+from koji_server.domain.conversation import Reading
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence said to the interviewer ("you") reads oddly said back.
+_ADDRESSES_US = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.IGNORECASE)
+
+# Leaving: said as the point of the message, not as part of an answer ("I
+# need to run reports on Mondays" is not leaving).
+_ENDING = re.compile(
+    r"(?:^|[.!?,;]\s*|\b(?:sorry|ok|okay|so|but|anyway|actually|well|oh|ah)\b[\s,]*)"
+    r"(?:i'm\s+|i\s+am\s+)?(?:really\s+)?"
+    r"(?:(?:i|we)\s+(?:really\s+)?(?:need|have|got|gotta|must)\s+(?:to\s+)?"
+    r"(?:go|run|leave|head\s+(?:off|out)|jump(?:\s+off)?|drop(?:\s+off)?|stop|wrap\s+up|"
+    r"hop\s+off|take\s+(?:this|another|a)\s+call|get\s+going|dash|bounce)"
+    r"|gotta\s+(?:go|run|jump|dash)|(?:i'm|i\s+am)\s+(?:out\s+of\s+time|done\s+here|"
+    r"going\s+to\s+have\s+to\s+(?:go|stop|leave|run)|off\s+now|late\s+for)"
+    r"|(?:that's|that\s+is)\s+(?:all|it|everything)\s+(?:from\s+me|for\s+(?:me|now|today)|"
+    r"i\s+(?:have|can\s+(?:say|give)|'ve\s+got|got))"
+    r"|(?:let's|can\s+we|could\s+we|we\s+(?:should|need\s+to))\s+(?:stop|wrap\s+(?:it\s+)?up|"
+    r"end\s+(?:it|here|this|the\s+interview)|finish\s+(?:here|now))"
+    r"|i\s+(?:don't|do\s+not)\s+(?:have|got)\s+(?:any\s+)?more\s+time"
+    r"|(?:bye|goodbye|bye\s+bye|see\s+you|cheers,?\s+bye|talk\s+(?:to\s+you\s+)?later))"
+    r"(?=[\s,.!?;]*(?:$|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b|—|-|\.|!|,\s*(?:sorry|"
+    r"thanks|bye|but|i|my|something)))",
+    re.IGNORECASE,
+)
+
+# Insight-type cues (the analysis's types, read from cue words and word
+# pairs: one pass over the words, where a regex of alternatives costs a
+# search at every character).
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_REQUEST_PAIRS = frozenset(
+    """
+    i wish|we wish|i hope|we hope|i'd like|i'd love|we'd like|we'd love|would like|would love|
+    i'd prefer|would prefer|be nice|be great|be good|be helpful|be amazing|be awesome|
+    be better|if only|please add|you add|should have|should support|should let|should allow|
+    should show|be able|there's no|is no|no way|is missing|are missing|i want|we want|
+    i need|we need|wish there|wish it
+    """.replace("\n", "").split("|")
+)
+_PAIN_WORDS = frozenset(
+    """
+    slow slowly broken breaks broke bug bugs buggy fails failed failing fail painful pain
+    hate hated terrible awful horrible clunky tedious cumbersome hard difficult stuck lost
+    losing wait waiting forever manual manually workaround expensive overpriced can't cannot
+    couldn't won't worse mess messy nightmare unreliable annoying annoyed frustrating
+    frustrated confusing confused problem problems issue issues crash crashes crashed
+    crashing lag lags laggy freeze freezes froze error errors timeout timeouts wasted waste
+    struggle struggled struggling
+    """.split()
+)
+_PAIN_PAIRS = frozenset(
+    "by hand|times out|doesn't work|never works|too slow|too long|too many|too much|"
+    "too expensive|too hard|takes forever|gave up|had to".split("|")
+)
+_PRAISE_WORDS = frozenset(
+    """
+    love loved great excellent amazing awesome fantastic brilliant perfect easy smooth
+    intuitive helpful reliable fast quick saves saved enjoy enjoyed happy best favourite
+    favorite nice
+    """.split()
+)
+_PRAISE_PAIRS = frozenset(
+    "like it|like that|like how|works well|works great|just works|really like".split("|")
+)
+
+
+# Depth cues.
+_EXAMPLE = re.compile(
+    r"\b(?:for\s+example|for\s+instance|e\.g\.|like\s+when|last\s+(?:week|month|time|year|"
+    r"monday|tuesday|wednesday|thursday|friday|quarter)|yesterday|the\s+other\s+day|once|"
+    r"recently|this\s+morning|when\s+(?:i|we|our|my)|every\s+time|one\s+time|"
+    r"a\s+(?:client|customer|colleague|coworker)\s+(?:asked|wanted|needed|sent))\b",
+    re.IGNORECASE,
+)
+# A told episode: verbs in the past ("she showed me", "it kept rejecting").
+_PAST = re.compile(
+    r"\b(?:[a-z]{3,}ed|was|were|had|did|went|got|took|made|told|showed|kept|spent|saw|"
+    r"came|gave|found|felt|left|lost|sent|paid|broke|thought|said|tried|built|ran|wrote)\b",
+    re.IGNORECASE,
+)
+_CONSEQUENCE = re.compile(
+    r"\b(?:so\s+(?:i|we|that|it|they|now)|which\s+means|that\s+means|means\s+(?:i|we)|"
+    r"because|as\s+a\s+result|ended?\s+up|had\s+to|have\s+to|has\s+to|lost|cost\w*|"
+    r"missed|delay\w*|late|blocked|couldn't|can't|saves?|saved|instead|otherwise|"
+    r"meaning|resulted|leads?\s+to|led\s+to|lose|losing|spent|spend|wasting|chasing|"
+    r"gave\s+up|stopped|switched)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+    r"twenty|thirty|forty|fifty|hundred|thousand|dozen|half|couple|few|several|daily|"
+    r"weekly|monthly|hourly|every\s+(?:day|week|month|morning|evening|monday|tuesday|"
+    r"wednesday|thursday|friday|quarter|sprint|year)|minutes?|hours?|days?|weeks?|"
+    r"months?|years?|twice|once\s+a)\b",
+    re.IGNORECASE,
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def _best_sentence(sentences: list[str]) -> str:
+    """The sentence a probe should name: the one with the most content words
+    (an insight cue counts as one), the earliest on a tie; one that speaks to
+    the interviewer ("you") only if there is nothing else."""
+    best: tuple[int, int, int] | None = None
+    chosen = ""
+    topic_words = _analysis().embedding.topic_words
+    for order, sentence in enumerate(sentences):
+        content = len(topic_words(sentence))
+        cue = 1 if _kind_of(_WORD.findall(sentence.lower())) != "none" else 0
+        addressed = 1 if _ADDRESSES_US.search(sentence) else 0
+        score = (-addressed, content + cue, -order)
+        if best is None or score > best:
+            best, chosen = score, sentence
+    return chosen
+
+
+def ending(text: str) -> bool:
+    """Whether the respondent is leaving ("sorry, I need to run")."""
+    return _ENDING.search(text.strip()) is not None
+
+
+def kind(text: str) -> str:
+    """pain_point, request, praise or none, from cue words."""
+    return _kind_of(_WORD.findall(text.lower()))
+
+
+def _kind_of(words: list[str]) -> str:
+    pairs = {f"{a} {b}" for a, b in pairwise(words)}
+    if pairs & _REQUEST_PAIRS:
+        return "request"
+    pain = len(_PAIN_WORDS.intersection(words)) + len(pairs & _PAIN_PAIRS)
+    praise = len(_PRAISE_WORDS.intersection(words)) + len(pairs & _PRAISE_PAIRS)
+    if pain and pain >= praise:
+        return "pain_point"
+    return "praise" if praise else "none"
+
+
+def read(text: str, parsed: bool | None = None) -> Reading:
+    """The engine's reading of an answer, without vectors (`Listener` adds them)."""
+    sentences = _sentences(text)
+    best = _best_sentence(sentences)
+    said = probes.clause(best) if best else ""
+    statement = len(said.split()) >= 3
+    if statement:
+        said = probes.lowered_start(probes.in_our_voice(said))
+    elif said:
+        # A bare answer ("Slack", "mostly the exports"): its longest noun
+        # phrase, as written; the words themselves when it has none.
+        found = [p for s in sentences for p in _analysis().phrases.noun_phrases(s)]
+        if found:
+            said = _as_written(max(found, key=lambda p: len(p.words)).text, text)
+    return Reading(
+        text=text,
+        sentences=tuple(sentences),
+        clause=said,
+        clause_is_statement=statement,
+        kind=kind(text),
+        words=len(text.split()),
+        has_example=_EXAMPLE.search(text) is not None or len(_PAST.findall(text)) >= 2,
+        has_consequence=_CONSEQUENCE.search(text) is not None,
+        has_number=_NUMBER.search(text) is not None,
+        ending=ending(text),
+        parsed=parsed,
+    )
+
+
+def _as_written(phrase: str, text: str) -> str:
+    """The phrase as the respondent wrote it ("Slack", not "slack")."""
+    match = re.search(re.escape(phrase), text, re.IGNORECASE)
+    return match.group(0) if match else phrase
+
+
+class _Analysis:
+    """The analysis modules the reading uses (imported on first use: with
+    wordllama and scikit-learn, about two seconds)."""
+
+    def __init__(self) -> None:
+        from koji_server.analysis import embedding, phrases
+
+        embedding.model()
+        self.embedding: ModuleType = embedding
+        self.phrases: ModuleType = phrases
+
+
+_loaded: list[_Analysis] = []
+_loading = threading.Lock()
+
+
+def _analysis() -> _Analysis:
+    if not _loaded:
+        with _loading:
+            if not _loaded:
+                _loaded.append(_Analysis())
+    return _loaded[0]
+
+
+class Listener:
+    """Reads answers and guides with the analysis's topic vectors."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the analysis modules are loaded (else the first reading
+        loads them: run `warm` in a thread first)."""
+        return bool(_loaded)
+
+    def warm(self) -> None:
+        _analysis()
+
+    def read(self, text: str, parsed: bool | None = None) -> Reading:
+        reading = read(text, parsed)
+        if not reading.sentences:
+            return reading
+        topic_vector = _analysis().embedding.topic_vector
+        vectors = np.stack([topic_vector(sentence) for sentence in reading.sentences])
+        return replace(reading, vectors=vectors)
+
+    def question_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        topic_vector = _analysis().embedding.topic_vector
+        return np.stack([topic_vector(text) for text in texts])
