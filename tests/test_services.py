@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from koji_server.analysis.analyze import analyze
+from koji_server.domain.conversation import State
 from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
 from koji_server.domain.interview import Interview
-from koji_server.domain.conversation import State
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,

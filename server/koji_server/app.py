@@ -306,6 +306,7 @@ async def start_server(
         await database.dispose()
         raise
     await server.start()
+    service.start_warming()
     if pipeline is not None:
         pipeline.start()
     for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):

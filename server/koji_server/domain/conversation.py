@@ -118,9 +118,7 @@ class Reading:
         time; two of them in a few sentences; or a long answer (not vague)."""
         signals = self.has_example + self.has_consequence + self.has_number
         return (
-            signals == 3
-            or (signals == 2 and self.words >= DEEP_WORDS)
-            or self.words >= LONG_WORDS
+            signals == 3 or (signals == 2 and self.words >= DEEP_WORDS) or self.words >= LONG_WORDS
         )
 
 
