@@ -38,17 +38,19 @@ _ENDING = re.compile(
     r"(?:^|[.!?,;]\s*|\b(?:sorry|ok|okay|so|but|anyway|actually|well|oh|ah)\b[\s,]*)"
     r"(?:i'm\s+|i\s+am\s+)?(?:really\s+)?"
     r"(?:(?:i|we)\s+(?:really\s+)?(?:need|have|got|gotta|must)\s+(?:to\s+)?"
-    r"(?:go|run|leave|head\s+(?:off|out)|jump(?:\s+off)?|drop(?:\s+off)?|stop|wrap\s+up|"
+    r"(?:go|run|leave|head\s+(?:off|out)|jump(?:\s+off|\s+on\s+(?:a|another)\s+call)?|"
+    r"drop(?:\s+off)?|stop(?:\s+(?:here|there|now))?|wrap\s+up|"
     r"hop\s+off|take\s+(?:this|another|a)\s+call|get\s+going|dash|bounce)"
     r"|gotta\s+(?:go|run|jump|dash)|(?:i'm|i\s+am)\s+(?:out\s+of\s+time|done\s+here|"
     r"going\s+to\s+have\s+to\s+(?:go|stop|leave|run)|off\s+now|late\s+for)"
     r"|(?:that's|that\s+is)\s+(?:all|it|everything)\s+(?:from\s+me|for\s+(?:me|now|today)|"
     r"i\s+(?:have|can\s+(?:say|give)|'ve\s+got|got))"
-    r"|(?:let's|can\s+we|could\s+we|we\s+(?:should|need\s+to))\s+(?:stop|wrap\s+(?:it\s+)?up|"
+    r"|(?:let's|can\s+we|could\s+we|we\s+(?:should|need\s+to))\s+"
+    r"(?:stop(?:\s+(?:here|there|now))?|wrap\s+(?:it\s+)?up|"
     r"end\s+(?:it|here|this|the\s+interview)|finish\s+(?:here|now))"
     r"|i\s+(?:don't|do\s+not)\s+(?:have|got)\s+(?:any\s+)?more\s+time"
     r"|(?:bye|goodbye|bye\s+bye|see\s+you|cheers,?\s+bye|talk\s+(?:to\s+you\s+)?later))"
-    r"(?=[\s,.!?;]*(?:$|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b|—|-|\.|!|,\s*(?:sorry|"
+    r"(?=[\s,.!?;]*(?:$|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b|—|\s-\s|\.|!|\?|,\s*(?:sorry|"
     r"thanks|bye|but|i|my|something)))",
     re.IGNORECASE,
 )
@@ -58,13 +60,14 @@ _ENDING = re.compile(
 # search at every character).
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _REQUEST_PAIRS = frozenset(
-    """
+    pair.strip()
+    for pair in """
     i wish|we wish|i hope|we hope|i'd like|i'd love|we'd like|we'd love|would like|would love|
     i'd prefer|would prefer|be nice|be great|be good|be helpful|be amazing|be awesome|
     be better|if only|please add|you add|should have|should support|should let|should allow|
     should show|be able|there's no|is no|no way|is missing|are missing|i want|we want|
     i need|we need|wish there|wish it
-    """.replace("\n", "").split("|")
+    """.split("|")
 )
 _PAIN_WORDS = frozenset(
     """
