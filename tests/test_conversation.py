@@ -16,7 +16,7 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.analysis import embedding
 from koji_server.app import start_server
 from koji_server.config import Settings
-from koji_server.domain import probes
+from koji_server.domain import interviewer, probes
 from koji_server.domain.conversation import (
     COVERAGE_THRESHOLD,
     Guide,
@@ -24,8 +24,10 @@ from koji_server.domain.conversation import (
     Question,
     State,
     decide,
-    guide_from_study,
+    guide_of,
 )
+from koji_server.domain.model import Brief, BriefMode
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.interviewer.listening import Listener
 from tests.conftest import make_tenant
 from tests.helpers import auth
@@ -166,18 +168,19 @@ def test_structured_mode_skips_a_covered_open_question_but_never_a_structured_on
 
 
 def test_a_structured_answer_that_does_not_parse_is_asked_again_once() -> None:
+    asked = "On a scale from 0 to 10: How likely are you to recommend us?"
     g = guide(
-        Question("r", "How likely are you to recommend us?", type="scale", scale=(0, 10)), "Why?"
+        Question("r", "How likely are you to recommend us?", "scale", scale=(0, 10), asked=asked),
+        "Why?",
     )
     state = State()
     miss = LISTENER.read("it depends on the day", parsed=False)
     first = decide(g, state, miss)
     assert first.move is Move.REASK and first.follow_up and first.question == 0
-    assert probes.wording(g, first, miss).startswith(
-        "Sorry, I didn't catch a number there. On a scale from 0 to 10"
-    )
+    assert probes.wording(g, first, miss) == f"{interviewer.NOT_READ} {asked}"
     second = decide(g, first.state, miss)
-    assert second.move is Move.NEXT and second.state.skipped == (0,)
+    assert second.move is Move.NEXT and second.state.skipped == (0,) and second.gave_up
+    assert probes.wording(g, second, miss) == f"{interviewer.MOVING_ON} Why?"
     hit = decide(g, State(), LISTENER.read("an eight", parsed=True))
     assert hit.move is Move.NEXT and hit.state.skipped == ()
 
@@ -230,38 +233,40 @@ def test_the_state_round_trips_through_json() -> None:
 
 
 def test_stored_studies_of_both_shapes_make_guides() -> None:
-    plain = guide_from_study("t", ["How?", "Why?"])
-    assert [(q.id, q.text, q.max_follow_ups, q.open_ended) for q in plain.questions] == [
-        ("0", "How?", 1, True),
-        ("1", "Why?", 1, True),
+    plain = guide_of("t", questions_from_stored("s", ["How?", "Why?"]), Brief())
+    assert [(q.text, q.max_follow_ups, q.open_ended) for q in plain.questions] == [
+        ("How?", 1, True),
+        ("Why?", 1, True),
     ]
-    typed = guide_from_study(
-        "t",
-        [
-            {
-                "question_id": "q1",
-                "text": "Rate us",
-                "type": "scale",
-                "config": {"scale_min": 0, "scale_max": 10},
-                "probing": {"max_follow_ups": 0, "instructions": "Ask why"},
+    assert plain.mode == "hybrid"
+    stored = [
+        {
+            "question_id": "q1",
+            "text": "How likely are you to recommend us?",
+            "type": "scale",
+            "config": {"scale_min": 0, "scale_max": 10},
+            "probing": {"max_follow_ups": 0, "instructions": "Ask why"},
+        },
+        {
+            "question_id": "q2",
+            "text": "Where do you share reports?",
+            "type": "single_choice",
+            "config": {
+                "options": [
+                    {"option_id": "o1", "label": "Slack"},
+                    {"option_id": "o2", "label": "Email"},
+                ]
             },
-            {
-                "question_id": "q2",
-                "text": "Pick",
-                "type": "single_choice",
-                "config": {
-                    "options": [
-                        {"option_id": "o1", "label": "Slack"},
-                        {"option_id": "o2", "label": "Email"},
-                    ]
-                },
-            },
-        ],
-        mode="structured",
-    )
+        },
+    ]
+    brief = Brief(problem_statement="Reports go unread", mode=BriefMode.STRUCTURED)
+    typed = guide_of("t", questions_from_stored("s", stored), brief)
     first, second = typed.questions
-    assert (first.scale, first.max_follow_ups, first.instructions) == ((0, 10), 0, "Ask why")
-    assert second.options == ("Slack", "Email") and typed.mode == "structured"
+    assert (first.id, first.scale, first.max_follow_ups) == ("q1", (0, 10), 0)
+    assert first.instructions == "Ask why"
+    assert first.asked == "On a scale from 0 to 10: How likely are you to recommend us?"
+    assert second.options == ("Slack", "Email")
+    assert (typed.mode, typed.brief) == ("structured", "Reports go unread")
 
 
 def test_the_per_message_topic_vector_is_the_analysis_topic_vector() -> None:

@@ -255,8 +255,16 @@ async def test_get_returns_the_whole_interview(stub, tenant) -> None:
     assert [(m.message_id, m.role, m.content) for m in got.transcript] == [
         (started.initial_message.message_id, pb.interviewer, started.initial_message.content),
         (reply.message_id, pb.respondent, LONG_ANSWER),
-        (reply.interviewer_response.message_id, pb.interviewer, QUESTIONS[1]),
+        (
+            reply.interviewer_response.message_id,
+            pb.interviewer,
+            reply.interviewer_response.content,
+        ),
     ]
+    # A probe on the first question, naming what was said.
+    assert reply.interviewer_response.content.startswith(
+        "You said you heard about us from a colleague who uses it every week — "
+    )
     assert all(m.created_at.seconds >= started.started_at.seconds for m in got.transcript)
     assert got.stats.respondent_messages == 1
     assert got.stats.interviewer_messages == 2

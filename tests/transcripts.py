@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from koji_server.domain import conversation, probes
+from koji_server.domain import conversation, interviewer, probes
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
+from koji_server.domain.model import Brief
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.interviewer.listening import Listener
 
 GUIDE = (
@@ -47,9 +49,11 @@ COPY_PASTE = [
 def transcript(answers: list[str], duration_seconds: int, name: str = "t") -> TranscriptInput:
     """Replays the real interviewer over the answers, as the service would."""
     listener = Listener()
-    guide = conversation.guide_from_study(TITLE, GUIDE)
+    questions = questions_from_stored("transcripts", list(GUIDE))
+    guide = conversation.guide_of(TITLE, questions, Brief())
     guide = replace(guide, vectors=listener.question_vectors(GUIDE))
-    utterances = [Utterance(f"{name}-m0", "interviewer", probes.greeting(TITLE, "", GUIDE[0]))]
+    opening = interviewer.opening(TITLE, questions, "").content
+    utterances = [Utterance(f"{name}-m0", "interviewer", opening)]
     state = conversation.opening(guide).state
     for number, answer in enumerate(answers, start=1):
         utterances.append(Utterance(f"{name}-r{number}", "respondent", answer))

@@ -26,9 +26,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from koji_server.domain.model import Brief, StudyQuestion
 
 OPEN_ENDED = "open_ended"
 MODES = ("structured", "exploratory", "hybrid")
@@ -69,6 +72,9 @@ class Question:
     # Structured questions: what a re-ask names.
     options: tuple[str, ...] = ()
     scale: tuple[int, int] | None = None
+    # The question as the interviewer asks it (a structured one names its
+    # scale or options first); empty: its text.
+    asked: str = ""
 
     @property
     def open_ended(self) -> bool:
@@ -192,6 +198,9 @@ class Decision:
     state: State
     probe: str | None = None
     clause: str = ""
+    # The current (structured) question was given up on: asked again once
+    # and still not answered.
+    gave_up: bool = False
 
 
 # The model's prompt holds this many of the latest messages.
@@ -234,30 +243,37 @@ class Wording(Protocol):
     ) -> str: ...
 
 
-def guide_from_study(title: str, questions: Sequence[Any], mode: str = DEFAULT_MODE) -> Guide:
-    """A study's guide from its stored questions: plain texts (open-ended,
-    one follow-up) or the studies API's objects (question_id, text, type,
-    config, probing)."""
+def guide_of(title: str, questions: Sequence[StudyQuestion], brief: Brief) -> Guide:
+    """A study's guide as the engine needs it."""
+    from koji_server.domain.interviewer import ask
+
     found = []
-    for index, stored in enumerate(questions):
-        if isinstance(stored, str):
-            found.append(Question(id=str(index), text=stored))
-            continue
-        config = stored.get("config") or {}
-        probing = stored.get("probing") or {}
-        low, high = config.get("scale_min"), config.get("scale_max")
+    for question in questions:
+        config = question.config
+        low, high = config.scale_min, config.scale_max
         found.append(
             Question(
-                id=str(stored.get("question_id", index)),
-                text=str(stored["text"]),
-                type=str(stored.get("type") or OPEN_ENDED),
-                max_follow_ups=int(probing.get("max_follow_ups", DEFAULT_MAX_FOLLOW_UPS)),
-                instructions=str(probing.get("instructions") or ""),
-                options=tuple(str(o["label"]) for o in config.get("options") or ()),
-                scale=(int(low), int(high)) if low is not None and high is not None else None,
+                id=question.question_id,
+                text=question.text,
+                type=question.type.value,
+                max_follow_ups=question.probing.max_follow_ups,
+                instructions=question.probing.instructions,
+                options=tuple(option.label for option in config.options),
+                scale=(low, high) if low is not None and high is not None else None,
+                asked=ask(question),
             )
         )
-    return Guide(title=title, questions=tuple(found), mode=mode if mode in MODES else DEFAULT_MODE)
+    about = " ".join(
+        text
+        for text in (
+            brief.problem_statement,
+            brief.decision_to_inform,
+            brief.hypothesis,
+            brief.target_participant,
+        )
+        if text
+    )
+    return Guide(title, tuple(found), brief.mode.value, about)
 
 
 def opening(guide: Guide) -> Decision:
@@ -305,6 +321,7 @@ def decide(guide: Guide, state: State, reading: Reading) -> Decision:
             )
         if reading.parsed is False:
             state = replace(state, skipped=(*state.skipped, state.question))
+            return replace(_advance(guide, state), gave_up=True)
     elif current is not None and not state.confirming and _wants_probe(current, state, reading):
         chosen = choose_probe(reading, state.probes_used)
         if chosen is not None:

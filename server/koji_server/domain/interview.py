@@ -12,6 +12,7 @@ from typing import Any
 
 from koji_server.domain.conversation import State
 from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted
+from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,
@@ -47,6 +48,8 @@ class Interview:
     analysis_status: AnalysisStatus | None = None
     # Kept by the database on every change (ListInterviews' order).
     updated_at: datetime | None = None
+    # The study questions' answers so far, as stored (domain.answers).
+    answers: list[Any] | None = None
     # The conversation engine's state but for the question (question_index);
     # None for an interview started before the engine kept one.
     conversation: dict[str, Any] | None = None
@@ -58,12 +61,18 @@ class Interview:
         )
 
     @property
+    def position(self) -> GuidePosition:
+        """Where the conversation stands in the study's guide."""
+        return GuidePosition(self.question_index, self.follow_up_asked, self.status)
+
+    @property
     def conversation_state(self) -> State:
         """Where the conversation stands (domain.conversation)."""
         if self.conversation is None:  # started before the engine kept its state
             return State(
                 question=self.question_index,
                 follow_ups=int(self.follow_up_asked),
+                reasks=int(self.follow_up_asked),
                 concluded=self.status is not InterviewStatus.ACTIVE,
             )
         return State.from_json({**self.conversation, "question": self.question_index})
@@ -96,16 +105,20 @@ class Interview:
         if self.status == InterviewStatus.COMPLETED:
             raise InterviewCompleted(self.id)
 
-    def exchanged(self, after: State) -> Interview:
+    def exchanged(self, after: State, answers: list[Any] | None = None) -> Interview:
         """One respondent message and the interviewer's reply later, the
-        conversation at `after` (concluded: the interview is too)."""
+        conversation at `after` (concluded: the interview is too), with the
+        answers so far (None: unchanged)."""
         self.ensure_open()
         return replace(
             self,
+            answers=self.answers if answers is None else answers,
             respondent_messages=self.respondent_messages + 1,
             interviewer_messages=self.interviewer_messages + 1,
             question_index=after.question,
-            follow_up_asked=after.follow_ups > 0,
+            # A follow-up asked on the current question (a probe, a
+            # confirmation or a structured question asked again).
+            follow_up_asked=after.follow_ups > 0 or after.reasks > 0,
             status=InterviewStatus.CONCLUDED if after.concluded else self.status,
             conversation=after.stored(),
         )

@@ -11,9 +11,9 @@ move instead (interviewer.llm); this wording is its fallback.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from koji_server.domain.conversation import Decision, Guide, Move, Question, Reading
+from koji_server.domain.interviewer import ACKNOWLEDGEMENT, GOODBYE, MOVING_ON, NOT_READ
 
 MAX_CLAUSE_WORDS = 12
 _CLAUSE_BREAK = re.compile(
@@ -63,6 +63,10 @@ _VOICE = {
     "we've": "you've",
     "we'd": "you'd",
     "we'll": "you'll",
+    # The respondent speaking of the company: "I heard about you" -> "us".
+    "you": "us",
+    "your": "our",
+    "yours": "ours",
 }
 _I_WAS = re.compile(r"\bI\s+(am|was)\b", re.IGNORECASE)
 _VOICE_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
@@ -73,6 +77,9 @@ def in_our_voice(text: str) -> str:
 
     def flip(match: re.Match[str]) -> str:
         word = match.group(0)
+        before = match.string[: match.start()].rstrip()
+        if word.lower() == "you" and (not before or before[-1] in ".!?,;:"):
+            return "we"  # "you" as the subject: "you should add" -> "we should add"
         return _VOICE.get(word.lower(), word)
 
     text = _I_WAS.sub(lambda m: "you are" if m.group(1).lower() == "am" else "you were", text)
@@ -159,17 +166,7 @@ PROBE_WORDING: dict[str, tuple[str, str]] = {
 }
 # Without any content to name (rare: "I don't know"), a probe asks for an example.
 UNGROUNDED_PROBE = "Could you give me an example of what you mean?"
-GOODBYE = (
-    "That's everything I wanted to ask. Thank you for your time and for sharing "
-    "your experience. Goodbye!"
-)
 EARLY_GOODBYE = "No problem at all — thank you for your time and everything you shared. Goodbye!"
-ACKNOWLEDGEMENT = "Thank you for adding that; I've noted it."
-
-
-def greeting(title: str, display_name: str, first_question: str) -> str:
-    hello = f"Hi {display_name}!" if display_name else "Hi!"
-    return f"{hello} Thanks for taking the time to talk with us about {title}. {first_question}"
 
 
 def probe(template: str, reading: Reading) -> str:
@@ -189,22 +186,8 @@ def confirmation(question: Question, sentence: str) -> str:
     )
 
 
-def reask(question: Question) -> str:
-    """A structured question again, naming its scale or options."""
-    if question.scale is not None:
-        low, high = question.scale
-        return (
-            f"Sorry, I didn't catch a number there. On a scale from {low} to {high}: "
-            f"{question.text}"
-        )
-    if question.options:
-        listed = ", ".join(question.options[:-1]) + f" or {question.options[-1]}"
-        if len(question.options) == 1:
-            listed = question.options[0]
-        return f"Sorry, I didn't quite catch that. Could you pick from {listed}? {question.text}"
-    if question.type == "yes_no":
-        return f"Sorry, I didn't quite catch that — yes or no? {question.text}"
-    return f"Sorry, I didn't quite catch that. {question.text}"
+def asked(question: Question) -> str:
+    return question.asked or question.text
 
 
 def wording(guide: Guide, decision: Decision, reading: Reading) -> str:
@@ -213,7 +196,8 @@ def wording(guide: Guide, decision: Decision, reading: Reading) -> str:
     if move is Move.ACKNOWLEDGE:
         return ACKNOWLEDGEMENT
     if move is Move.CONCLUDE:
-        return EARLY_GOODBYE if reading.ending else GOODBYE
+        said = EARLY_GOODBYE if reading.ending else GOODBYE
+        return f"{MOVING_ON} {said}" if decision.gave_up else said
     assert decision.question is not None
     question = guide.questions[decision.question]
     if move is Move.PROBE:
@@ -222,17 +206,5 @@ def wording(guide: Guide, decision: Decision, reading: Reading) -> str:
     if move is Move.CONFIRM:
         return confirmation(question, decision.clause)
     if move is Move.REASK:
-        return reask(question)
-    return question.text
-
-
-# A reply handed out without a model comes in groups of this many words.
-WORDS_PER_PIECE = 3
-
-
-def pieces(content: str) -> Iterator[str]:
-    """A reply in pieces, as if produced: groups of words with their
-    following whitespace; joined, they are `content` exactly."""
-    words = re.findall(r"\s*\S+\s*", content) or [content]
-    for start in range(0, len(words), WORDS_PER_PIECE):
-        yield "".join(words[start : start + WORDS_PER_PIECE])
+        return f"{NOT_READ} {asked(question)}"
+    return f"{MOVING_ON} {asked(question)}" if decision.gave_up else asked(question)

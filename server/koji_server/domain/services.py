@@ -11,7 +11,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from koji_server.domain import conversation, credentials, probes, validation
+from koji_server.domain import (
+    answer_parsing,
+    answers,
+    conversation,
+    credentials,
+    interviewer,
+    probes,
+    validation,
+)
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
 from koji_server.domain.conversation import Decision, Reading
 from koji_server.domain.errors import (
@@ -21,14 +29,19 @@ from koji_server.domain.errors import (
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
+    StudyNotActive,
     Unauthorized,
 )
 from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
+    Answer,
+    AnswerSource,
+    AskedQuestion,
     CompletionReason,
     CompletionSummary,
+    GivenAnswer,
     InterviewDetail,
     InterviewMode,
     InterviewPage,
@@ -41,9 +54,12 @@ from koji_server.domain.model import (
     Respondent,
     Role,
     StartedInterview,
+    StudyQuestion,
+    StudyStatus,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
+from koji_server.domain.study_design import brief_from_stored, questions_from_stored
 from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
@@ -83,8 +99,8 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(permission.value)
 
 
-def _message(row: MessageRecord) -> Message:
-    return Message(row.id, Role(row.role), row.content, row.created_at)
+def _message(row: MessageRecord, asked: AskedQuestion | None = None) -> Message:
+    return Message(row.id, Role(row.role), row.content, row.created_at, asked)
 
 
 class InterviewService:
@@ -128,11 +144,11 @@ class InterviewService:
         )
         # ...and a reanalysis announced on the feed (by any process) drops it.
         self._changes.observe(self._final.discard)
-        # Studies' guides (a study's questions never change once it runs).
-        # Write units read this mapping and never change it; a guide missing
-        # from it is loaded outside the unit and the event loop puts a new
-        # mapping in its place.
-        self._guides: dict[str, conversation.Guide] = {}
+        # Studies' guides (an interview's study is active or was: its
+        # questions no longer change). Write units read this mapping and never
+        # change it; a guide missing from it is loaded outside the unit and
+        # the event loop puts a new mapping in its place.
+        self._guides: Guides = {}
         self._key_loads: SingleFlight[str, Principal] = SingleFlight()
         self._detail_loads: SingleFlight[str, tuple[str, InterviewDetail]] = SingleFlight()
 
@@ -187,12 +203,14 @@ class InterviewService:
         token = credentials.new_session_token()
         now = self._now()
 
-        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord]:
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord, AskedQuestion | None]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
-            guide = _guide(study)
-            opening = probes.greeting(guide.title, respondent.display_name, guide.questions[0].text)
+            if study.status != StudyStatus.ACTIVE:
+                raise StudyNotActive(study.id, study.status)
+            questions = questions_from_stored(study.id, study.questions)
+            opening = interviewer.opening(study.title, questions, respondent.display_name)
             interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
@@ -210,91 +228,86 @@ class InterviewService:
                 interviewer_messages=1,
                 started_at=now,
                 updated_at=_to_milliseconds(self._clock()),
-                conversation=conversation.opening(guide).state.stored(),
+                conversation=conversation.State().stored(),
             )
-            first = MessageRecord(
-                id=new_id(),
-                interview_id=interview.id,
-                seq=1,
-                role=Role.INTERVIEWER.value,
-                content=opening,
-                created_at=now,
-            )
+            first = _interviewer_record(interview.id, 1, opening, now)
             uow.interviews.create(interview)
             uow.interviews.append([first])
-            return interview, first
+            return interview, first, opening.asked
 
-        interview, first = await self._units.write(start)
+        interview, first, asked = await self._units.write(start)
         return StartedInterview(
             interview_id=interview.id,
             session_token=token,
             status=InterviewStatus.ACTIVE,
             started_at=now,
-            initial_message=_message(first),
+            initial_message=_message(first, asked),
         )
 
     async def send_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
-    ) -> MessageExchange:
-        require(principal, Permission.CHAT)
-        interview_id = validation.uuid_field("interview_id", interview_id)
-        _require_token_shape(session_token)
-        content = validation.message_content(content)
-        if self._wording is not None:
-            return await self._converse_with_model(
-                principal, interview_id, session_token, content, _discard
-            )
-        return await self._exchange(principal, interview_id, session_token, content)
-
-    async def _exchange(
         self,
         principal: Principal,
         interview_id: str,
         session_token: str | None,
         content: str,
-        worded: tuple[Decision, str, str] | None = None,
+        given: GivenAnswer | None = None,
     ) -> MessageExchange:
+        """The respondent's message (and, from a widget, the current
+        question's answer) and the interviewer's reply."""
+        require(principal, Permission.CHAT)
+        interview_id = validation.uuid_field("interview_id", interview_id)
+        _require_token_shape(session_token)
+        if given is None or content:
+            content = validation.message_content(content)
+        said = Said(principal, interview_id, session_token, content, given)
+        if self._wording is not None:
+            return await self._converse_with_model(said, _discard)
+        return await self._exchange(said)
+
+    async def _exchange(self, said: Said, worded: Worded | None = None) -> MessageExchange:
         """Store the respondent's message and the interviewer's reply, and the
         conversation after them, in one write unit. The engine decides there
         (microseconds: the answer was read before the unit); `worded`: a
-        model's wording of the decision planned before (the reply's id, the
-        decision, its text), kept if the unit decides the same, else the
-        built-in wording."""
-        reading = await self._read(content)
+        model's wording of the decision planned before, kept if the unit
+        decides the same, else the built-in wording."""
+        reading = await self._read(said.content)
         now = self._now()
 
         def exchange(guides: Guides, uow: UnitOfWork) -> MessageExchange:
-            interview, guide = _conversing(
-                uow, guides, principal, interview_id, session_token, content
+            decided = _decided(uow, guides, said, reading)
+            interview, guide, heard, decision = (
+                decided.interview,
+                decided.guide,
+                decided.heard,
+                decided.decision,
             )
-            decision = conversation.decide(guide, interview.conversation_state, reading)
             reply_id, text = new_id(), ""
-            if worded is not None and worded[1] == decision:
-                reply_id, text = worded[0], worded[2]
-            text = text or probes.wording(guide, decision, reading)
+            if worded is not None and worded.decision == decision:
+                reply_id, text = worded.reply_id, worded.text
+            text = text or probes.wording(guide.engine, decision, reading)
+            stored = heard.answers
+            question = interviewer.current_question(guide.questions, interview.position)
+            if decision.gave_up and question is not None:
+                stored = answers.skipped(stored, question, decided.message_id)
             count = interview.messages_count
-            said = MessageRecord(
-                id=new_id(),
+            respondent = MessageRecord(
+                id=decided.message_id,
                 interview_id=interview.id,
                 seq=count + 1,
                 role=Role.RESPONDENT.value,
-                content=content,
+                content=said.content or heard.written,
                 created_at=now,
             )
-            reply = MessageRecord(
-                id=reply_id,
-                interview_id=interview.id,
-                seq=count + 2,
-                role=Role.INTERVIEWER.value,
-                content=text,
-                created_at=now,
+            asked = guide.asked(decision)
+            reply = _interviewer_record(
+                interview.id, count + 2, interviewer.Reply(text, asked=asked), now, reply_id
             )
-            uow.interviews.append([said, reply])
-            after = interview.exchanged(decision.state)
+            uow.interviews.append([respondent, reply])
+            after = interview.exchanged(decision.state, stored)
             uow.interviews.save(after, interview)
             return MessageExchange(
-                message_id=said.id,
-                interviewer_response=_message(reply),
+                message_id=respondent.id,
+                interviewer_response=_message(reply, asked),
                 interview_status=after.status,
                 messages_count=count + 2,
             )
@@ -302,7 +315,7 @@ class InterviewService:
         done = await self._with_guides(self._units.write, exchange)
         status, count = done.interview_status, done.messages_count
         self._changes.publish(
-            interview_id,
+            said.interview_id,
             self._clock(),
             MessageAdded(done.message_id, Role.RESPONDENT, count - 1, status),
             MessageAdded(done.interviewer_response.message_id, Role.INTERVIEWER, count, status),
@@ -310,54 +323,32 @@ class InterviewService:
         return done
 
     async def _converse_with_model(
-        self,
-        principal: Principal,
-        interview_id: str,
-        session_token: str | None,
-        content: str,
-        hand_out: Callable[[ReplyPiece], Awaitable[None]],
+        self, said: Said, hand_out: Callable[[ReplyPiece], Awaitable[None]]
     ) -> MessageExchange:
         """The engine decides from the stored state (a read, no write lock),
         the model words the move while its pieces are handed out, then the
         exchange is stored as by `_exchange`."""
         assert self._wording is not None
-        reading = await self._read(content)
-        plan = await self._plan(principal, interview_id, session_token, content, reading)
-        guide, decision, recent = plan
-        fallback = probes.wording(guide, decision, reading)
+        reading = await self._read(said.content)
+
+        def plan(guides: Guides, uow: UnitOfWork) -> Plan:
+            decided = _decided(uow, guides, said, reading)
+            recent = tuple(
+                conversation.Said(m.role, m.content)
+                for m in uow.interviews.messages(said.interview_id)[-conversation.RECENT :]
+            )
+            return decided.guide, decided.decision, recent
+
+        # Every refusal comes here, before the model is called.
+        guide, decision, recent = await self._with_guides(self._units.read, plan)
+        fallback = probes.wording(guide.engine, decision, reading)
         reply_id = new_id()
 
         async def piece(text: str) -> None:
             await hand_out(ReplyPiece(reply_id, text))
 
-        text = await self._wording.word(guide, decision, reading, recent, fallback, piece)
-        return await self._exchange(
-            principal, interview_id, session_token, content, (reply_id, decision, text)
-        )
-
-    async def _plan(
-        self,
-        principal: Principal,
-        interview_id: str,
-        session_token: str | None,
-        content: str,
-        reading: Reading,
-    ) -> Plan:
-        """What the engine will decide, checked as the exchange will check it
-        (every refusal comes before the model is called)."""
-
-        def plan(guides: Guides, uow: UnitOfWork) -> Plan:
-            interview, guide = _conversing(
-                uow, guides, principal, interview_id, session_token, content
-            )
-            decision = conversation.decide(guide, interview.conversation_state, reading)
-            recent = tuple(
-                conversation.Said(m.role, m.content)
-                for m in uow.interviews.messages(interview.id)[-conversation.RECENT :]
-            )
-            return guide, decision, recent
-
-        return await self._with_guides(self._units.read, plan)
+        text = await self._wording.word(guide.engine, decision, reading, recent, fallback, piece)
+        return await self._exchange(said, Worded(reply_id, decision, text))
 
     async def _with_guides(
         self,
@@ -390,43 +381,49 @@ class InterviewService:
         """Load a study's guide and keep it (its question vectors computed
         here, on the event loop, not in a write unit)."""
 
-        def load(uow: UnitOfWork) -> conversation.Guide:
+        def load(uow: UnitOfWork) -> tuple[str, tuple[StudyQuestion, ...], Any]:
             study = uow.studies.get(study_id)
             assert study is not None  # foreign key
-            return _guide(study)
+            return study.title, questions_from_stored(study.id, study.questions), study.brief
 
-        guide = await self._units.read(load)
-        vectors = self._listener.question_vectors([q.text for q in guide.questions])
+        title, questions, brief = await self._units.read(load)
+        engine = conversation.guide_of(title, questions, brief_from_stored(brief))
+        vectors = self._listener.question_vectors([q.text for q in engine.questions])
+        loaded = LoadedGuide(questions, replace(engine, vectors=vectors))
         kept = self._guides if len(self._guides) < MAX_GUIDES else {}
-        self._guides = {**kept, study_id: replace(guide, vectors=vectors)}
+        self._guides = {**kept, study_id: loaded}
 
     async def stream_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        given: GivenAnswer | None = None,
     ) -> AsyncIterator[ReplyPiece | MessageExchange]:
         """send_message, with the reply handed out in pieces before the whole
         exchange. Without a model, both messages are stored before the first
         piece and every failure is raised before it; with one, every refusal
-        is raised before the first piece and the pieces come as the model
-        writes them, the exchange stored after the last."""
+        is raised before the first piece, the pieces come as the model writes
+        them and the exchange is stored after the last."""
         if self._wording is None:
-            done = await self.send_message(principal, interview_id, session_token, content)
+            done = await self.send_message(principal, interview_id, session_token, content, given)
             reply = done.interviewer_response
-            for piece in probes.pieces(reply.content):
+            for piece in interviewer.pieces(reply.content):
                 yield ReplyPiece(reply.message_id, piece)
             yield done
             return
         require(principal, Permission.CHAT)
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
-        content = validation.message_content(content)
+        if given is None or content:
+            content = validation.message_content(content)
+        said = Said(principal, interview_id, session_token, content, given)
         queue: asyncio.Queue[ReplyPiece | MessageExchange | BaseException] = asyncio.Queue()
 
         async def converse() -> None:
             try:
-                done = await self._converse_with_model(
-                    principal, interview_id, session_token, content, queue.put
-                )
-                queue.put_nowait(done)
+                queue.put_nowait(await self._converse_with_model(said, queue.put))
             except BaseException as error:  # handed to the stream's reader
                 queue.put_nowait(error)
 
@@ -608,7 +605,9 @@ class InterviewService:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
-            return interview.project_id, _detail(interview, transcript, analysis, self._now())
+            questions = _questions(uow, interview.study_id)
+            detail = _detail(interview, transcript, analysis, self._now(), questions)
+            return interview.project_id, detail
 
         def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
             if found[1].analysis_status is AnalysisStatus.COMPLETED:
@@ -622,38 +621,86 @@ class InterviewService:
         return whole_seconds(self._clock())
 
 
-Guides = dict[str, conversation.Guide]
+@dataclass(frozen=True, slots=True)
+class LoadedGuide:
+    """A study's questions, and the conversation engine's guide of them."""
+
+    questions: tuple[StudyQuestion, ...]
+    engine: conversation.Guide
+
+    def asked(self, decision: Decision) -> AskedQuestion | None:
+        """The question the interviewer's message serves."""
+        if decision.question is None:
+            return None
+        return AskedQuestion(self.questions[decision.question], decision.follow_up)
+
+
+Guides = dict[str, LoadedGuide]
 # A model-worded reply's plan: the guide, the decision, the recent transcript.
-Plan = tuple[conversation.Guide, Decision, tuple[conversation.Said, ...]]
+Plan = tuple[LoadedGuide, Decision, tuple[conversation.Said, ...]]
 T = TypeVar("T")
 
 
-def _conversing(
-    uow: UnitOfWork,
-    guides: Guides,
-    principal: Principal,
-    interview_id: str,
-    token: str | None,
-    content: str,
-) -> tuple[Interview, conversation.Guide]:
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A respondent's message, as SendMessage and StreamMessage took it."""
+
+    principal: Principal
+    interview_id: str
+    session_token: str | None
+    content: str
+    given: GivenAnswer | None
+
+
+@dataclass(frozen=True, slots=True)
+class Worded:
+    """A model's wording of a planned decision, and the reply's id its
+    pieces went out under."""
+
+    reply_id: str
+    decision: Decision
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A message's interview, guide, what it was to the current question
+    (`heard`, under the respondent message's id `message_id`) and the
+    engine's decision."""
+
+    interview: Interview
+    guide: LoadedGuide
+    heard: Hearing
+    message_id: str
+    decision: Decision
+
+
+def _decided(uow: UnitOfWork, guides: Guides, said: Said, reading: Reading) -> Decided:
     """The interview a message is for, checked (open, room for the message),
-    and its study's guide (raises _GuideNeeded if it is not loaded)."""
-    interview = _interview_for_token(uow, principal, interview_id, token)
+    its study's guide (raises _GuideNeeded if it is not loaded), what the
+    message was to the current question, and the engine's decision."""
+    interview = _interview_for_token(uow, said.principal, said.interview_id, said.session_token)
     interview.ensure_open()
-    validation.transcript_room(
-        interview.id,
-        interview.respondent_messages,
-        content,
-        lambda: uow.interviews.respondent_bytes(interview.id),
-    )
     guide = guides.get(interview.study_id)
     if guide is None:
         raise _GuideNeeded(interview.study_id)
-    return interview, guide
+    question = interviewer.current_question(guide.questions, interview.position)
+    message_id = new_id()
+    heard = hear(question, said.content, said.given, message_id, interview.answers)
+    validation.transcript_room(
+        interview.id,
+        interview.respondent_messages,
+        said.content or heard.written,
+        lambda: uow.interviews.respondent_bytes(interview.id),
+    )
+    if question is not None and question.type.structured:
+        reading = replace(reading, parsed=heard.heard is interviewer.Heard.ANSWERED)
+    decision = conversation.decide(guide.engine, interview.conversation_state, reading)
+    return Decided(interview, guide, heard, message_id, decision)
 
 
 class _GuideNeeded(Exception):
-    """A write unit met a study whose guide is not loaded yet."""
+    """A unit met a study whose guide is not loaded yet."""
 
     def __init__(self, study_id: str) -> None:
         super().__init__(study_id)
@@ -670,9 +717,75 @@ def _default_listener() -> conversation.Listener:
     return Listener()
 
 
-def _guide(study: Any) -> conversation.Guide:
-    """A study row's guide: its questions as the engine needs them."""
-    return conversation.guide_from_study(study.title, study.questions)
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[StudyQuestion, ...]:
+    study = uow.studies.get(study_id)
+    assert study is not None  # foreign key
+    return questions_from_stored(study.id, study.questions)
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What a respondent's message was to the current question: how the
+    interviewer takes it, the interview's answers with it recorded, and a
+    widget's answer written out (for a message sent without words)."""
+
+    heard: interviewer.Heard
+    answers: list[Any] | None
+    written: str = ""
+
+
+def hear(
+    question: StudyQuestion | None,
+    content: str,
+    given: GivenAnswer | None,
+    message_id: str,
+    stored: list[Any] | None,
+) -> Hearing:
+    """A widget's answer is checked (InvalidRequest if it does not fit the
+    current question); words are read against a structured question, and a
+    miss is left for the interviewer to ask again; an open question keeps
+    the words."""
+    if given is not None:
+        answer = replace(answers.checked(question, given), message_ids=(message_id,))
+        assert question is not None
+        return Hearing(
+            interviewer.Heard.ANSWERED,
+            answers.recorded(stored, answer),
+            answers.written_out(question, answer),
+        )
+    if question is None:
+        return Hearing(interviewer.Heard.WORDS, stored)
+    if not question.type.structured:
+        return Hearing(interviewer.Heard.WORDS, answers.words(stored, question, message_id))
+    parsed = answer_parsing.parse(question, content)
+    if parsed is None:
+        return Hearing(interviewer.Heard.MISSED, answers.missed(stored, question, message_id))
+    answer = Answer(
+        question_id=question.question_id,
+        type=question.type,
+        scale_value=parsed.scale_value,
+        option_ids=parsed.option_ids,
+        yes_no=parsed.yes_no,
+        message_ids=(message_id,),
+        source=AnswerSource.TEXT,
+    )
+    return Hearing(interviewer.Heard.ANSWERED, answers.recorded(stored, answer))
+
+
+def _interviewer_record(
+    interview_id: str, seq: int, said: interviewer.Reply, now: datetime, message_id: str = ""
+) -> MessageRecord:
+    asked = said.asked
+    return MessageRecord(
+        id=message_id or new_id(),
+        interview_id=interview_id,
+        seq=seq,
+        role=Role.INTERVIEWER.value,
+        content=said.content,
+        created_at=now,
+        question_id=asked.question.question_id if asked is not None else None,
+        follow_up=asked.follow_up if asked is not None else None,
+    )
 
 
 def _to_milliseconds(value: datetime) -> datetime:
@@ -721,7 +834,11 @@ def _detail(
     transcript: Sequence[MessageRecord],
     analysis: Analysis | None,
     now: datetime,
+    questions: Sequence[StudyQuestion] = (),
 ) -> InterviewDetail:
+    by_id = {q.question_id: q for q in questions}
+    contents = {m.id: m.content for m in transcript}
+    shown = answers.settled(answers.all_from_stored(interview.answers)) if transcript else ()
     return InterviewDetail(
         interview_id=interview.id,
         study_id=interview.study_id,
@@ -731,10 +848,17 @@ def _detail(
         respondent=interview.respondent,
         started_at=interview.started_at,
         stats=interview.stats(now),
-        transcript=tuple(_message(m) for m in transcript),
+        transcript=tuple(_message(m, _asked(m, by_id)) for m in transcript),
         completed_at=interview.completed_at,
         reason=interview.reason,
         feedback=interview.feedback,
         analysis_status=interview.analysis_status,
         analysis=analysis if interview.analysis_status == AnalysisStatus.COMPLETED else None,
+        answers=answers.detailed(shown, contents),
     )
+
+
+def _asked(message: MessageRecord, questions: dict[str, StudyQuestion]) -> AskedQuestion | None:
+    """The question an interviewer message served, if it says."""
+    question = questions.get(message.question_id or "")
+    return AskedQuestion(question, bool(message.follow_up)) if question is not None else None

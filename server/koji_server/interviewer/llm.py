@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import httpx
 
 from koji_server.domain.conversation import Decision, Guide, Move, Reading, Said
-from koji_server.domain.probes import pieces
+from koji_server.domain.interviewer import pieces
 
 MAX_REPLY_CHARACTERS = 300
 RECENT_MESSAGES = 6
