@@ -195,6 +195,14 @@ def test_a_structured_answer_that_does_not_parse_is_asked_again_once() -> None:
         "I'm out of time, sorry.",
         "Can we stop here? Thanks.",
         "ok I have to jump on another call, bye",
+        "Oh no, my next meeting is starting",
+        "Sorry, that's all the time I have",
+        "I'm going to have to stop here",
+        "got to go!",
+        "I'm late for a meeting, bye",
+        "I think we're done here",
+        "Let's call it a day",
+        "Anyway, I should get going.",
     ],
 )
 def test_a_respondent_who_has_to_go_gets_a_polite_conclusion(said: str) -> None:
@@ -211,6 +219,11 @@ def test_a_respondent_who_has_to_go_gets_a_polite_conclusion(said: str) -> None:
         "That's all we use for exports.",
         "We have to go through three approvals before we can publish.",
         "Bye-bye spreadsheets was the whole point for us.",
+        "I'm done with spreadsheets forever.",
+        "We had to stop using the mobile app because it crashed.",
+        "I have to leave the office early on Fridays so I export on Thursday.",
+        "That's it, the export is the only problem.",
+        "I'm off on Fridays so my colleague runs it.",
     ],
 )
 def test_ordinary_answers_are_not_endings(said: str) -> None:

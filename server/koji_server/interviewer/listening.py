@@ -33,25 +33,33 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _ADDRESSES_US = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.IGNORECASE)
 
 # Leaving: said as the point of the message, not as part of an answer ("I
-# need to run reports on Mondays" is not leaving).
-_ENDING = re.compile(
-    r"(?:^|[.!?,;]\s*|\b(?:sorry|ok|okay|so|but|anyway|actually|well|oh|ah)\b[\s,]*)"
-    r"(?:i'm\s+|i\s+am\s+)?(?:really\s+)?"
-    r"(?:(?:i|we)\s+(?:really\s+)?(?:need|have|got|gotta|must)\s+(?:to\s+)?"
+# need to run reports on Mondays" is not leaving): each form must end the
+# message, a sentence or a clause ("sorry, I need to run", "gotta go, bye").
+_LEAVING_FORMS = (
+    r"(?:i|we)\s+(?:really\s+)?(?:need|have|got|gotta|must|should)\s+(?:to\s+)?"
     r"(?:go|run|leave|head\s+(?:off|out)|jump(?:\s+off|\s+on\s+(?:a|another)\s+call)?|"
-    r"drop(?:\s+off)?|stop(?:\s+(?:here|there|now))?|wrap\s+up|"
-    r"hop\s+off|take\s+(?:this|another|a)\s+call|get\s+going|dash|bounce)"
-    r"|gotta\s+(?:go|run|jump|dash)|(?:i'm|i\s+am)\s+(?:out\s+of\s+time|done\s+here|"
-    r"going\s+to\s+have\s+to\s+(?:go|stop|leave|run)|off\s+now|late\s+for)"
-    r"|(?:that's|that\s+is)\s+(?:all|it|everything)\s+(?:from\s+me|for\s+(?:me|now|today)|"
-    r"i\s+(?:have|can\s+(?:say|give)|'ve\s+got|got))"
-    r"|(?:let's|can\s+we|could\s+we|we\s+(?:should|need\s+to))\s+"
-    r"(?:stop(?:\s+(?:here|there|now))?|wrap\s+(?:it\s+)?up|"
-    r"end\s+(?:it|here|this|the\s+interview)|finish\s+(?:here|now))"
-    r"|i\s+(?:don't|do\s+not)\s+(?:have|got)\s+(?:any\s+)?more\s+time"
-    r"|(?:bye|goodbye|bye\s+bye|see\s+you|cheers,?\s+bye|talk\s+(?:to\s+you\s+)?later))"
-    r"(?=[\s,.!?;]*(?:$|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b|—|\s-\s|\.|!|\?|,\s*(?:sorry|"
-    r"thanks|bye|but|i|my|something)))",
+    r"drop(?:\s+off)?|stop|wrap\s+(?:this\s+|it\s+)?up|hop\s+off|get\s+going|dash|bounce|"
+    r"take\s+(?:this|another|a)\s+call|leave\s+it(?:\s+there)?|sign\s+off|log\s+off)",
+    r"(?:gotta|got\s+to)\s+(?:go|run|jump|dash|head\s+out|leave|bounce|fly)",
+    r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:going\s+to|gonna)\s+have\s+to\s+"
+    r"(?:go|stop|leave|run|drop(?:\s+off)?|cut\s+(?:this|it)\s+short)",
+    r"(?:i'm|i\s+am)\s+(?:out\s+of\s+time|off|late\s+for\s+(?:a|my|another|the)\s+\w+)",
+    r"(?:i'm|i\s+am|we're|we\s+are)\s+done(?:\s+here)?",
+    r"(?:that's|that\s+is)\s+(?:all|it|everything)\s+(?:from\s+me|for\s+(?:me|now|today)|"
+    r"(?:the\s+time\s+)?(?:i|we)\s+(?:have|can\s+(?:say|give|spare)|'ve\s+got|got))",
+    r"(?:let's|can\s+we|could\s+we|we\s+(?:should|need\s+to))\s+"
+    r"(?:stop|wrap\s+(?:it\s+|this\s+)?up|end\s+(?:it|here|this|the\s+interview)|"
+    r"finish(?:\s+up)?|call\s+it\s+a\s+day|leave\s+it(?:\s+there)?)",
+    r"(?:i|we)\s+(?:don't|do\s+not)\s+have\s+(?:any\s+)?more\s+time|no\s+more\s+time",
+    r"(?:my|the)\s+(?:next\s+)?(?:meeting|call)\s+is\s+(?:starting|about\s+to\s+start)",
+    r"call\s+it\s+a\s+day|bye|goodbye|bye\s+bye|see\s+(?:you|ya)|talk\s+(?:to\s+you\s+)?later",
+)
+_ENDING = re.compile(
+    r"(?:^|[.!?,;:]\s*|\b(?:sorry|ok|okay|so|but|anyway|actually|well|oh|ah|shoot|oops|"
+    r"thanks|and)\b[\s,]*)(?:i\s+think\s+|i'm\s+afraid\s+|unfortunately\s+)?"
+    r"(?:really\s+)?(?:" + "|".join(_LEAVING_FORMS) + r")"
+    r"(?:\s+(?:here|there|now|for\s+(?:now|today)|soon|right\s+now))?"
+    r"(?=\s*(?:$|[.!?;,]|\s-\s|\u2014|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b))",
     re.IGNORECASE,
 )
 
