@@ -9,6 +9,7 @@ an analysis must never do).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -154,8 +155,10 @@ def topic_words(text: str) -> list[str]:
     ]
 
 
-def _topic_content(text: str) -> str:
+def _topic_content(text: str, word_form: Callable[[str], str] | None = None) -> str:
     words = topic_words(text)
+    if word_form is not None:
+        words = [word_form(word) for word in words]
     # Twice: a named topic outweighs the rest of the sentence.
     named = [t for t in _topics_of(words) for _ in range(2)]
     return " ".join([*words, *named])
@@ -178,12 +181,13 @@ def _word_vector(word: str) -> np.ndarray:
     return vector
 
 
-def topic_vector(text: str) -> np.ndarray:
+def topic_vector(text: str, word_form: Callable[[str], str] | None = None) -> np.ndarray:
     """topic_vectors([text])[0], for one short text at a time (the
     interviewer's per-message path): the tokenizer splits on spaces first,
     so the sum of each content word's token vectors is the sum over the
-    whole text's tokens, and a word's sum is computed once."""
-    words = _topic_content(text).split()
+    whole text's tokens, and a word's sum is computed once. `word_form`:
+    each content word as given to the model (a lemma, say)."""
+    words = _topic_content(text, word_form).split()
     if not words:
         return np.zeros(DIMENSIONS, dtype=np.float32)
     vector = np.sum([_word_vector(word) for word in words], axis=0)

@@ -40,7 +40,7 @@ DEFAULT_MAX_FOLLOW_UPS = 1
 # An answer sentence this close (cosine of topic vectors) to a later
 # question covers it. Chosen on tests/test_conversation.py's tuning pairs,
 # never on eval/interviewer_heldout.jsonl.
-COVERAGE_THRESHOLD = 0.35
+COVERAGE_THRESHOLD = 0.39
 # A covered question keeps this much of the sentence that covered it.
 MAX_COVERED_CLAUSE = 160
 # An answer of this many words with two of the depth signals, or of

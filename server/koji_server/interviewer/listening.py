@@ -29,6 +29,12 @@ from koji_server.domain import probes
 from koji_server.domain.conversation import Reading
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Clause boundaries inside a sentence, for skip detection.
+_CLAUSES = re.compile(
+    r",\s+|;\s+|\s+(?:and|so|but|because|which|then|though|while)\s+", re.IGNORECASE
+)
+# A clause with fewer content words says too little to compare on its own.
+MIN_CLAUSE_CONTENT = 2
 # A sentence said to the interviewer ("you") reads oddly said back.
 _ADDRESSES_US = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.IGNORECASE)
 
@@ -39,7 +45,8 @@ _LEAVING_FORMS = (
     r"(?:i|we)\s+(?:really\s+)?(?:need|have|got|gotta|must|should)\s+(?:to\s+)?"
     r"(?:go|run|leave|head\s+(?:off|out)|jump(?:\s+off|\s+on\s+(?:a|another)\s+call)?|"
     r"drop(?:\s+off)?|stop|wrap\s+(?:this\s+|it\s+)?up|hop\s+off|get\s+going|dash|bounce|"
-    r"take\s+(?:this|another|a)\s+call|leave\s+it(?:\s+there)?|sign\s+off|log\s+off)",
+    r"take\s+(?:this|another|a)\s+call|leave\s+it(?:\s+there)?|sign\s+off|log\s+off|"
+    r"get\s+off|get\s+back\s+to\s+(?:work|my\s+desk|the\s+\w+))",
     r"(?:gotta|got\s+to)\s+(?:go|run|jump|dash|head\s+out|leave|bounce|fly)",
     r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:going\s+to|gonna)\s+have\s+to\s+"
     r"(?:go|stop|leave|run|drop(?:\s+off)?|cut\s+(?:this|it)\s+short)",
@@ -56,9 +63,10 @@ _LEAVING_FORMS = (
 )
 _ENDING = re.compile(
     r"(?:^|[.!?,;:]\s*|\b(?:sorry|ok|okay|so|but|anyway|actually|well|oh|ah|shoot|oops|"
-    r"thanks|and)\b[\s,]*)(?:i\s+think\s+|i'm\s+afraid\s+|unfortunately\s+)?"
+    r"thanks|and|hmm|um)\b[\s,\u2014-]*)(?:i\s+think\s+|i'm\s+afraid\s+|unfortunately\s+)?"
     r"(?:really\s+)?(?:" + "|".join(_LEAVING_FORMS) + r")"
     r"(?:\s+(?:here|there|now|for\s+(?:now|today)|soon|right\s+now))?"
+    r"(?:,?\s+(?:i'm\s+afraid|unfortunately|i'm\s+sorry))?"
     r"(?=\s*(?:$|[.!?;,]|\s-\s|\u2014|now\b|sorry\b|thanks?\b|thank\s+you\b|bye\b))",
     re.IGNORECASE,
 )
@@ -253,10 +261,24 @@ class Listener:
         reading = read(text, parsed)
         if not reading.sentences:
             return reading
-        topic_vector = _analysis().embedding.topic_vector
-        vectors = np.stack([topic_vector(sentence) for sentence in reading.sentences])
-        return replace(reading, vectors=vectors)
+        # Each sentence, and each clause of it with some content: a long
+        # sentence often touches two topics ("pick-up took an hour, and at
+        # drop-off they charged me").
+        topic_words = _analysis().embedding.topic_words
+        units = list(reading.sentences)
+        for sentence in reading.sentences:
+            clauses = _CLAUSES.split(sentence)
+            if len(clauses) > 1:
+                units += [c for c in clauses if len(topic_words(c)) >= MIN_CLAUSE_CONTENT]
+        vectors = np.stack([_vector(unit) for unit in units])
+        return replace(reading, sentences=tuple(units), vectors=vectors)
 
     def question_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        topic_vector = _analysis().embedding.topic_vector
-        return np.stack([topic_vector(text) for text in texts])
+        return np.stack([_vector(text) for text in texts])
+
+
+def _vector(text: str) -> np.ndarray:
+    """The analysis's topic vector of a text, its words lemmatised
+    ("orders" and "order" alike)."""
+    analysis = _analysis()
+    return analysis.embedding.topic_vector(text, analysis.phrases.lemma)
