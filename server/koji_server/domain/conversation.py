@@ -115,6 +115,8 @@ class Reading:
     has_consequence: bool = False
     has_number: bool = False
     ending: bool = False
+    # Nothing (more) to say ("not really", "that covers it"): not probed.
+    declined: bool = False
     # Structured questions: whether the answer parsed (None: not structured).
     parsed: bool | None = None
 
@@ -340,7 +342,9 @@ def decide(guide: Guide, state: State, reading: Reading) -> Decision:
 
 
 def _wants_probe(question: Question, state: State, reading: Reading) -> bool:
-    return state.follow_ups < question.max_follow_ups and not reading.deep
+    return (
+        state.follow_ups < question.max_follow_ups and not reading.deep and not reading.declined
+    )
 
 
 def _advance(guide: Guide, state: State) -> Decision:

@@ -164,8 +164,8 @@ PROBE_WORDING: dict[str, tuple[str, str]] = {
         "You mentioned {x} — could you tell me more about how you use it?",
     ),
 }
-# Without any content to name (rare: "I don't know"), a probe asks for an example.
-UNGROUNDED_PROBE = "Could you give me an example of what you mean?"
+# Without any content to name ("fine", "meh"), a probe asks what is behind it.
+UNGROUNDED_PROBE = "Could you tell me a bit more about what's behind that? An example would help."
 EARLY_GOODBYE = "No problem at all — thank you for your time and everything you shared. Goodbye!"
 
 

@@ -29,6 +29,20 @@ from koji_server.domain import probes
 from koji_server.domain.conversation import Reading
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# A respondent with nothing (more) to say: moved on from, never probed.
+_DECLINES = (
+    r"no|nope|nah|not really|nothing|nothing else|nothing (?:more |else )?to add|"
+    r"no(?:thing)? more|that's (?:it|all)|that covers it|n/?a|idk|i don't know|dunno|"
+    r"no idea|not sure|pass|skip|no comment|same as (?:before|above)|as i said|like i said|"
+    r"really|sorry|thanks|for now|i think|honestly|to add|i guess"
+)
+_DECLINE = re.compile(rf"^\W*(?:{_DECLINES})(?:[\s,.!]+(?:{_DECLINES}))*\W*$", re.IGNORECASE)
+_HEDGES = frozenset("just probably usually maybe mainly mostly basically honestly".split())
+# Replies too vague to name back ("You mentioned fine" reads badly).
+_VAGUE_REPLIES = frozenset(
+    "fine meh sure yes yeah yep maybe alright whatever decent average so-so normal usual "
+    "same mostly sometimes often rarely never always".split()
+)
 # Clause boundaries inside a sentence, for skip detection.
 _CLAUSES = re.compile(
     r",\s+|;\s+|\s+(?:and|so|but|because|which|then|though|while)\s+", re.IGNORECASE
@@ -192,14 +206,32 @@ def read(text: str, parsed: bool | None = None) -> Reading:
     best = _best_sentence(sentences)
     said = probes.clause(best) if best else ""
     statement = len(said.split()) >= 3
-    if statement:
+    declined = _DECLINE.match(text) is not None
+    if declined:
+        said = ""
+    elif statement:
         said = probes.lowered_start(probes.in_our_voice(said))
     elif said:
         # A bare answer ("Slack", "mostly the exports"): its longest noun
-        # phrase, as written; the words themselves when it has none.
+        # phrase, as written; without one ("fine", "meh") nothing to name.
         found = [p for s in sentences for p in _analysis().phrases.noun_phrases(s)]
-        if found:
+        words = text.strip(" .,!?").split()
+        while words and words[0].lower() in _VAGUE_REPLIES | _HEDGES:
+            words.pop(0)
+        content = _analysis().embedding.topic_words(" ".join(words))
+        if content and not set(map(str.lower, content)) <= _VAGUE_REPLIES:
+            said = " ".join(words)  # a bare answer, as written ("a friend", "Slack")
+            if words[0].lower() in _analysis().embedding.ENGLISH_STOP_WORDS:
+                said = said[0].lower() + said[1:]  # "Too expensive" -> "too expensive"
+        elif found:
             said = _as_written(max(found, key=lambda p: len(p.words)).text, text)
+        else:  # a name the lexicon does not know ("Slack"), or nothing to name
+            named = [
+                w
+                for w in _analysis().embedding.topic_words(text)
+                if w.lower() not in _VAGUE_REPLIES
+            ]
+            said = " ".join(named)
     return Reading(
         text=text,
         sentences=tuple(sentences),
@@ -211,6 +243,7 @@ def read(text: str, parsed: bool | None = None) -> Reading:
         has_consequence=_CONSEQUENCE.search(text) is not None,
         has_number=_NUMBER.search(text) is not None,
         ending=ending(text),
+        declined=declined,
         parsed=parsed,
     )
 
