@@ -141,9 +141,9 @@ def test_an_earlier_answer_that_covers_a_later_question_is_confirmed_not_asked_a
     move, text, state = moves[1]
     assert move is Move.CONFIRM
     assert text == (
-        "Earlier you mentioned that every Monday you post the dashboard in Slack for the "
-        "whole team — anything to add on this? I was going to ask: How do you share reports "
-        "with your team?"
+        "Earlier you mentioned \u201cevery Monday you post the dashboard in Slack for the "
+        "whole team\u201d — anything to add on this? I was going to ask: How do you share "
+        "reports with your team?"
     )
     assert state.question == 2 and state.confirming
     # The answer to a confirmation is not probed: the guide is done.

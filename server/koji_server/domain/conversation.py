@@ -342,9 +342,7 @@ def decide(guide: Guide, state: State, reading: Reading) -> Decision:
 
 
 def _wants_probe(question: Question, state: State, reading: Reading) -> bool:
-    return (
-        state.follow_ups < question.max_follow_ups and not reading.deep and not reading.declined
-    )
+    return state.follow_ups < question.max_follow_ups and not reading.deep and not reading.declined
 
 
 def _advance(guide: Guide, state: State) -> Decision:

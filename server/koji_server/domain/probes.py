@@ -179,10 +179,12 @@ def probe(template: str, reading: Reading) -> str:
 
 
 def confirmation(question: Question, sentence: str) -> str:
-    """A question an earlier answer (`sentence`) covered, asked as a check."""
+    """A question an earlier answer (`sentence`) covered, asked as a check;
+    the earlier words quoted (a clause of a long sentence may not stand as
+    one on its own)."""
     return (
-        f"Earlier you mentioned that {voiced_clause(sentence)} — anything to add on this? "
-        f"I was going to ask: {question.text}"
+        f"Earlier you mentioned \u201c{voiced_clause(sentence)}\u201d — anything to add on "
+        f"this? I was going to ask: {question.text}"
     )
 
 
