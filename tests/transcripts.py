@@ -6,8 +6,7 @@ from dataclasses import replace
 
 from koji_server.domain import conversation, interviewer, probes
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
-from koji_server.domain.model import Brief
-from koji_server.domain.study_design import questions_from_stored
+from koji_server.domain.model import Brief, StudyQuestion
 from koji_server.interviewer.listening import Listener
 
 GUIDE = (
@@ -16,6 +15,8 @@ GUIDE = (
     "What was the hardest part of getting started?",
     "If you could change one thing, what would it be?",
 )
+# The guide as a study of open questions.
+QUESTIONS = [StudyQuestion(f"q{i}", text) for i, text in enumerate(GUIDE)]
 TITLE = "getting started with our product"
 
 ENGAGED = [
@@ -49,10 +50,9 @@ COPY_PASTE = [
 def transcript(answers: list[str], duration_seconds: int, name: str = "t") -> TranscriptInput:
     """Replays the real interviewer over the answers, as the service would."""
     listener = Listener()
-    questions = questions_from_stored("transcripts", list(GUIDE))
-    guide = conversation.guide_of(TITLE, questions, Brief())
+    guide = conversation.guide_of(TITLE, QUESTIONS, Brief())
     guide = replace(guide, vectors=listener.question_vectors(GUIDE))
-    opening = interviewer.opening(TITLE, questions, "").content
+    opening = interviewer.opening(TITLE, QUESTIONS, "").content
     utterances = [Utterance(f"{name}-m0", "interviewer", opening)]
     state = conversation.opening(guide).state
     for number, answer in enumerate(answers, start=1):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from koji_server.domain import study_validation, validation
+from koji_server.domain import study_aggregates, study_validation, validation
 from koji_server.domain.errors import NotFound, StudyNotActive, StudyNotDraft
 from koji_server.domain.model import (
     Permission,
@@ -35,7 +35,7 @@ from koji_server.domain.study_design import (
 from koji_server.storage.repository import StudyReportRecord
 from koji_server.storage.schema import StudyRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from koji_server.support.clock import Clock, precise_now, whole_seconds
+from koji_server.support.clock import Clock, precise_now
 
 
 def report_from_stored(study_id: str, stored: StudyReportRecord | None) -> StudyReport:
@@ -59,6 +59,7 @@ def report_from_stored(study_id: str, stored: StudyReportRecord | None) -> Study
             )
             for t in data["themes"]
         ),
+        questions=study_aggregates.from_stored(data.get("questions") or ()),
     )
 
 
@@ -145,7 +146,8 @@ class StudyService:
         self._clock = clock
 
     def _now(self) -> datetime:
-        return whole_seconds(self._clock())
+        # Precise: studies are listed by when they were created.
+        return self._clock()
 
     async def create(
         self, principal: Principal | None, data: dict[str, Any], project_id: str | None = None
