@@ -75,6 +75,8 @@ class RunningServer:
     metrics_endpoint: MetricsEndpoint | None = None
     relay: PostgresChangeRelay | None = None
     limiter: RateLimiter | None = None
+    # The interviewer's language model, if configured (its HTTP client).
+    language_model: LanguageModel | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -94,6 +96,8 @@ class RunningServer:
             await self.relay.stop()
         if self.limiter is not None:
             await self.limiter.close()
+        if self.language_model is not None:
+            await self.language_model.close()
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
@@ -242,7 +246,7 @@ async def start_server(
         ),
         page_tokens=page_tokens,
         changes=changes,
-        wording=language_model(settings),
+        wording=(model := language_model(settings)),
     )
     watcher = InterviewWatcher(
         service,
@@ -323,5 +327,5 @@ async def start_server(
         )
     return RunningServer(
         server, port, database, health_servicer, pipeline, metrics, watcher, changes,
-        endpoint, relay, limiter,
+        endpoint, relay, limiter, model,
     )  # fmt: skip
