@@ -312,8 +312,10 @@ async def start_server(
             await relay.stop(0)
         await database.dispose()
         raise
+    # Before serving: the first message must not wait seconds for the
+    # interviewer's imports (a proxy's idle timeout would cut its stream).
+    await service.warm()
     await server.start()
-    service.start_warming()
     if pipeline is not None:
         pipeline.start()
     for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):

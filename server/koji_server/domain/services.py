@@ -123,7 +123,6 @@ class InterviewService:
         # model that words its moves (None: the built-in wording).
         self._listener = listener or _default_listener()
         self._wording = wording
-        self._warming: asyncio.Task[None] | None = None
         # Where committed changes are announced to watchers (none: not announced).
         self._changes = changes or ChangeFeed()
         # A secret of this process unless configured (several processes must
@@ -364,11 +363,11 @@ class InterviewService:
             except _GuideNeeded as needed:
                 await self._load_guide(needed.study_id)
 
-    def start_warming(self) -> None:
+    async def warm(self) -> None:
         """Load what reading answers needs (the analysis's embedding: seconds
-        of imports) in a thread, ahead of the first message."""
-        if not self._listener.ready and self._warming is None:
-            self._warming = asyncio.create_task(asyncio.to_thread(self._listener.warm))
+        of imports, once per process) in a thread, ahead of the first message."""
+        if not self._listener.ready:
+            await asyncio.to_thread(self._listener.warm)
 
     async def _read(self, content: str) -> Reading:
         if not self._listener.ready:

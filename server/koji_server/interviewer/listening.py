@@ -288,7 +288,9 @@ class Listener:
         return bool(_loaded)
 
     def warm(self) -> None:
-        _analysis()
+        """Import and load everything a reading uses (the part-of-speech
+        lexicon loads on its first use): one reading of a sample answer."""
+        self.read("Honestly, I'd love the CSV exports to run faster, we wait for hours.")
 
     def read(self, text: str, parsed: bool | None = None) -> Reading:
         reading = read(text, parsed)
