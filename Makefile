@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-search bench-stream eval eval-search encoder-vectors clean protoc-gen-swagger postgresql
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-search bench-stream eval eval-search eval-interviewer encoder-vectors clean protoc-gen-swagger postgresql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -122,6 +122,9 @@ eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accur
 
 encoder-vectors: $(VENV)/.installed ## Precompute the training sentences' encoder vectors (after changing analysis/data)
 	$(PY) -m tools.encode_training
+
+eval-interviewer: $(VENV)/.installed ## Conversation engine on 62 held-out scripted conversations: grounded probes, limits, skip detection, endings
+	$(PY) -m tools.eval_interviewer
 
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools bench client

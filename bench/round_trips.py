@@ -21,6 +21,7 @@ import asyncpg.prepared_stmt
 
 from koji_server.domain.model import InterviewMode, Permission, Respondent, StartedInterview
 from koji_server.domain.services import InterviewService
+from koji_server.interviewer.listening import Listener
 from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
 from koji_server.storage.backends import open_database
@@ -81,7 +82,7 @@ async def measure(url: str) -> None:
         project = await admin.create_project("p")
         key = await admin.create_key(project, "k", frozenset(Permission))
         study = await admin.create_study(project, "t", ["q1", "q2", "q3", "q4"])
-        service = InterviewService(units)
+        service = InterviewService(units, Listener())
         principal = await service.authenticate(key.api_key)
 
         async def start() -> StartedInterview:

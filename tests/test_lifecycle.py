@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.domain import interviewer
+from koji_server.domain import probes
 from tests.conftest import QUESTIONS
 from tests.helpers import assert_error, auth, complete, metadata_dict, send, start
 
@@ -74,24 +74,36 @@ async def test_every_rpc_sends_rate_limits_in_its_trailers(stub, tenant) -> None
 async def test_interviewer_follows_the_guide_then_concludes(stub, tenant) -> None:
     started = await start(stub, tenant)
     short = await send(stub, tenant, started, "a friend")
-    assert short.interviewer_response.content == interviewer.FOLLOW_UP
+    # A probe that names what was said, not a generic line.
+    assert short.interviewer_response.content.startswith("You mentioned a friend — ")
     assert short.interview_status == pb.active
     assert short.messages_count == 3
     # A second short answer to the same question moves on: one follow-up only.
     moved = await send(stub, tenant, started, "really")
     assert moved.interviewer_response.content == QUESTIONS[1]
-    second = await send(stub, tenant, started, "Setting up the team workspace took me hours")
+    # An answer with an example, a consequence and a time is not probed.
+    second = await send(
+        stub,
+        tenant,
+        started,
+        "Setting up the team workspace took me three hours last week because the invites "
+        "bounced, so I had to add everyone by hand.",
+    )
     assert second.interviewer_response.content == QUESTIONS[2]
     assert second.interview_status == pb.active
     last = await send(stub, tenant, started, "I would simplify the billing page a lot")
-    assert last.interviewer_response.content == interviewer.GOODBYE
-    assert last.interview_status == pb.concluded
-    assert last.messages_count == 9
+    assert last.interviewer_response.content.startswith(
+        "You said you would simplify the billing page a lot — "
+    )
+    done = await send(stub, tenant, started, "Fewer plans, one price, that's it.")
+    assert done.interviewer_response.content == probes.GOODBYE
+    assert done.interview_status == pb.concluded
+    assert done.messages_count == 11
     # A concluded interview still accepts messages until completed.
     extra = await send(stub, tenant, started, "One more thing: the docs are great")
-    assert extra.interviewer_response.content == interviewer.ACKNOWLEDGEMENT
+    assert extra.interviewer_response.content == probes.ACKNOWLEDGEMENT
     assert extra.interview_status == pb.concluded
-    assert extra.messages_count == 11
+    assert extra.messages_count == 13
     assert UUID.fullmatch(extra.message_id)
     assert extra.message_id != extra.interviewer_response.message_id
     assert extra.interviewer_response.role == pb.interviewer
@@ -211,8 +223,16 @@ async def test_get_returns_the_whole_interview(stub, tenant) -> None:
     assert [(m.message_id, m.role, m.content) for m in got.transcript] == [
         (started.initial_message.message_id, pb.interviewer, started.initial_message.content),
         (reply.message_id, pb.respondent, LONG_ANSWER),
-        (reply.interviewer_response.message_id, pb.interviewer, QUESTIONS[1]),
+        (
+            reply.interviewer_response.message_id,
+            pb.interviewer,
+            reply.interviewer_response.content,
+        ),
     ]
+    # A probe on the first question, naming what was said.
+    assert reply.interviewer_response.content.startswith(
+        "You said you heard about us from a colleague who uses it every week — "
+    )
     assert all(m.created_at.seconds >= started.started_at.seconds for m in got.transcript)
     assert got.stats.respondent_messages == 1
     assert got.stats.interviewer_messages == 2

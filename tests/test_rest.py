@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from koji_server.domain import interviewer
+from koji_server.domain import probes
 from koji_server.domain.model import Permission
 from koji_server.domain.validation import MAX_CONTENT_CHARS
 from tests.conftest import QUESTIONS, Rest, add_key, make_tenant
@@ -93,7 +93,10 @@ def test_messages_are_200_with_the_documented_fields(rest: Rest) -> None:
     body = response.json()
     assert set(body) == {"message_id", "interviewer_response", "interview_status", "messages_count"}
     assert UUID.fullmatch(body["message_id"])
-    assert body["interviewer_response"]["content"] == QUESTIONS[1]
+    # A probe naming what was said (a short answer with no example or number).
+    assert body["interviewer_response"]["content"].startswith(
+        "You said a colleague recommended it after using it for a whole quarter — "
+    )
     assert UUID.fullmatch(body["interviewer_response"]["message_id"])
     assert body["interview_status"] == "active"
     assert body["messages_count"] == 3 and isinstance(body["messages_count"], int)
@@ -536,9 +539,13 @@ def test_the_documents_polling_loop_gets_the_analysis(rest: Rest) -> None:
 def test_interviewer_goodbye_over_rest(rest: Rest) -> None:
     started = rest.start()
     for answer in QUESTIONS:
-        last = rest.send(started, f"My detailed answer about: {answer}").json()
+        # Deep answers (an example, a consequence, a number): no probes.
+        last = rest.send(
+            started,
+            f"About {answer.lower()} Last week it took me two hours, so I missed a deadline.",
+        ).json()
     assert last["interview_status"] == "concluded"
-    assert last["interviewer_response"]["content"] == interviewer.GOODBYE
+    assert last["interviewer_response"]["content"] == probes.GOODBYE
 
 
 def test_500_internal_in_the_envelope_without_details(tmp_path, database_url) -> None:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from koji_server.analysis.analyze import analyze
+from koji_server.domain.conversation import State
 from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted, InterviewNotCompleted
 from koji_server.domain.interview import Interview
-from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
     AnalysisStatus,
     CompletionReason,
@@ -27,6 +27,7 @@ from koji_server.domain.model import (
     Respondent,
 )
 from koji_server.domain.services import InterviewService
+from koji_server.interviewer.listening import Listener
 from koji_server.operations.projects import AdminService
 from koji_server.pipeline.jobs import JobQueue
 from koji_server.queueing.settings import QueueSettings
@@ -70,7 +71,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     key = await admin.create_key(project_id, "k", frozenset(Permission), 60)
     study_id = await admin.create_study(project_id, TITLE, list(GUIDE))
     clock = FakeClock(START)
-    service = InterviewService(units, clock=clock)
+    service = InterviewService(units, Listener(), clock=clock)
     settings = QueueSettings(lease_seconds=30, max_attempts=2, retry_base_seconds=10)
     jobs = JobQueue(units, settings, "fast-tier", clock=clock)
     try:
@@ -230,9 +231,13 @@ def _open_interview() -> Interview:
 
 def test_an_exchange_counts_both_messages_and_moves_along_the_guide() -> None:
     before = _open_interview()
-    after = before.exchanged(GuidePosition(1, True, InterviewStatus.ACTIVE))
+    after = before.exchanged(State(question=1, follow_ups=1, probes_used=("why",)))
     assert (after.respondent_messages, after.interviewer_messages) == (1, 2)
-    assert after.position == GuidePosition(1, True, InterviewStatus.ACTIVE)
+    assert after.conversation_state == State(question=1, follow_ups=1, probes_used=("why",))
+    assert (after.question_index, after.follow_up_asked) == (1, True)
+    assert after.status is InterviewStatus.ACTIVE
+    concluded = after.exchanged(State(question=3, concluded=True))
+    assert concluded.status is InterviewStatus.CONCLUDED
     assert before.messages_count == 1 and after.messages_count == 3  # before is unchanged
     assert after.stats(START + timedelta(seconds=42)).duration_seconds == 42
 
@@ -248,7 +253,7 @@ def test_completing_keeps_whole_seconds_and_completing_again_answers_the_first()
         done.completed(CompletionReason.NATURAL, None, at + timedelta(hours=1))
     assert again.value.summary == done.summary()
     with pytest.raises(InterviewCompleted):
-        done.exchanged(GuidePosition(1, False, InterviewStatus.ACTIVE))
+        done.exchanged(State(question=1))
 
 
 def test_the_analysis_outcome_is_a_transition_of_a_completed_interview() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.config import Settings
+from koji_server.interviewer.listening import Listener
 from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
 from koji_server.storage.backends import open_database
@@ -123,7 +124,7 @@ async def test_direct_sql_rows_read_back_like_orm_rows(database_url) -> None:
     project = await admin.create_project("p")
     key = await admin.create_key(project, "k", frozenset(Permission))
     study = await admin.create_study(project, "t", ["q1", "q2"])
-    service = InterviewService(units)
+    service = InterviewService(units, Listener())
     principal = await service.authenticate(key.api_key)
     started = await service.start_interview(
         principal, study, Respondent("ext-1", "Ana", {"plan": "pro"}), InterviewMode.TEXT, "en-GB"
@@ -176,6 +177,7 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
             "ALTER TABLE studies DROP COLUMN brief; ALTER TABLE studies DROP COLUMN updated_at;"
             "ALTER TABLE studies DROP COLUMN published_at;"
             "ALTER TABLE interviews DROP COLUMN answers;"
+            "ALTER TABLE interviews DROP COLUMN conversation;"
             "ALTER TABLE messages DROP COLUMN question_id;"
             "ALTER TABLE messages DROP COLUMN follow_up;"
             "DROP TRIGGER interviews_touch; DROP INDEX ix_interviews_listing;"

@@ -5,16 +5,20 @@ scored as before."""
 from __future__ import annotations
 
 from koji_server.analysis.quality import score
-from koji_server.domain import interviewer
+from koji_server.domain import conversation, interviewer, probes
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
 from koji_server.domain.model import (
     QUALITY_GATE,
+    Brief,
     QuestionConfig,
     QuestionOption,
     QuestionType,
     StudyQuestion,
 )
+from koji_server.interviewer.listening import Listener
 from tests.transcripts import ENGAGED, transcript
+
+LISTENER = Listener()
 
 OPTIONS = QuestionConfig(options=(QuestionOption("o1", "Slack"), QuestionOption("o2", "Email")))
 QUESTIONS = [
@@ -36,17 +40,17 @@ def structured_transcript(said: list[str], answered: int, mode: str) -> Transcri
     the open one; `answered` structured questions got a value."""
     opening = interviewer.opening("support", QUESTIONS, "")
     utterances = [Utterance("m0", "interviewer", opening.content)]
-    position = opening.position
+    guide = conversation.guide_of("support", QUESTIONS, Brief())
+    state = conversation.opening(guide).state
     for number, text in enumerate(said, start=1):
-        question = interviewer.current_question(QUESTIONS, position)
-        heard = interviewer.Heard.WORDS
-        if question is not None and question.type.structured:
-            heard = interviewer.Heard.ANSWERED if answered else interviewer.Heard.MISSED
-        reply = interviewer.reply(QUESTIONS, position, text, heard)
-        position = reply.position
+        question = guide.questions[state.question] if state.question < len(QUESTIONS) else None
+        parsed = bool(answered) if question is not None and not question.open_ended else None
+        reading = LISTENER.read(text, parsed=parsed)
+        decision = conversation.decide(guide, state, reading)
+        state = decision.state
         utterances += [
             Utterance(f"r{number}", "respondent", text),
-            Utterance(f"i{number}", "interviewer", reply.content),
+            Utterance(f"i{number}", "interviewer", probes.wording(guide, decision, reading)),
         ]
     return TranscriptInput(
         interview_id="i",

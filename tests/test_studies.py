@@ -486,7 +486,10 @@ async def test_widget_and_text_answers_the_re_ask_and_the_skip(
     reply = await send("Faster replies")
     probe = reply.interviewer_response.question
     assert (probe.question_id, probe.follow_up) == (open_ended.question_id, True)
-    reply = await send("On weekends, when our stores are busiest, tickets wait for hours.")
+    # An example, a consequence and a time: deep enough, no second probe.
+    reply = await send(
+        "On weekends, when our stores are busiest, tickets wait for hours, so we lose sales."
+    )
     assert reply.interview_status == pb.concluded
     assert not reply.interviewer_response.HasField("question")
 
@@ -508,7 +511,8 @@ async def test_widget_and_text_answers_the_re_ask_and_the_skip(
     assert skipped.text == "what do you mean?\nI'd rather not say"
     words = by_id[open_ended.question_id]
     assert words.text == (
-        "Faster replies\nOn weekends, when our stores are busiest, tickets wait for hours."
+        "Faster replies\nOn weekends, when our stores are busiest, tickets wait for hours, "
+        "so we lose sales."
     )
     assert words.source == "text" and not words.HasField("scale_value")
     assert words.type == study_pb.StudyQuestion.open_ended

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from koji_server.domain import interviewer
+from dataclasses import replace
+
+from koji_server.domain import conversation, interviewer, probes
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
-from koji_server.domain.model import StudyQuestion
+from koji_server.domain.model import Brief, StudyQuestion
+from koji_server.interviewer.listening import Listener
 
 GUIDE = (
     "How did you first hear about our product?",
@@ -46,15 +49,19 @@ COPY_PASTE = [
 
 def transcript(answers: list[str], duration_seconds: int, name: str = "t") -> TranscriptInput:
     """Replays the real interviewer over the answers, as the service would."""
-    utterances = [
-        Utterance(f"{name}-m0", "interviewer", interviewer.opening(TITLE, QUESTIONS, "").content)
-    ]
-    position = interviewer.opening(TITLE, QUESTIONS, "").position
+    listener = Listener()
+    guide = conversation.guide_of(TITLE, QUESTIONS, Brief())
+    guide = replace(guide, vectors=listener.question_vectors(GUIDE))
+    opening = interviewer.opening(TITLE, QUESTIONS, "").content
+    utterances = [Utterance(f"{name}-m0", "interviewer", opening)]
+    state = conversation.opening(guide).state
     for number, answer in enumerate(answers, start=1):
         utterances.append(Utterance(f"{name}-r{number}", "respondent", answer))
-        reply = interviewer.reply(QUESTIONS, position, answer, interviewer.Heard.WORDS)
-        position = reply.position
-        utterances.append(Utterance(f"{name}-i{number}", "interviewer", reply.content))
+        reading = listener.read(answer)
+        decision = conversation.decide(guide, state, reading)
+        state = decision.state
+        reply = probes.wording(guide, decision, reading)
+        utterances.append(Utterance(f"{name}-i{number}", "interviewer", reply))
     return TranscriptInput(f"{name}-interview", TITLE, GUIDE, tuple(utterances), duration_seconds)
 
 

@@ -32,6 +32,8 @@ from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
 from koji_server.domain.studies import StudyService
 from koji_server.domain.watching import InterviewWatcher
+from koji_server.interviewer.listening import Listener
+from koji_server.interviewer.llm import LanguageModel, ModelSettings
 from koji_server.observability.metrics import Metrics, MetricsEndpoint
 from koji_server.observability.metrics import serve as metrics_serve
 from koji_server.pipeline.analysis_runner import AnalysisRunner
@@ -78,6 +80,8 @@ class RunningServer:
     relay: PostgresChangeRelay | None = None
     limiter: RateLimiter | None = None
     search_encoder: QueryEncoder | None = None
+    # The interviewer's language model, if configured (its HTTP client).
+    language_model: LanguageModel | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -99,6 +103,8 @@ class RunningServer:
             await self.limiter.close()
         if self.search_encoder is not None:
             self.search_encoder.close()
+        if self.language_model is not None:
+            await self.language_model.close()
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
@@ -197,6 +203,20 @@ def _bind(server: grpc.aio.Server, listen: str) -> int:
         raise OSError(f"cannot listen on {listen}: {error}") from None
 
 
+def language_model(settings: Settings) -> LanguageModel | None:
+    """The interviewer's language model, if one is configured."""
+    if not settings.interviewer_llm_url:
+        return None
+    return LanguageModel(
+        ModelSettings(
+            url=settings.interviewer_llm_url,
+            model=settings.interviewer_llm_model,
+            api_key=settings.interviewer_llm_api_key,
+            timeout_seconds=settings.interviewer_llm_timeout_seconds,
+        )
+    )
+
+
 async def start_server(
     settings: Settings, analysis_executor: Executor | None = None, ticks: Ticks = time.monotonic
 ) -> RunningServer:
@@ -231,6 +251,7 @@ async def start_server(
         changes.on_committed(Completed, lambda _interview_id, _change: pipeline.analysis.wake())
     service = InterviewService(
         units,
+        Listener(),
         caching=CacheSettings(
             auth_seconds=settings.auth_cache_seconds,
             final_interview_seconds=settings.final_interview_cache_seconds,
@@ -238,6 +259,7 @@ async def start_server(
         ),
         page_tokens=page_tokens,
         changes=changes,
+        wording=(model := language_model(settings)),
     )
     watcher = InterviewWatcher(
         service.queries,
@@ -306,6 +328,9 @@ async def start_server(
             await relay.stop(0)
         await database.dispose()
         raise
+    # Before serving: the first message must not wait seconds for the
+    # interviewer's imports (a proxy's idle timeout would cut its stream).
+    await service.warm()
     await server.start()
     if pipeline is not None:
         pipeline.start()
@@ -321,5 +346,5 @@ async def start_server(
         )
     return RunningServer(
         server, port, database, health_servicer, pipeline, metrics, watcher, changes,
-        endpoint, relay, limiter, search_encoder,
+        endpoint, relay, limiter, search_encoder, model,
     )  # fmt: skip

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Deliver to loopback and private-network addresses (link-local and cloud
     # metadata addresses are refused regardless).
     webhook_allow_private_networks: bool = False
+    # Optional: a language model words the interviewer's moves (any
+    # OpenAI-compatible API: vLLM, Ollama, llama.cpp's server, a hosted one;
+    # docs/interviewer.md). Empty URL: the built-in wording. The timeout is to
+    # the first token (and between tokens); past it, the built-in wording.
+    interviewer_llm_url: str = ""
+    interviewer_llm_model: str = ""
+    interviewer_llm_api_key: str = ""
+    interviewer_llm_timeout_seconds: float = 3.0
 
     @field_validator("sqlite_synchronous")
     @classmethod
@@ -86,6 +94,20 @@ class Settings(BaseSettings):
     def _positive_streams(cls, value: int) -> int:
         if value < 1:
             raise ValueError(f"expected at least 1, got {value}")
+        return value
+
+    @field_validator("interviewer_llm_timeout_seconds")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if not 0 < value <= 60:
+            raise ValueError(f"expected seconds above 0 and at most 60, got {value}")
+        return value
+
+    @field_validator("interviewer_llm_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// base URL, got {value!r}")
         return value
 
     @field_validator("log_format")

@@ -45,6 +45,7 @@ from koji_server.domain.model import (
 )
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
 from koji_server.domain.studies import MAX_STUDY_PAGE, StudyQuery, StudyService
+from koji_server.interviewer.listening import Listener
 from koji_server.operations.interviews import reanalyze_and_report
 from koji_server.operations.projects import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -600,8 +601,8 @@ async def _run(args: argparse.Namespace) -> None:
         changed: list[Announced] = []
         changes.relay_to(lambda *change: changed.append(change))
         context = Context(
-            AdminService(units), InterviewService(units, changes=changes), units, database.url,
-            changes,
+            AdminService(units), InterviewService(units, Listener(), changes=changes), units,
+            database.url, changes,
         )  # fmt: skip
         try:
             await args.run(args, context)

@@ -9,6 +9,7 @@ an analysis must never do).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -187,18 +188,53 @@ def topic_words(text: str) -> list[str]:
     ]
 
 
+def _topic_content(text: str, word_form: Callable[[str], str] | None = None) -> str:
+    words = topic_words(text)
+    if word_form is not None:
+        words = [word_form(word) for word in words]
+    # Twice: a named topic outweighs the rest of the sentence.
+    named = [t for t in _topics_of(words) for _ in range(2)]
+    return " ".join([*words, *named])
+
+
+# Token vectors summed per word, for topic_vector (bounded: a word past the
+# limit is computed each time).
+_WORD_VECTORS: dict[str, np.ndarray] = {}
+MAX_CACHED_WORDS = 50_000
+
+
+def _word_vector(word: str) -> np.ndarray:
+    vector = _WORD_VECTORS.get(word)
+    if vector is None:
+        inference = model()
+        ids = inference.tokenizer.encode(word, add_special_tokens=False).ids
+        vector = inference.embedding[ids].sum(axis=0)
+        if len(_WORD_VECTORS) < MAX_CACHED_WORDS:
+            _WORD_VECTORS[word] = vector
+    return vector
+
+
+def topic_vector(text: str, word_form: Callable[[str], str] | None = None) -> np.ndarray:
+    """topic_vectors([text])[0], for one short text at a time (the
+    interviewer's per-message path): the tokenizer splits on spaces first,
+    so the sum of each content word's token vectors is the sum over the
+    whole text's tokens, and a word's sum is computed once. `word_form`:
+    each content word as given to the model (a lemma, say)."""
+    words = _topic_content(text, word_form).split()
+    if not words:
+        return np.zeros(DIMENSIONS, dtype=np.float32)
+    vector = np.sum([_word_vector(word) for word in words], axis=0)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
 def topic_vectors(texts: list[str]) -> np.ndarray:
     """Unit vectors of what sentences are about: their content words only, so
     that sentiment and filler do not pull unrelated topics together. A
     sentence with no content word gets a zero vector (similar to nothing)."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    contents = []
-    for text in texts:
-        words = topic_words(text)
-        # Twice: a named topic outweighs the rest of the sentence.
-        named = [t for t in _topics_of(words) for _ in range(2)]
-        contents.append(" ".join([*words, *named]))
+    contents = [_topic_content(text) for text in texts]
     present = [i for i, c in enumerate(contents) if c]
     vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     if present:

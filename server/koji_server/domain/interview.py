@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from koji_server.domain.conversation import State
 from koji_server.domain.errors import AlreadyCompleted, InterviewCompleted, InterviewNotCompleted
 from koji_server.domain.interviewer import GuidePosition
 from koji_server.domain.model import (
@@ -49,6 +50,9 @@ class Interview:
     updated_at: datetime | None = None
     # The study questions' answers so far, as stored (domain.answers).
     answers: list[Any] | None = None
+    # The conversation engine's state but for the question (question_index);
+    # None for an interview started before the engine kept one.
+    conversation: dict[str, Any] | None = None
 
     @property
     def respondent(self) -> Respondent:
@@ -60,6 +64,18 @@ class Interview:
     def position(self) -> GuidePosition:
         """Where the conversation stands in the study's guide."""
         return GuidePosition(self.question_index, self.follow_up_asked, self.status)
+
+    @property
+    def conversation_state(self) -> State:
+        """Where the conversation stands (domain.conversation)."""
+        if self.conversation is None:  # started before the engine kept its state
+            return State(
+                question=self.question_index,
+                follow_ups=int(self.follow_up_asked),
+                reasks=int(self.follow_up_asked),
+                concluded=self.status is not InterviewStatus.ACTIVE,
+            )
+        return State.from_json({**self.conversation, "question": self.question_index})
 
     @property
     def messages_count(self) -> int:
@@ -89,18 +105,22 @@ class Interview:
         if self.status == InterviewStatus.COMPLETED:
             raise InterviewCompleted(self.id)
 
-    def exchanged(self, after: GuidePosition, answers: list[Any] | None = None) -> Interview:
-        """One respondent message and the interviewer's reply later, at `after`,
-        with the answers so far (None: unchanged)."""
+    def exchanged(self, after: State, answers: list[Any] | None = None) -> Interview:
+        """One respondent message and the interviewer's reply later, the
+        conversation at `after` (concluded: the interview is too), with the
+        answers so far (None: unchanged)."""
         self.ensure_open()
         return replace(
             self,
             answers=self.answers if answers is None else answers,
             respondent_messages=self.respondent_messages + 1,
             interviewer_messages=self.interviewer_messages + 1,
-            question_index=after.question_index,
-            follow_up_asked=after.follow_up_asked,
-            status=after.status,
+            question_index=after.question,
+            # A follow-up asked on the current question (a probe, a
+            # confirmation or a structured question asked again).
+            follow_up_asked=after.follow_ups > 0 or after.reasks > 0,
+            status=InterviewStatus.CONCLUDED if after.concluded else self.status,
+            conversation=after.stored(),
         )
 
     def completed(

@@ -3,15 +3,26 @@ write unit of work, raises domain errors, and announces what it committed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from koji_server.domain import answer_parsing, answers, credentials, interviewer, validation
+from koji_server.domain import (
+    answer_parsing,
+    answers,
+    conversation,
+    credentials,
+    interviewer,
+    probes,
+    validation,
+)
 from koji_server.domain.auth import require
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
+from koji_server.domain.conversation import Decision, Reading
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -41,7 +52,7 @@ from koji_server.domain.model import (
     StudyStatus,
 )
 from koji_server.domain.ports import MessageRecord, UnitOfWork, UnitOfWorkFactory
-from koji_server.domain.study_design import questions_from_stored
+from koji_server.domain.study_design import brief_from_stored, questions_from_stored
 from koji_server.support.clock import Clock, precise_now, whole_seconds
 
 ANALYSIS_JOB = "analyze_interview"
@@ -52,15 +63,6 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass(frozen=True, slots=True)
-class Guide:
-    """A study's questions, as a write unit loaded them (an interview's
-    study is active or was: its questions no longer change)."""
-
-    study_id: str
-    questions: tuple[StudyQuestion, ...]
-
-
 class InterviewCommands:
     """Start, converse with and complete interviews on behalf of an API key
     (or, for a completion, the local operator)."""
@@ -69,17 +71,24 @@ class InterviewCommands:
         self,
         units: UnitOfWorkFactory,
         changes: ChangeFeed,
+        listener: conversation.Listener,
         clock: Clock = precise_now,
+        wording: conversation.Wording | None = None,
     ) -> None:
         self._units = units
         self._clock = clock
+        # Reads answers for the conversation engine; `wording`: a language
+        # model that words its moves (None: the built-in wording).
+        self._listener = listener
+        self._wording = wording
         # Where committed changes are announced (to watchers, and to the
         # after-commit handlers: a completion wakes the analysis worker).
         self._changes = changes
-        # Studies' questions (studies never change). Write units read this
-        # mapping and never change it; a unit that loads a guide returns it,
-        # and the event loop puts a new mapping in its place.
-        self._guides: dict[str, tuple[StudyQuestion, ...]] = {}
+        # Studies' guides (an interview's study is active or was: its
+        # questions no longer change). Write units read this mapping and never
+        # change it; a guide missing from it is loaded outside the unit and
+        # the event loop puts a new mapping in its place.
+        self._guides: Guides = {}
 
     async def start_interview(
         self,
@@ -119,12 +128,13 @@ class InterviewCommands:
                 respondent_external_id=respondent.external_id,
                 respondent_display_name=respondent.display_name,
                 respondent_metadata=respondent.metadata,
-                question_index=opening.position.question_index,
-                follow_up_asked=opening.position.follow_up_asked,
+                question_index=0,
+                follow_up_asked=False,
                 respondent_messages=0,
                 interviewer_messages=1,
                 started_at=now,
                 updated_at=_to_milliseconds(self._clock()),
+                conversation=conversation.State().stored(),
             )
             first = _interviewer_record(interview.id, 1, opening, now)
             uow.interviews.create(interview)
@@ -150,67 +160,10 @@ class InterviewCommands:
     ) -> MessageExchange:
         """The respondent's message (and, from a widget, the current
         question's answer) and the interviewer's reply."""
-        require(principal, Permission.CHAT)
-        interview_id = validation.uuid_field("interview_id", interview_id)
-        _require_token_shape(session_token)
-        if given is None or content:
-            content = validation.message_content(content)
-        now = self._now()
-        guides = self._guides
-
-        def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
-            interview = _interview_for_token(uow, principal, interview_id, session_token)
-            interview.ensure_open()
-            questions = guides.get(interview.study_id)
-            loaded = None
-            if questions is None:
-                questions = _questions(uow, interview.study_id)
-                loaded = Guide(interview.study_id, questions)
-            question = interviewer.current_question(questions, interview.position)
-            said_id = new_id()
-            heard = hear(question, content, given, said_id, interview.answers)
-            said_content = content or heard.written
-            validation.transcript_room(
-                interview.id,
-                interview.respondent_messages,
-                said_content,
-                lambda: uow.interviews.respondent_bytes(interview.id),
-            )
-            answer = interviewer.reply(questions, interview.position, said_content, heard.heard)
-            stored = heard.answers
-            if answer.skipped is not None:
-                stored = answers.skipped(stored, answer.skipped, said_id)
-            count = interview.messages_count
-            said = MessageRecord(
-                id=said_id,
-                interview_id=interview.id,
-                seq=count + 1,
-                role=Role.RESPONDENT.value,
-                content=said_content,
-                created_at=now,
-            )
-            reply = _interviewer_record(interview.id, count + 2, answer, now)
-            uow.interviews.append([said, reply])
-            uow.interviews.save(interview.exchanged(answer.position, stored), interview)
-            done = MessageExchange(
-                message_id=said.id,
-                interviewer_response=reply.message(answer.asked),
-                interview_status=answer.position.status,
-                messages_count=count + 2,
-            )
-            return done, loaded
-
-        done, loaded = await self._units.write(exchange)
-        if loaded is not None:
-            self._keep_guide(loaded)
-        status, count = done.interview_status, done.messages_count
-        self._changes.publish(
-            interview_id,
-            self._clock(),
-            MessageAdded(done.message_id, Role.RESPONDENT, count - 1, status),
-            MessageAdded(done.interviewer_response.message_id, Role.INTERVIEWER, count, status),
-        )
-        return done
+        said = _said(principal, interview_id, session_token, content, given)
+        if self._wording is not None:
+            return await self._converse_with_model(said, _discard)
+        return await self._exchange(said)
 
     async def stream_message(
         self,
@@ -221,13 +174,168 @@ class InterviewCommands:
         given: GivenAnswer | None = None,
     ) -> AsyncIterator[ReplyPiece | MessageExchange]:
         """send_message, with the reply handed out in pieces before the whole
-        exchange. Both messages are stored before the first piece; every
-        failure is raised before it."""
-        done = await self.send_message(principal, interview_id, session_token, content, given)
-        reply = done.interviewer_response
-        for piece in interviewer.pieces(reply.content):
-            yield ReplyPiece(reply.message_id, piece)
-        yield done
+        exchange. Without a model, both messages are stored before the first
+        piece and every failure is raised before it; with one, every refusal
+        is raised before the first piece, the pieces come as the model writes
+        them and the exchange is stored after the last."""
+        if self._wording is None:
+            done = await self.send_message(principal, interview_id, session_token, content, given)
+            reply = done.interviewer_response
+            for piece in interviewer.pieces(reply.content):
+                yield ReplyPiece(reply.message_id, piece)
+            yield done
+            return
+        said = _said(principal, interview_id, session_token, content, given)
+        queue: asyncio.Queue[ReplyPiece | MessageExchange | BaseException] = asyncio.Queue()
+
+        async def converse() -> None:
+            try:
+                queue.put_nowait(await self._converse_with_model(said, queue.put))
+            except BaseException as error:  # handed to the stream's reader
+                queue.put_nowait(error)
+
+        task = asyncio.create_task(converse())
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, MessageExchange):
+                    return
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _exchange(self, said: Said, worded: Worded | None = None) -> MessageExchange:
+        """Store the respondent's message and the interviewer's reply, and the
+        conversation after them, in one write unit. The engine decides there
+        (microseconds: the answer was read before the unit); `worded`: a
+        model's wording of the decision planned before, kept if the unit
+        decides the same, else the built-in wording."""
+        reading = await self._read(said.content)
+        now = self._now()
+
+        def exchange(guides: Guides, uow: UnitOfWork) -> MessageExchange:
+            decided = _decided(uow, guides, said, reading)
+            interview, guide, heard, decision = (
+                decided.interview,
+                decided.guide,
+                decided.heard,
+                decided.decision,
+            )
+            reply_id, text = new_id(), ""
+            if worded is not None and worded.decision == decision:
+                reply_id, text = worded.reply_id, worded.text
+            text = text or probes.wording(guide.engine, decision, reading)
+            stored = heard.answers
+            question = interviewer.current_question(guide.questions, interview.position)
+            if decision.gave_up and question is not None:
+                stored = answers.skipped(stored, question, decided.message_id)
+            count = interview.messages_count
+            respondent = MessageRecord(
+                id=decided.message_id,
+                interview_id=interview.id,
+                seq=count + 1,
+                role=Role.RESPONDENT.value,
+                content=said.content or heard.written,
+                created_at=now,
+            )
+            asked = guide.asked(decision)
+            reply = _interviewer_record(
+                interview.id, count + 2, interviewer.Reply(text, asked=asked), now, reply_id
+            )
+            uow.interviews.append([respondent, reply])
+            after = interview.exchanged(decision.state, stored)
+            uow.interviews.save(after, interview)
+            return MessageExchange(
+                message_id=respondent.id,
+                interviewer_response=reply.message(asked),
+                interview_status=after.status,
+                messages_count=count + 2,
+            )
+
+        done = await self._with_guides(self._units.write, exchange)
+        status, count = done.interview_status, done.messages_count
+        self._changes.publish(
+            said.interview_id,
+            self._clock(),
+            MessageAdded(done.message_id, Role.RESPONDENT, count - 1, status),
+            MessageAdded(done.interviewer_response.message_id, Role.INTERVIEWER, count, status),
+        )
+        return done
+
+    async def _converse_with_model(
+        self, said: Said, hand_out: Callable[[ReplyPiece], Awaitable[None]]
+    ) -> MessageExchange:
+        """The engine decides from the stored state (a read, no write lock),
+        the model words the move while its pieces are handed out, then the
+        exchange is stored as by `_exchange`."""
+        assert self._wording is not None
+        reading = await self._read(said.content)
+
+        def plan(guides: Guides, uow: UnitOfWork) -> Plan:
+            decided = _decided(uow, guides, said, reading)
+            recent = tuple(
+                conversation.Said(m.role, m.content)
+                for m in uow.interviews.messages(said.interview_id)[-conversation.RECENT :]
+            )
+            return decided.guide, decided.decision, recent
+
+        # Every refusal comes here, before the model is called.
+        guide, decision, recent = await self._with_guides(self._units.read, plan)
+        fallback = probes.wording(guide.engine, decision, reading)
+        reply_id = new_id()
+
+        async def piece(text: str) -> None:
+            await hand_out(ReplyPiece(reply_id, text))
+
+        text = await self._wording.word(guide.engine, decision, reading, recent, fallback, piece)
+        return await self._exchange(said, Worded(reply_id, decision, text))
+
+    async def _with_guides(
+        self,
+        run: Callable[[Callable[[UnitOfWork], T]], Awaitable[T]],
+        unit: Callable[[Guides, UnitOfWork], T],
+    ) -> T:
+        """Run a unit with the guides loaded so far; if it meets a study whose
+        guide is not among them, load that guide (outside the unit) and run
+        the unit again."""
+        while True:
+            try:
+                return await run(partial(unit, self._guides))
+            except _GuideNeeded as needed:
+                await self._load_guide(needed.study_id)
+
+    async def warm(self) -> None:
+        """Load what reading answers needs (the analysis's embedding: seconds
+        of imports, once per process) in a thread, ahead of the first message."""
+        if not self._listener.ready:
+            await asyncio.to_thread(self._listener.warm)
+
+    async def _read(self, content: str) -> Reading:
+        if not self._listener.ready:
+            # The first reading loads the analysis's embedding (seconds): not
+            # on the event loop.
+            await asyncio.to_thread(self._listener.warm)
+        return self._listener.read(content)
+
+    async def _load_guide(self, study_id: str) -> None:
+        """Load a study's guide and keep it (its question vectors computed
+        here, on the event loop, not in a write unit): a new mapping, so a
+        unit reading the old one is undisturbed."""
+
+        def load(uow: UnitOfWork) -> tuple[str, tuple[StudyQuestion, ...], Any]:
+            study = uow.studies.get(study_id)
+            assert study is not None  # foreign key
+            return study.title, questions_from_stored(study.id, study.questions), study.brief
+
+        title, questions, brief = await self._units.read(load)
+        engine = conversation.guide_of(title, questions, brief_from_stored(brief))
+        vectors = self._listener.question_vectors([q.text for q in engine.questions])
+        loaded = LoadedGuide(questions, replace(engine, vectors=vectors))
+        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
+        self._guides = {**kept, study_id: loaded}
 
     async def complete_interview(
         self,
@@ -310,17 +418,111 @@ class InterviewCommands:
     def _now(self) -> datetime:
         return whole_seconds(self._clock())
 
-    def _keep_guide(self, loaded: Guide) -> None:
-        """Keep a guide a write unit loaded (on the event loop, never in the
-        unit): a new mapping, so a unit reading the old one is undisturbed."""
-        kept = self._guides if len(self._guides) < MAX_GUIDES else {}
-        self._guides = {**kept, loaded.study_id: loaded.questions}
+
+@dataclass(frozen=True, slots=True)
+class LoadedGuide:
+    """A study's questions, and the conversation engine's guide of them."""
+
+    questions: tuple[StudyQuestion, ...]
+    engine: conversation.Guide
+
+    def asked(self, decision: Decision) -> AskedQuestion | None:
+        """The question the interviewer's message serves."""
+        if decision.question is None:
+            return None
+        return AskedQuestion(self.questions[decision.question], decision.follow_up)
 
 
-def _questions(uow: UnitOfWork, study_id: str) -> tuple[StudyQuestion, ...]:
-    study = uow.studies.get(study_id)
-    assert study is not None  # foreign key
-    return questions_from_stored(study.id, study.questions)
+Guides = dict[str, LoadedGuide]
+# A model-worded reply's plan: the guide, the decision, the recent transcript.
+Plan = tuple[LoadedGuide, Decision, tuple[conversation.Said, ...]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A respondent's message, as SendMessage and StreamMessage took it."""
+
+    principal: Principal
+    interview_id: str
+    session_token: str | None
+    content: str
+    given: GivenAnswer | None
+
+
+def _said(
+    principal: Principal,
+    interview_id: str,
+    session_token: str | None,
+    content: str,
+    given: GivenAnswer | None,
+) -> Said:
+    """The message checked as far as it can be without the interview."""
+    require(principal, Permission.CHAT)
+    interview_id = validation.uuid_field("interview_id", interview_id)
+    _require_token_shape(session_token)
+    if given is None or content:
+        content = validation.message_content(content)
+    return Said(principal, interview_id, session_token, content, given)
+
+
+@dataclass(frozen=True, slots=True)
+class Worded:
+    """A model's wording of a planned decision, and the reply's id its
+    pieces went out under."""
+
+    reply_id: str
+    decision: Decision
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A message's interview, guide, what it was to the current question
+    (`heard`, under the respondent message's id `message_id`) and the
+    engine's decision."""
+
+    interview: Interview
+    guide: LoadedGuide
+    heard: Hearing
+    message_id: str
+    decision: Decision
+
+
+def _decided(uow: UnitOfWork, guides: Guides, said: Said, reading: Reading) -> Decided:
+    """The interview a message is for, checked (open, room for the message),
+    its study's guide (raises _GuideNeeded if it is not loaded), what the
+    message was to the current question, and the engine's decision."""
+    interview = _interview_for_token(uow, said.principal, said.interview_id, said.session_token)
+    interview.ensure_open()
+    guide = guides.get(interview.study_id)
+    if guide is None:
+        raise _GuideNeeded(interview.study_id)
+    question = interviewer.current_question(guide.questions, interview.position)
+    message_id = new_id()
+    heard = hear(question, said.content, said.given, message_id, interview.answers)
+    validation.transcript_room(
+        interview.id,
+        interview.respondent_messages,
+        said.content or heard.written,
+        lambda: uow.interviews.respondent_bytes(interview.id),
+    )
+    if question is not None and question.type.structured:
+        reading = replace(reading, parsed=heard.heard is interviewer.Heard.ANSWERED)
+    decision = conversation.decide(guide.engine, interview.conversation_state, reading)
+    return Decided(interview, guide, heard, message_id, decision)
+
+
+class _GuideNeeded(Exception):
+    """A unit met a study whose guide is not loaded yet."""
+
+    def __init__(self, study_id: str) -> None:
+        super().__init__(study_id)
+        self.study_id = study_id
+
+
+async def _discard(piece: ReplyPiece) -> None:
+    """Where SendMessage's pieces go when a model words the reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,11 +575,11 @@ def hear(
 
 
 def _interviewer_record(
-    interview_id: str, seq: int, said: interviewer.Reply, now: datetime
+    interview_id: str, seq: int, said: interviewer.Reply, now: datetime, message_id: str = ""
 ) -> MessageRecord:
     asked = said.asked
     return MessageRecord(
-        id=new_id(),
+        id=message_id or new_id(),
         interview_id=interview_id,
         seq=seq,
         role=Role.INTERVIEWER.value,

@@ -1,14 +1,13 @@
-"""The deterministic interviewer: follows a study's guide without any model.
+"""The interviewer's questions as asked, and which one an answer belongs to.
 
-It asks the guide's questions in order; an open question whose answer is
-very short gets one follow-up; a structured question whose answer could not
-be read is asked again once, naming its scale or options, and skipped after
-a second miss. When the guide is done it says goodbye (the interview
-becomes `concluded`) and acknowledges anything the respondent adds
-afterwards. Every message says which question it serves (AskedQuestion).
+The moves (probe, next question, confirm, ask again, conclude) are decided
+by domain.conversation and worded by domain.probes; this module words the
+opening and the questions themselves (a structured one names its scale or
+options first) and keeps the fixed sentences. Every message says which
+question it serves (AskedQuestion).
 
 `current_question` is the one place that says which question an answer
-belongs to; `reply` the one place that decides what comes next.
+belongs to.
 """
 
 from __future__ import annotations
@@ -25,9 +24,6 @@ from koji_server.domain.model import (
     StudyQuestion,
 )
 
-# Answers of this many words or fewer get one follow-up.
-SHORT_ANSWER_WORDS = 3
-FOLLOW_UP = "Could you tell me a bit more about that? An example would really help."
 GOODBYE = (
     "That's everything I wanted to ask. Thank you for your time and for sharing "
     "your experience. Goodbye!"
@@ -62,11 +58,8 @@ class Heard(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Reply:
     content: str
-    position: GuidePosition
     # The question the reply serves; None for the goodbye and after it.
     asked: AskedQuestion | None = None
-    # The structured question given up on (asked twice, never read), if any.
-    skipped: StudyQuestion | None = None
 
 
 def current_question(
@@ -85,60 +78,7 @@ def opening(title: str, questions: Sequence[StudyQuestion], display_name: str) -
     greeting = f"Hi {display_name}!" if display_name else "Hi!"
     first = questions[0]
     content = f"{greeting} Thanks for taking the time to talk with us about {title}. {ask(first)}"
-    return Reply(
-        content, GuidePosition(0, False, InterviewStatus.ACTIVE), AskedQuestion(first, False)
-    )
-
-
-def reply(
-    questions: Sequence[StudyQuestion], position: GuidePosition, answer: str, heard: Heard
-) -> Reply:
-    question = current_question(questions, position)
-    if question is None:
-        return Reply(ACKNOWLEDGEMENT, position)
-    if heard is Heard.MISSED:
-        if not position.follow_up_asked:
-            again = f"{NOT_READ} {ask(question)}"
-            return Reply(
-                again,
-                GuidePosition(position.question_index, True, position.status),
-                AskedQuestion(question, True),
-            )
-        return _next(questions, position, MOVING_ON, skipped=question)
-    if (
-        heard is Heard.WORDS
-        and len(answer.split()) <= SHORT_ANSWER_WORDS
-        and not position.follow_up_asked
-        and question.probing.max_follow_ups > 0
-    ):
-        return Reply(
-            FOLLOW_UP,
-            GuidePosition(position.question_index, True, position.status),
-            AskedQuestion(question, True),
-        )
-    return _next(questions, position)
-
-
-def _next(
-    questions: Sequence[StudyQuestion],
-    position: GuidePosition,
-    preface: str = "",
-    skipped: StudyQuestion | None = None,
-) -> Reply:
-    next_index = position.question_index + 1
-    if next_index < len(questions):
-        question = questions[next_index]
-        content = f"{preface} {ask(question)}" if preface else ask(question)
-        return Reply(
-            content,
-            GuidePosition(next_index, False, position.status),
-            AskedQuestion(question, False),
-            skipped,
-        )
-    content = f"{preface} {GOODBYE}" if preface else GOODBYE
-    return Reply(
-        content, GuidePosition(next_index, False, InterviewStatus.CONCLUDED), skipped=skipped
-    )
+    return Reply(content, AskedQuestion(first, False))
 
 
 def ask(question: StudyQuestion) -> str:

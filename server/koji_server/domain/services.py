@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from koji_server.domain.auth import Authenticator, require
 from koji_server.domain.changes import ChangeFeed, Completed
+from koji_server.domain.conversation import Listener, Wording
 from koji_server.domain.interview_commands import InterviewCommands, new_id
 from koji_server.domain.interview_queries import (
     DEFAULT_PAGE_SIZE,
@@ -46,11 +47,13 @@ class InterviewService:
     def __init__(
         self,
         units: UnitOfWorkFactory,
+        listener: Listener,
         on_completed: Callable[[], None] | None = None,
         caching: CacheSettings | None = None,
         page_tokens: PageTokens | None = None,
         clock: Clock = precise_now,
         changes: ChangeFeed | None = None,
+        wording: Wording | None = None,
     ) -> None:
         caching = caching or CacheSettings()
         # Where committed changes are announced to watchers (none: not announced).
@@ -58,7 +61,10 @@ class InterviewService:
         self.authenticator = Authenticator(units, caching.auth_seconds, caching.ticks)
         if on_completed is not None:
             changes.on_committed(Completed, lambda _interview_id, _change: on_completed())
-        self.commands = InterviewCommands(units, changes, clock)
+        # `listener` reads answers for the conversation engine
+        # (interviewer.listening); `wording`: a language model that words its
+        # moves (interviewer.llm; None: the built-in wording).
+        self.commands = InterviewCommands(units, changes, listener, clock, wording)
         self.queries = InterviewQueries(
             units,
             changes,
@@ -69,6 +75,7 @@ class InterviewService:
             caching.ticks,
         )
         self.authenticate = self.authenticator.authenticate
+        self.warm = self.commands.warm
         self.start_interview = self.commands.start_interview
         self.send_message = self.commands.send_message
         self.stream_message = self.commands.stream_message

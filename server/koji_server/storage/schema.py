@@ -125,6 +125,9 @@ class InterviewRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     feedback: Mapped[dict[str, Any] | None]
     analysis_status: Mapped[str | None] = mapped_column(String(16))
+    # The conversation engine's state (domain.conversation.State, but for the
+    # question, which is question_index); null before migration 0007.
+    conversation: Mapped[dict[str, Any] | None]
     # Kept by the interviews_touch trigger (migration 0001); set to started_at on insert.
     updated_at: Mapped[datetime | None]
     # The study questions' answers so far, in the study's order
