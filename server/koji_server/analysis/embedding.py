@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import wordllama
 from safetensors import safe_open
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from wordllama import WordLlama
 from wordllama.inference import WordLlamaInference
+
+from koji_server.analysis.stop_words import ENGLISH_STOP_WORDS
 
 
 def _words(text: str) -> frozenset[str]:

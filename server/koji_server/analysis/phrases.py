@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from lemminflect import getAllLemmas
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from koji_server.analysis.stop_words import ENGLISH_STOP_WORDS
 from koji_server.domain.model import InsightType
 
 
