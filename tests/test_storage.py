@@ -173,6 +173,8 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
     with sqlite3.connect(path) as connection:
         connection.executescript(
             "DROP TABLE rate_limit_windows;"
+            "DROP TRIGGER search_fts_insert; DROP TRIGGER search_fts_delete;"
+            "DROP TRIGGER search_fts_update; DROP TABLE search_fts; DROP TABLE search_entries;"
             "DROP INDEX ix_studies_listing; ALTER TABLE studies DROP COLUMN status;"
             "ALTER TABLE studies DROP COLUMN brief; ALTER TABLE studies DROP COLUMN updated_at;"
             "ALTER TABLE studies DROP COLUMN published_at;"
