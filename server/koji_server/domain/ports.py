@@ -96,6 +96,21 @@ class StudyRecord(Protocol):
     def brief(self) -> dict[str, Any] | None: ...
 
 
+class StoredStudy(Protocol):
+    """A stored study as StudyService creates and changes it (the row:
+    assigning an attribute changes it, the unit's commit stores it)."""
+
+    id: str
+    project_id: str
+    title: str
+    questions: Any
+    status: str | None
+    brief: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime | None
+    published_at: datetime | None
+
+
 class Projects(Protocol):
     def get(self, project_id: str) -> object | None: ...
 
@@ -106,6 +121,7 @@ class Keys(Protocol):
 
 class Studies(Protocol):
     def get(self, study_id: str, project_id: str | None = None) -> StudyRecord | None: ...
+    def create(self, **values: Any) -> StoredStudy: ...
 
 
 class StudyReports(Protocol):

@@ -28,14 +28,18 @@ from koji_server.domain.model import (
     StudyTheme,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
-from koji_server.domain.ports import StudyReportRecord, UnitOfWork, UnitOfWorkFactory
+from koji_server.domain.ports import (
+    StoredStudy,
+    StudyReportRecord,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from koji_server.domain.study_design import (
     brief_from_stored,
     brief_to_stored,
     question_to_stored,
     questions_from_stored,
 )
-from koji_server.storage.schema import StudyRow
 from koji_server.support.clock import Clock, precise_now
 
 
@@ -76,7 +80,7 @@ class StudyQuery:
     page_token: str = ""
 
 
-def study_from_row(row: StudyRow, counts: tuple[int, int] = (0, 0)) -> Study:
+def study_from_row(row: StoredStudy, counts: tuple[int, int] = (0, 0)) -> Study:
     return Study(
         study_id=row.id,
         project_id=row.project_id,
@@ -161,22 +165,23 @@ class StudyService:
         given = study_validation.design(data)
         assert given.title is not None and given.brief is not None and given.questions is not None
         now = self._now()
-        row = StudyRow(
-            id=new_id(),
-            project_id=project_id,
-            title=given.title,
-            questions=_stored_questions(with_ids(given.questions)),
-            created_at=now,
-            status=StudyStatus.DRAFT.value,
-            brief=brief_to_stored(given.brief),
-            updated_at=now,
-            published_at=None,
-        )
+        title, brief = given.title, given.brief
+        questions = _stored_questions(with_ids(given.questions))
 
         def add(uow: UnitOfWork) -> Study:
             if caller.project_id is None and uow.projects.get(project_id) is None:
                 raise NotFound("project", project_id)
-            uow.studies.add(row)
+            row = uow.studies.create(
+                id=new_id(),
+                project_id=project_id,
+                title=title,
+                questions=questions,
+                created_at=now,
+                status=StudyStatus.DRAFT.value,
+                brief=brief_to_stored(brief),
+                updated_at=now,
+                published_at=None,
+            )
             return study_from_row(row)
 
         return await self._units.write(add)
@@ -267,7 +272,7 @@ class StudyService:
         return await self._units.write(change)
 
     async def publish(self, caller: Caller, study_id: str) -> Study:
-        def publish(row: StudyRow, now: datetime) -> None:
+        def publish(row: StoredStudy, now: datetime) -> None:
             if row.status != StudyStatus.DRAFT:
                 raise StudyNotDraft(row.id, row.status)
             row.status = StudyStatus.ACTIVE.value
@@ -276,7 +281,7 @@ class StudyService:
         return await self._transition(caller, study_id, publish)
 
     async def close(self, caller: Caller, study_id: str) -> Study:
-        def close(row: StudyRow, now: datetime) -> None:
+        def close(row: StoredStudy, now: datetime) -> None:
             if row.status != StudyStatus.ACTIVE:
                 raise StudyNotActive(row.id, row.status)
             row.status = StudyStatus.COMPLETED.value
@@ -284,7 +289,7 @@ class StudyService:
         return await self._transition(caller, study_id, close)
 
     async def archive(self, caller: Caller, study_id: str) -> Study:
-        def archive(row: StudyRow, now: datetime) -> None:
+        def archive(row: StoredStudy, now: datetime) -> None:
             row.status = StudyStatus.ARCHIVED.value
 
         return await self._transition(caller, study_id, archive)
@@ -293,7 +298,7 @@ class StudyService:
         self,
         caller: Caller,
         study_id: str,
-        apply: Callable[[StudyRow, datetime], None],
+        apply: Callable[[StoredStudy, datetime], None],
     ) -> Study:
         require(caller, Permission.STUDY_WRITE)
         study_id = validation.uuid_field("study_id", study_id)

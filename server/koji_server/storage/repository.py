@@ -92,6 +92,12 @@ class StudyRepository:
     def add(self, study: StudyRow) -> None:
         self._session.add(study)
 
+    def create(self, **values: Any) -> StudyRow:
+        """A new study from its columns' values, added to the unit."""
+        study = StudyRow(**values)
+        self._session.add(study)
+        return study
+
     def get(
         self, study_id: str, project_id: str | None = None, lock: bool = False
     ) -> StudyRow | None:
