@@ -34,6 +34,7 @@ from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
+from tests.mcp_stack import McpProcess
 from tools.local_postgres import ThrowawayPostgres
 
 # Every server the tests start, in this process or as a subprocess, serves its
@@ -423,3 +424,18 @@ def rest(
             yield Rest(threaded_server, envoy, tenant, client)
     finally:
         envoy.stop()
+
+
+@pytest.fixture(scope="module")
+def mcp_stack(
+    threaded_server: ThreadedServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[McpProcess]:
+    """koji-mcp behind Envoy (tests.mcp_stack) in front of threaded_server."""
+    stack = McpProcess(
+        threaded_server.running.port, threaded_server.database_url, tmp_path_factory.mktemp("mcp")
+    )
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
