@@ -23,6 +23,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from koji_server.domain.credentials import API_KEY_PREFIX, looks_like
 from koji_server.mcp.api import KojiApi
@@ -48,6 +49,40 @@ class KojiTokenVerifier:
         if token.startswith(PREFIXES["access"]):
             return await self.provider.load_access_token(token)
         return None
+
+
+class PublicClientRevocation:
+    """The SDK's revocation handler requires a `client_secret` field, which a
+    public client (no secret: PKCE) does not send (RFC 7009 does not ask it
+    to): an absent one is added, empty, before the handler reads the form."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if b"client_secret=" not in body:
+            body += b"&client_secret=" if body else b"client_secret="
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
 
 
 def current_caller() -> Caller | None:
@@ -130,7 +165,12 @@ def build_app(api: KojiApi, provider: KojiOAuthProvider, public_url: str) -> Sta
         Route(f"{OAUTH_PREFIX}/authorize", endpoint=consent.handle, methods=["GET", "POST"]),
         *(
             Route(f"{OAUTH_PREFIX}{path}", endpoint=sdk[path].endpoint, methods=sdk[path].methods)
-            for path in ("/token", "/register", "/revoke")
+            for path in ("/token", "/register")
+        ),
+        Route(
+            f"{OAUTH_PREFIX}/revoke",
+            endpoint=PublicClientRevocation(sdk["/revoke"].endpoint),
+            methods=sdk["/revoke"].methods,
         ),
     ]
     # Ahead of the SDK's own protected-resource route (which names no scopes).
