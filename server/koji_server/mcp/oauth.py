@@ -337,10 +337,15 @@ def consent_page(
         hidden=hidden,
         error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
     )
+    # form-action also governs where the form's answer redirects (browsers
+    # enforce it on the 302): this page and the client's redirect URI.
+    target = urlparse(redirect_uri)
+    csp = (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+        f"form-action 'self' {target.scheme}://{target.netloc}"
+    )
     return HTMLResponse(body, status_code=400 if error else 200, headers={
-        **NO_STORE, "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-        "form-action 'self'; frame-ancestors 'none'",
+        **NO_STORE, "X-Frame-Options": "DENY", "Content-Security-Policy": csp,
     })  # fmt: skip
 
 
