@@ -39,7 +39,9 @@ def png_pixels(png: bytes) -> tuple[int, int, bytes]:
     return width, height, zlib.decompress(data)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make install)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (make install)"
+)
 async def test_consent_page_renders_names_client_and_scopes_and_its_form_works(
     threaded_server: ThreadedServer, mcp_stack: McpProcess, tmp_path: Path
 ) -> None:

@@ -65,9 +65,7 @@ def authorize_fields(client_id: str, challenge: str, scope: str) -> dict[str, st
 
 
 def consent(base: str, fields: dict[str, str], api_key: str) -> httpx.Response:
-    return httpx.post(
-        f"{base}/oauth/authorize", data={**fields, "api_key": api_key}, timeout=10
-    )
+    return httpx.post(f"{base}/oauth/authorize", data={**fields, "api_key": api_key}, timeout=10)
 
 
 def token(base: str, **form: str) -> httpx.Response:
@@ -218,8 +216,7 @@ async def test_the_whole_flow_pkce_refresh_rotation_and_code_reuse(
     # Codes and tokens are stored by their SHA-256 only; nor is the key there.
     rows = query(
         threaded_server.database_url,
-        "SELECT token_hash, kind, sealed_key FROM oauth_tokens WHERE client_id = "
-        f"'{client_id}'",
+        f"SELECT token_hash, kind, sealed_key FROM oauth_tokens WHERE client_id = '{client_id}'",
     )
     stored = {row[0] for row in rows}
     assert {row[1] for row in rows} == {"code", "access", "refresh"}
@@ -236,7 +233,7 @@ async def test_the_whole_flow_pkce_refresh_rotation_and_code_reuse(
     assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
 
 
-async def test_revocation_by_the_client_and_by_revoking_the_api_key(
+def test_revocation_by_the_client_and_by_revoking_the_api_key(
     mcp_stack: McpProcess, threaded_server: ThreadedServer
 ) -> None:
     base = mcp_stack.base_url
@@ -302,4 +299,3 @@ async def test_a_code_lives_60_seconds_and_an_access_token_an_hour(database_url:
         assert await provider.issue_code(client, params, [], "koji_sk_" + "y" * 43) is None
     finally:
         await database.dispose()
-

@@ -133,7 +133,11 @@ def build_app(api: KojiApi, provider: KojiOAuthProvider, public_url: str) -> Sta
     metadata.token_endpoint = AnyHttpUrl(f"{base}{OAUTH_PREFIX}/token")
     metadata.registration_endpoint = AnyHttpUrl(f"{base}{OAUTH_PREFIX}/register")
     metadata.revocation_endpoint = AnyHttpUrl(f"{base}{OAUTH_PREFIX}/revoke")
-    metadata.token_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
+    metadata.token_endpoint_auth_methods_supported = [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ]
     resource_metadata = ProtectedResourceMetadataHandler(
         ProtectedResourceMetadata(
             resource=resource,
@@ -155,13 +159,16 @@ def build_app(api: KojiApi, provider: KojiOAuthProvider, public_url: str) -> Sta
             methods=["GET", "OPTIONS"],
         ),
         *(
-            Route(path, endpoint=cors_middleware(resource_metadata.handle, ["GET", "OPTIONS"]),
-                  methods=["GET", "OPTIONS"])
+            Route(
+                path,
+                endpoint=cors_middleware(resource_metadata.handle, ["GET", "OPTIONS"]),
+                methods=["GET", "OPTIONS"],
+            )
             for path in (
                 "/.well-known/oauth-protected-resource",
                 "/.well-known/oauth-protected-resource/mcp",
             )
-        ),  # fmt: skip
+        ),
         Route(f"{OAUTH_PREFIX}/authorize", endpoint=consent.handle, methods=["GET", "POST"]),
         *(
             Route(f"{OAUTH_PREFIX}{path}", endpoint=sdk[path].endpoint, methods=sdk[path].methods)

@@ -14,10 +14,9 @@ access token 1 hour, a refresh token 30 days, rotated on every use.
 from __future__ import annotations
 
 import html
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlparse
@@ -112,7 +111,9 @@ class KojiOAuthProvider:
 
     # --- consent: a code for an API key ----------------------------------
 
-    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams
+    ) -> str:
         raise NotImplementedError("the consent page (consent()) issues codes")
 
     async def issue_code(
@@ -394,7 +395,9 @@ class ConsentEndpoint:
             wrong_type = any(e["loc"] == ("response_type",) for e in error.errors())
             if wrong_type:
                 return back("unsupported_response_type", "response_type must be code.")
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
             return back("invalid_request", problems)
         try:
             requested = client.validate_scope(parsed.scope)
@@ -421,4 +424,3 @@ class ConsentEndpoint:
                 error="That API key is not valid (wrong, or revoked). Paste a key of your project.",
             )  # fmt: skip
         return RedirectResponse(target, status_code=302, headers=NO_STORE)
-

@@ -220,7 +220,7 @@ def _interview_text(interview: dict[str, Any]) -> str:
             f"Quality {analysis['quality_score']:.1f}"
             f" ({'counts' if analysis['counts_toward_usage'] else 'excluded'})"
         )
-        lines += [f"- {i['type']}: {i['summary']} — \"{i['quote']}\"" for i in analysis["insights"]]
+        lines += [f'- {i["type"]}: {i["summary"]} — "{i["quote"]}"' for i in analysis["insights"]]
     lines.append("")
     lines.append(transcript_markdown(interview))
     return "\n".join(lines)
@@ -281,7 +281,9 @@ def build_server(api: KojiApi, caller: CallerSource, **options: Any) -> MCPServe
             raise Refused("forbidden", f"This token lacks the {scope} scope.")
         return current
 
-    async def run(scope: str, work: Callable[[Caller], Awaitable[CallToolResult]]) -> CallToolResult:
+    async def run(
+        scope: str, work: Callable[[Caller], Awaitable[CallToolResult]]
+    ) -> CallToolResult:
         try:
             return await work(who(scope))
         except (ApiError, Refused) as error:

@@ -60,7 +60,9 @@ class SqlGrantStore:
 
     async def active_key_id(self, key_hash: str) -> str | None:
         row = await self._first(
-            select(ApiKeyRow.id).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+            select(ApiKeyRow.id).where(
+                ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None)
+            )
         )
         return None if row is None else str(row[0])
 
