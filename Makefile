@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream eval clean protoc-gen-swagger postgresql chromium
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream bench-mcp eval clean protoc-gen-swagger postgresql chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -113,6 +113,9 @@ bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-proce
 
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams
+
+bench-mcp: $(VENV)/.installed ## koji_get_interview over streamable HTTP (/mcp through Envoy) against REST GetInterview
+	$(PY) -m bench.mcp
 
 eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
 	$(PY) -m tools.eval_insights

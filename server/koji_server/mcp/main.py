@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
@@ -86,6 +87,8 @@ def main() -> None:
     )
     parser.add_argument("--stdio", action="store_true", help="serve one client on stdin/stdout")
     args = parser.parse_args()
+    # The SDK announces every session at INFO; warnings and errors only.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     target = os.environ.get("KOJI_GRPC_TARGET", DEFAULT_GRPC_TARGET)
     if args.stdio:
         run_stdio(target)
