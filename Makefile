@@ -117,8 +117,9 @@ bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, comple
 bench-mcp: $(VENV)/.installed ## koji_get_interview over streamable HTTP (/mcp through Envoy) against REST GetInterview
 	$(PY) -m bench.mcp
 
-eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
+eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accuracy, per class, confusion) and the answer parser
 	$(PY) -m tools.eval_insights
+	$(PY) -m tools.eval_answers
 
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools bench client

@@ -198,7 +198,11 @@ class InterviewServicer:
     ) -> pb.SendMessageResponse:
         about_interview(request.interview_id)
         exchange = await self._service.send_message(
-            await call.principal(), request.interview_id, call.session_token, request.content
+            await call.principal(),
+            request.interview_id,
+            call.session_token,
+            request.content,
+            translate.given_answer(request),
         )
         return translate.exchange(exchange)
 
@@ -207,7 +211,11 @@ class InterviewServicer:
     ) -> AsyncIterator[pb.StreamMessageResponse]:
         about_interview(request.interview_id)
         events = self._service.stream_message(
-            await call.principal(), request.interview_id, call.session_token, request.content
+            await call.principal(),
+            request.interview_id,
+            call.session_token,
+            request.content,
+            translate.given_answer(request),
         )
         async with aclosing(events):
             async for event in events:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from koji_server.domain import credentials, interviewer, validation
+from koji_server.domain import answer_parsing, answers, credentials, interviewer, validation
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
 from koji_server.domain.errors import (
     AlreadyCompleted,
@@ -18,14 +18,19 @@ from koji_server.domain.errors import (
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
+    StudyNotActive,
     Unauthorized,
 )
 from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
+    Answer,
+    AnswerSource,
+    AskedQuestion,
     CompletionReason,
     CompletionSummary,
+    GivenAnswer,
     InterviewDetail,
     InterviewMode,
     InterviewPage,
@@ -38,9 +43,12 @@ from koji_server.domain.model import (
     Respondent,
     Role,
     StartedInterview,
+    StudyQuestion,
+    StudyStatus,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.storage.repository import InterviewFilter, MessageRecord
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
@@ -80,8 +88,8 @@ def require(principal: Principal, permission: Permission) -> None:
         raise Forbidden(permission.value)
 
 
-def _message(row: MessageRecord) -> Message:
-    return Message(row.id, Role(row.role), row.content, row.created_at)
+def _message(row: MessageRecord, asked: AskedQuestion | None = None) -> Message:
+    return Message(row.id, Role(row.role), row.content, row.created_at, asked)
 
 
 class InterviewService:
@@ -176,11 +184,14 @@ class InterviewService:
         token = credentials.new_session_token()
         now = self._now()
 
-        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord]:
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord, AskedQuestion | None]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
-            opening = interviewer.opening(study.title, study.questions, respondent.display_name)
+            if study.status != StudyStatus.ACTIVE:
+                raise StudyNotActive(study.id, study.status)
+            questions = questions_from_stored(study.id, study.questions)
+            opening = interviewer.opening(study.title, questions, respondent.display_name)
             interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
@@ -199,74 +210,75 @@ class InterviewService:
                 started_at=now,
                 updated_at=_to_milliseconds(self._clock()),
             )
-            first = MessageRecord(
-                id=new_id(),
-                interview_id=interview.id,
-                seq=1,
-                role=Role.INTERVIEWER.value,
-                content=opening.content,
-                created_at=now,
-            )
+            first = _interviewer_record(interview.id, 1, opening, now)
             uow.interviews.create(interview)
             uow.interviews.append([first])
-            return interview, first
+            return interview, first, opening.asked
 
-        interview, first = await self._units.write(start)
+        interview, first, asked = await self._units.write(start)
         return StartedInterview(
             interview_id=interview.id,
             session_token=token,
             status=InterviewStatus.ACTIVE,
             started_at=now,
-            initial_message=_message(first),
+            initial_message=_message(first, asked),
         )
 
     async def send_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        given: GivenAnswer | None = None,
     ) -> MessageExchange:
+        """The respondent's message (and, from a widget, the current
+        question's answer) and the interviewer's reply."""
         require(principal, Permission.CHAT)
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
-        content = validation.message_content(content)
+        if given is None or content:
+            content = validation.message_content(content)
         now = self._now()
         guides = self._guides
 
         def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             interview.ensure_open()
-            validation.transcript_room(
-                interview.id,
-                interview.respondent_messages,
-                content,
-                lambda: uow.interviews.respondent_bytes(interview.id),
-            )
             questions = guides.get(interview.study_id)
             loaded = None
             if questions is None:
                 questions = _questions(uow, interview.study_id)
                 loaded = Guide(interview.study_id, questions)
-            answer = interviewer.reply(questions, interview.position, content)
+            question = interviewer.current_question(questions, interview.position)
+            said_id = new_id()
+            heard = hear(question, content, given, said_id, interview.answers)
+            said_content = content or heard.written
+            validation.transcript_room(
+                interview.id,
+                interview.respondent_messages,
+                said_content,
+                lambda: uow.interviews.respondent_bytes(interview.id),
+            )
+            answer = interviewer.reply(questions, interview.position, said_content, heard.heard)
+            stored = heard.answers
+            if answer.skipped is not None:
+                stored = answers.skipped(stored, answer.skipped, said_id)
             count = interview.messages_count
             said = MessageRecord(
-                id=new_id(),
+                id=said_id,
                 interview_id=interview.id,
                 seq=count + 1,
                 role=Role.RESPONDENT.value,
-                content=content,
+                content=said_content,
                 created_at=now,
             )
-            reply = MessageRecord(
-                id=new_id(),
-                interview_id=interview.id,
-                seq=count + 2,
-                role=Role.INTERVIEWER.value,
-                content=answer.content,
-                created_at=now,
-            )
+            reply = _interviewer_record(interview.id, count + 2, answer, now)
             uow.interviews.append([said, reply])
-            uow.interviews.save(interview.exchanged(answer.position), interview)
+            uow.interviews.save(interview.exchanged(answer.position, stored), interview)
             done = MessageExchange(
                 message_id=said.id,
-                interviewer_response=_message(reply),
+                interviewer_response=_message(reply, answer.asked),
                 interview_status=answer.position.status,
                 messages_count=count + 2,
             )
@@ -285,12 +297,17 @@ class InterviewService:
         return done
 
     async def stream_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        given: GivenAnswer | None = None,
     ) -> AsyncIterator[ReplyPiece | MessageExchange]:
         """send_message, with the reply handed out in pieces before the whole
         exchange. Both messages are stored before the first piece; every
         failure is raised before it."""
-        done = await self.send_message(principal, interview_id, session_token, content)
+        done = await self.send_message(principal, interview_id, session_token, content, given)
         reply = done.interviewer_response
         for piece in interviewer.pieces(reply.content):
             yield ReplyPiece(reply.message_id, piece)
@@ -461,7 +478,9 @@ class InterviewService:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
-            return interview.project_id, _detail(interview, transcript, analysis, self._now())
+            questions = _questions(uow, interview.study_id)
+            detail = _detail(interview, transcript, analysis, self._now(), questions)
+            return interview.project_id, detail
 
         def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
             if found[1].analysis_status is AnalysisStatus.COMPLETED:
@@ -483,16 +502,82 @@ class InterviewService:
 
 @dataclass(frozen=True, slots=True)
 class Guide:
-    """A study's questions, as a write unit loaded them."""
+    """A study's questions, as a write unit loaded them (an interview's
+    study is active or was: its questions no longer change)."""
 
     study_id: str
-    questions: tuple[str, ...]
+    questions: tuple[StudyQuestion, ...]
 
 
-def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[StudyQuestion, ...]:
     study = uow.studies.get(study_id)
     assert study is not None  # foreign key
-    return tuple(study.questions)
+    return questions_from_stored(study.id, study.questions)
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What a respondent's message was to the current question: how the
+    interviewer takes it, the interview's answers with it recorded, and a
+    widget's answer written out (for a message sent without words)."""
+
+    heard: interviewer.Heard
+    answers: list[Any] | None
+    written: str = ""
+
+
+def hear(
+    question: StudyQuestion | None,
+    content: str,
+    given: GivenAnswer | None,
+    message_id: str,
+    stored: list[Any] | None,
+) -> Hearing:
+    """A widget's answer is checked (InvalidRequest if it does not fit the
+    current question); words are read against a structured question, and a
+    miss is left for the interviewer to ask again; an open question keeps
+    the words."""
+    if given is not None:
+        answer = replace(answers.checked(question, given), message_ids=(message_id,))
+        assert question is not None
+        return Hearing(
+            interviewer.Heard.ANSWERED,
+            answers.recorded(stored, answer),
+            answers.written_out(question, answer),
+        )
+    if question is None:
+        return Hearing(interviewer.Heard.WORDS, stored)
+    if not question.type.structured:
+        return Hearing(interviewer.Heard.WORDS, answers.words(stored, question, message_id))
+    parsed = answer_parsing.parse(question, content)
+    if parsed is None:
+        return Hearing(interviewer.Heard.MISSED, answers.missed(stored, question, message_id))
+    answer = Answer(
+        question_id=question.question_id,
+        type=question.type,
+        scale_value=parsed.scale_value,
+        option_ids=parsed.option_ids,
+        yes_no=parsed.yes_no,
+        message_ids=(message_id,),
+        source=AnswerSource.TEXT,
+    )
+    return Hearing(interviewer.Heard.ANSWERED, answers.recorded(stored, answer))
+
+
+def _interviewer_record(
+    interview_id: str, seq: int, said: interviewer.Reply, now: datetime
+) -> MessageRecord:
+    asked = said.asked
+    return MessageRecord(
+        id=new_id(),
+        interview_id=interview_id,
+        seq=seq,
+        role=Role.INTERVIEWER.value,
+        content=said.content,
+        created_at=now,
+        question_id=asked.question.question_id if asked is not None else None,
+        follow_up=asked.follow_up if asked is not None else None,
+    )
 
 
 def _to_milliseconds(value: datetime) -> datetime:
@@ -541,7 +626,11 @@ def _detail(
     transcript: Sequence[MessageRecord],
     analysis: Analysis | None,
     now: datetime,
+    questions: Sequence[StudyQuestion] = (),
 ) -> InterviewDetail:
+    by_id = {q.question_id: q for q in questions}
+    contents = {m.id: m.content for m in transcript}
+    shown = answers.settled(answers.all_from_stored(interview.answers)) if transcript else ()
     return InterviewDetail(
         interview_id=interview.id,
         study_id=interview.study_id,
@@ -551,10 +640,17 @@ def _detail(
         respondent=interview.respondent,
         started_at=interview.started_at,
         stats=interview.stats(now),
-        transcript=tuple(_message(m) for m in transcript),
+        transcript=tuple(_message(m, _asked(m, by_id)) for m in transcript),
         completed_at=interview.completed_at,
         reason=interview.reason,
         feedback=interview.feedback,
         analysis_status=interview.analysis_status,
         analysis=analysis if interview.analysis_status == AnalysisStatus.COMPLETED else None,
+        answers=answers.detailed(shown, contents),
     )
+
+
+def _asked(message: MessageRecord, questions: dict[str, StudyQuestion]) -> AskedQuestion | None:
+    """The question an interviewer message served, if it says."""
+    question = questions.get(message.question_id or "")
+    return AskedQuestion(question, bool(message.follow_up)) if question is not None else None

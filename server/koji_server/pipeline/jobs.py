@@ -31,6 +31,7 @@ from koji_server.domain.events import (
     EVENT_QUALITY_SCORED,
 )
 from koji_server.domain.model import Analysis, AnalysisStatus
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.queueing.claims import ClaimingQueue, Idle
 from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.schema import EventRow, InterviewRow, JobAttemptRow, JobRow
@@ -82,7 +83,7 @@ def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput
     transcript = TranscriptInput(
         interview_id=interview_id,
         title=study.title,
-        questions=tuple(study.questions),
+        questions=tuple(q.text for q in questions_from_stored(study.id, study.questions)),
         utterances=utterances,
         duration_seconds=max(0, duration),
     )

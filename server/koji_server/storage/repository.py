@@ -79,17 +79,54 @@ class ApiKeyRepository:
 
 
 class StudyRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, lock_rows: bool = False) -> None:
         self._session = session
+        self._lock_rows = lock_rows
 
     def add(self, study: StudyRow) -> None:
         self._session.add(study)
 
-    def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
-        study = self._session.get(StudyRow, study_id)
+    def get(
+        self, study_id: str, project_id: str | None = None, lock: bool = False
+    ) -> StudyRow | None:
+        """The study, or None when missing or another project's; `lock`:
+        for a change (PostgreSQL locks the row until the commit)."""
+        study = self._session.get(StudyRow, study_id, with_for_update=lock and self._lock_rows)
         if study is None or (project_id is not None and study.project_id != project_id):
             return None
         return study
+
+    def page(
+        self, project_id: str, status: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[StudyRow]:
+        """Up to `limit` of a project's studies by (created_at, id), those
+        after `after` (ix_studies_listing)."""
+        query = select(StudyRow).where(StudyRow.project_id == project_id)
+        if status is not None:
+            query = query.where(StudyRow.status == status)
+        if after is not None:
+            created_at, study_id = after
+            query = query.where(
+                StudyRow.created_at >= created_at,
+                or_(StudyRow.created_at > created_at, StudyRow.id > study_id),
+            )
+        query = query.order_by(StudyRow.created_at, StudyRow.id).limit(limit)
+        return self._session.execute(query).scalars().all()
+
+    def interview_counts(self, study_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Interviews started and completed, by study (studies without any
+        are left out)."""
+        if not study_ids:
+            return {}
+        query = (
+            select(InterviewRow.study_id, func.count(), func.count(InterviewRow.completed_at))
+            .where(InterviewRow.study_id.in_(list(study_ids)))
+            .group_by(InterviewRow.study_id)
+        )
+        return {
+            study_id: (int(started), int(completed))
+            for study_id, started, completed in self._session.execute(query).all()
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +147,8 @@ class MessageRecord:
     role: str
     content: str
     created_at: datetime
+    question_id: str | None = None
+    follow_up: bool | None = None
 
 
 def _values(record: Any) -> dict[str, Any]:

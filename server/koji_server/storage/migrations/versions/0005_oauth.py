@@ -6,7 +6,7 @@ with the API key it acts as (sealed under a key derived from the token) and
 its scopes. See storage/schema.py's OAuthClientRow and OAuthTokenRow.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02 16:30:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
