@@ -16,7 +16,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.conftest import Tenant, ThreadedServer, make_tenant
+from tests.conftest import QUESTIONS, Tenant, ThreadedServer, make_tenant
 from tests.mcp_stack import McpProcess, mcp_client
 from tests.processes import BIN
 
@@ -25,7 +25,17 @@ GOOD_ANSWERS = [
     "The CSV importer rejected our spreadsheet three times because of the date format we use.",
     "Show me exactly which rows failed in the import so that I can fix them before retrying.",
 ]
-TOOLS = {"koji_list_interviews", "koji_get_interview", "koji_get_study_report", "koji_get_usage"}
+READS = {
+    "koji_list_interviews", "koji_get_interview", "koji_get_study_report", "koji_get_usage",
+    "koji_list_studies", "koji_get_study",
+}  # fmt: skip
+# Writes: (destructiveHint, idempotentHint), as each one behaves.
+WRITES = {
+    "koji_create_study": (False, False),
+    "koji_update_study": (True, True),
+    "koji_publish_study": (False, False),
+}
+TOOLS = READS | set(WRITES)
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,12 @@ async def test_tools_are_listed_with_described_schemas_and_honest_annotations(
             assert field.get("description"), (tool.name, name)
         assert tool.output_schema and tool.output_schema["type"] == "object", tool.name
         assert tool.annotations is not None
-        assert tool.annotations.read_only_hint is True, tool.name
+        if tool.name in READS:
+            assert tool.annotations.read_only_hint is True, tool.name
+        else:
+            assert tool.annotations.read_only_hint is False, tool.name
+            hints = (tool.annotations.destructive_hint, tool.annotations.idempotent_hint)
+            assert hints == WRITES[tool.name], tool.name
     listing = tools["koji_list_interviews"].input_schema
     assert listing["required"] == ["study_id"]
     assert listing["properties"]["limit"]["maximum"] == 100
@@ -195,6 +210,8 @@ async def test_report_and_usage_tools(mcp_stack: McpProcess, study: Study) -> No
     assert body["study_id"] == study.tenant.study_id
     assert body["interviews_analyzed"] + body["interviews_excluded"] == 2
     assert [p["label"] for p in body["theme_chart"]] == [t["label"] for t in body["themes"]]
+    # Question charts as data: one aggregate per key question of the study.
+    assert [q["text"] for q in body["questions"]] == QUESTIONS
     assert "# Study report" in report.content[0].text  # type: ignore[union-attr]
     counted: dict[str, Any] = usage.structured_content  # type: ignore[assignment]
     assert counted["project_id"] == study.tenant.project_id

@@ -102,5 +102,17 @@ class KojiApi:
         request = spb.GetStudyReportRequest(study_id=study_id)
         return await self._call(stub.GetStudyReport, request, api_key)  # type: ignore[no-any-return]
 
+    async def study_call(self, api_key: str, method: str, request: Message) -> spb.Study:
+        """One of StudyService's study RPCs (CreateStudy, GetStudy,
+        UpdateStudy, PublishStudy): each answers with the study."""
+        stub = sgrpc.StudyServiceStub(self.channel)
+        return await self._call(getattr(stub, method), request, api_key)  # type: ignore[no-any-return]
+
+    async def list_studies(
+        self, api_key: str, request: spb.ListStudiesRequest
+    ) -> spb.ListStudiesResponse:
+        stub = sgrpc.StudyServiceStub(self.channel)
+        return await self._call(stub.ListStudies, request, api_key)  # type: ignore[no-any-return]
+
     async def close(self) -> None:
         await self.channel.close()

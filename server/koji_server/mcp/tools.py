@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from koji.v1 import interview_service_pb2 as ipb
 from koji_server.mcp.api import ApiError, KojiApi, as_dict
+from koji_server.mcp.study_tools import add_study_tools
 
 READ_STUDIES = "read:studies"
 READ_INTERVIEWS = "read:interviews"
@@ -150,6 +151,11 @@ class StudyReport(BaseModel):
     theme_chart: list[dict[str, Any]] = Field(
         description="Chart data: one {label, interview_count, share} point per theme."
     )
+    questions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Question charts as data: per key question its responses and skips; "
+        "mean, median and distribution for scales; count and share per option for choices.",
+    )
 
 
 class Usage(BaseModel):
@@ -206,6 +212,15 @@ def report_markdown(report: dict[str, Any]) -> str:
         ]
     if not report["themes"]:
         lines += ["", "No themes yet: no interview of the study has passed analysis."]
+    for question in report.get("questions", []):
+        lines += ["", f"### {question['text']}", f"{question['responses']} responses, "
+                  f"{question['skipped']} skipped."]  # fmt: skip
+        if "mean" in question:
+            lines.append(f"Mean {question['mean']:.2f}, median {question.get('median', 0):g}.")
+        lines += [
+            f"- {option['label']}: {option['count']} ({option['share']:.0%})"
+            for option in question.get("options", [])
+        ]
     return "\n".join(lines)
 
 
@@ -267,8 +282,9 @@ def build_server(api: KojiApi, caller: CallerSource, **options: Any) -> MCPServe
         name="koji",
         title="Koji customer interviews",
         instructions=(
-            "Read a study's interviews (transcripts, analyses) and its report of themes and "
-            "quotes. Interview and study ids are UUIDs."
+            "Create, change, publish and read studies; read a study's interviews "
+            "(transcripts, analyses) and its report of themes, quotes and question charts. "
+            "Interview and study ids are UUIDs."
         ),
         **options,
     )
@@ -431,6 +447,8 @@ def build_server(api: KojiApi, caller: CallerSource, **options: Any) -> MCPServe
             return _ok(usage, text)
 
         return await run(READ_INTERVIEWS, work)
+
+    add_study_tools(mcp, api, run, _ok, (READ_STUDIES, WRITE_STUDIES))
 
     async def resource(scope: str, read: Callable[[str], Awaitable[str]]) -> str:
         # A resource cannot answer as a tool result: the API's code and
