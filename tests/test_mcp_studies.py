@@ -80,7 +80,7 @@ async def test_create_read_list_update_and_publish_a_study(
         assert not updated.is_error, updated.content
         after: dict[str, Any] = updated.structured_content  # type: ignore[assignment]
         assert after["title"] == "Onboarding, 2027"
-        assert [q["question_id"] for q in after["questions"]][0] == kept
+        assert after["questions"][0]["question_id"] == kept
         assert after["brief"] == study["brief"]  # not in the mask: kept
 
         published = await client.call_tool("koji_publish_study", {"study_id": study_id})
@@ -114,9 +114,7 @@ async def test_study_tools_refusals_and_scoping(
     async with mcp_client(f"{mcp_stack.base_url}/mcp", other.api_key) as client:
         foreign = await client.call_tool("koji_get_study", {"study_id": tenant.study_id})
         missing = await client.call_tool("koji_publish_study", {"study_id": str(uuid.uuid4())})
-        invalid = await client.call_tool(
-            "koji_create_study", {"title": "Empty", "questions": []}
-        )
+        invalid = await client.call_tool("koji_create_study", {"title": "Empty", "questions": []})
     assert foreign.structured_content["error"] == "not_found"  # type: ignore[index]
     assert missing.structured_content["error"] == "not_found"  # type: ignore[index]
     assert invalid.is_error

@@ -126,7 +126,9 @@ def study_text(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def add_study_tools(mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tuple[str, str]) -> None:
+def add_study_tools(
+    mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tuple[str, str]
+) -> None:
     read_scope, write_scope = scopes
 
     async def answer(api_key: str, method: str, request: Any) -> CallToolResult:
@@ -140,7 +142,9 @@ def add_study_tools(mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tupl
         annotations=READ,
     )
     async def koji_list_studies(
-        status: Annotated[StudyStatus | None, Field(description="Only studies in this status.")] = None,
+        status: Annotated[
+            StudyStatus | None, Field(description="Only studies in this status.")
+        ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="Studies per page, 1-100.")] = 20,
         cursor: Annotated[
             str | None, Field(description="next_cursor of the previous page, same filters.")
@@ -182,9 +186,11 @@ def add_study_tools(mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tupl
         description="Creates a study in `draft`: a title, key questions (typed, with "
         "probing) and an optional brief. Publish it to start interviews.",
         annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
             open_world_hint=False,
-        ),  # fmt: skip
+        ),
     )
     async def koji_create_study(
         title: Annotated[str, Field(description="The study's title.")],
@@ -206,9 +212,11 @@ def add_study_tools(mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tupl
         "questions only in `draft` (send question_id to keep an existing question's id). "
         "Fields not given are left as they are.",
         annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
             open_world_hint=False,
-        ),  # fmt: skip
+        ),
     )
     async def koji_update_study(
         study_id: Annotated[str, Field(description="The study (a UUID).")],
@@ -240,9 +248,11 @@ def add_study_tools(mcp: MCPServer, api: KojiApi, run: Run, ok: Ok, scopes: tupl
         "and its questions are frozen. A study that is not a draft is refused "
         "(study_not_draft).",
         annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
             open_world_hint=False,
-        ),  # fmt: skip
+        ),
     )
     async def koji_publish_study(
         study_id: Annotated[str, Field(description="The study (a UUID).")],
