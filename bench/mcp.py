@@ -18,22 +18,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 from mcp.client import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from bench.analysis_latency import percentile, spawn_server
-from bench.load import BIN, free_port, seed_project, template_interviews
-from tools.envoy_config import EnvoySettings, write
+from bench.load import free_port, seed_project, template_interviews
+from tests.mcp_stack import McpProcess, mcp_client
 
 TARGET_P95_MS = 30.0
 
@@ -73,23 +71,13 @@ def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, Any]
 async def measure(
     base: str, key: str, interview_id: str, seconds: float, clients: int
 ) -> list[dict[str, Any]]:
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def mcp_session() -> Any:
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http,
-            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
-        ):
-            yield client
-
     async def get_tool(client: Client) -> None:
         result = await client.call_tool("koji_get_interview", {"interview_id": interview_id})
         if result.is_error:
             raise SystemExit(f"koji_get_interview failed: {result.content}")
 
     @asynccontextmanager
-    async def rest_session() -> Any:
+    async def rest_session() -> AsyncIterator[httpx.AsyncClient]:
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
             yield client
@@ -99,6 +87,9 @@ async def measure(
         if response.status_code != 200:
             raise SystemExit(f"GET failed: {response.status_code} {response.text}")
 
+    def mcp_session() -> Any:
+        return mcp_client(f"{base}/mcp", key)
+
     rows = [
         summary("koji_get_interview mcp", *await drive(get_tool, seconds, clients, mcp_session))
     ]
@@ -106,18 +97,6 @@ async def measure(
         summary("GetInterview rest", *await drive(get_rest, seconds, clients, rest_session))
     )
     return rows
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer in {timeout} s")
 
 
 def main() -> None:
@@ -129,53 +108,17 @@ def main() -> None:
         work = Path(scratch)
         database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         key, study, _ = asyncio.run(seed_project(database_url))
-        grpc_port, mcp_port, rest_port, admin_port = (free_port() for _ in range(4))
-        base = f"http://127.0.0.1:{rest_port}"
-        processes: list[subprocess.Popen[bytes]] = []
+        grpc_port = free_port()
+        server = spawn_server(database_url, grpc_port, KOJI_LOG_LEVEL="WARNING")
+        stack = McpProcess(grpc_port, database_url, work)
         try:
-            processes.append(spawn_server(database_url, grpc_port, KOJI_LOG_LEVEL="WARNING"))
-            processes.append(
-                subprocess.Popen(
-                    [str(BIN / "koji-mcp")],
-                    env={
-                        **os.environ,
-                        "KOJI_DATABASE_URL": database_url,
-                        "KOJI_GRPC_TARGET": f"127.0.0.1:{grpc_port}",
-                        "KOJI_MCP_LISTEN": f"127.0.0.1:{mcp_port}",
-                        "KOJI_MCP_PUBLIC_URL": base,
-                    },
-                )
-            )
-            config = write(
-                EnvoySettings(grpc_port=grpc_port, listen_port=rest_port, admin_port=admin_port,
-                              mcp_port=mcp_port),
-                work / "envoy.yaml",
-            )  # fmt: skip
-            processes.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "envoy"),
-                        "-c",
-                        str(config),
-                        "--concurrency",
-                        "1",
-                        "--disable-hot-restart",
-                        "--log-level",
-                        "error",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            wait_for(f"{base}/healthz")
-            wait_for(f"{base}/.well-known/oauth-protected-resource")
+            stack.wait_ready()
             done_id, _, _ = template_interviews(grpc_port, key, study)
-            rows = asyncio.run(measure(base, key, done_id, args.seconds, args.clients))
+            rows = asyncio.run(measure(stack.base_url, key, done_id, args.seconds, args.clients))
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                process.wait(timeout=30)
+            stack.stop()
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
     print(f"{'':24} {'calls':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for row in rows:
         print(
