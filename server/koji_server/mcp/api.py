@@ -72,7 +72,7 @@ class KojiApi:
             target = "ipv4:" + target
         return cls(grpc.aio.insecure_channel(target, options=options))
 
-    async def _call(self, method: Any, request: Message, api_key: str) -> Any:
+    async def call(self, method: Any, request: Message, api_key: str) -> Any:
         try:
             return await method(
                 request,
@@ -85,34 +85,34 @@ class KojiApi:
     async def get_interview(self, api_key: str, interview_id: str) -> ipb.GetInterviewResponse:
         stub = igrpc.InterviewServiceStub(self.channel)
         request = ipb.GetInterviewRequest(interview_id=interview_id)
-        return await self._call(stub.GetInterview, request, api_key)  # type: ignore[no-any-return]
+        return await self.call(stub.GetInterview, request, api_key)  # type: ignore[no-any-return]
 
     async def list_interviews(
         self, api_key: str, request: ipb.ListInterviewsRequest
     ) -> ipb.ListInterviewsResponse:
         stub = igrpc.InterviewServiceStub(self.channel)
-        return await self._call(stub.ListInterviews, request, api_key)  # type: ignore[no-any-return]
+        return await self.call(stub.ListInterviews, request, api_key)  # type: ignore[no-any-return]
 
     async def get_usage(self, api_key: str) -> ipb.GetUsageResponse:
         stub = igrpc.InterviewServiceStub(self.channel)
-        return await self._call(stub.GetUsage, ipb.GetUsageRequest(), api_key)  # type: ignore[no-any-return]
+        return await self.call(stub.GetUsage, ipb.GetUsageRequest(), api_key)  # type: ignore[no-any-return]
 
     async def get_study_report(self, api_key: str, study_id: str) -> spb.GetStudyReportResponse:
         stub = sgrpc.StudyServiceStub(self.channel)
         request = spb.GetStudyReportRequest(study_id=study_id)
-        return await self._call(stub.GetStudyReport, request, api_key)  # type: ignore[no-any-return]
+        return await self.call(stub.GetStudyReport, request, api_key)  # type: ignore[no-any-return]
 
     async def study_call(self, api_key: str, method: str, request: Message) -> spb.Study:
         """One of StudyService's study RPCs (CreateStudy, GetStudy,
         UpdateStudy, PublishStudy): each answers with the study."""
         stub = sgrpc.StudyServiceStub(self.channel)
-        return await self._call(getattr(stub, method), request, api_key)  # type: ignore[no-any-return]
+        return await self.call(getattr(stub, method), request, api_key)  # type: ignore[no-any-return]
 
     async def list_studies(
         self, api_key: str, request: spb.ListStudiesRequest
     ) -> spb.ListStudiesResponse:
         stub = sgrpc.StudyServiceStub(self.channel)
-        return await self._call(stub.ListStudies, request, api_key)  # type: ignore[no-any-return]
+        return await self.call(stub.ListStudies, request, api_key)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         await self.channel.close()

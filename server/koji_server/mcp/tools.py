@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from koji.v1 import interview_service_pb2 as ipb
 from koji_server.mcp.api import ApiError, KojiApi, as_dict
+from koji_server.mcp.search_tool import add_search_tool
 from koji_server.mcp.study_tools import add_study_tools
 
 READ_STUDIES = "read:studies"
@@ -449,6 +450,7 @@ def build_server(api: KojiApi, caller: CallerSource, **options: Any) -> MCPServe
         return await run(READ_INTERVIEWS, work)
 
     add_study_tools(mcp, api, run, _ok, (READ_STUDIES, WRITE_STUDIES))
+    add_search_tool(mcp, api, run, _ok, READ_INTERVIEWS)
 
     async def resource(scope: str, read: Callable[[str], Awaitable[str]]) -> str:
         # A resource cannot answer as a tool result: the API's code and
