@@ -174,7 +174,14 @@ def test_two_replicas_on_a_throwaway_postgres_and_everything_stops_on_ctrl_c() -
         assert counts[grpc_port] >= 1 and counts[grpc_port + 1] >= 1, counts
 
         # koji-mcp behind Envoy at /mcp, a client of the replicas (one call:
-        # the demo key allows 60 a minute).
+        # the demo key allows 60 a minute), once it answers (it may start
+        # after the replicas are healthy: Envoy says 503 until then).
+        deadline = time.monotonic() + 60
+        metadata = f"{rest}/.well-known/oauth-protected-resource"
+        while httpx.get(metadata, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "koji-mcp did not answer in 60 s"
+            time.sleep(0.2)
+
         async def usage() -> Any:
             async with mcp_client(f"{rest}/mcp", key) as client:
                 return await client.call_tool("koji_get_usage", {})
