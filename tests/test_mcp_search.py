@@ -37,8 +37,9 @@ async def test_search_tool_answers_as_the_rest_search(
             found = await rest.get(
                 "/api/v1/search", params={"q": "spreadsheet import dates"}, headers=headers
             )
-            assert found.status_code == 200, found.text
-            if found.json()["results"]:
+            # 504 while the query encoder still loads (slow once, on a busy machine).
+            assert found.status_code in (200, 504), found.text
+            if found.status_code == 200 and found.json()["results"]:
                 break
             assert time.monotonic() < deadline, found.json()
             await asyncio.sleep(0.2)
