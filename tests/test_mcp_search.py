@@ -64,4 +64,3 @@ async def test_search_tool_answers_as_the_rest_search(
             "koji_search_interviews", {"query": "spreadsheet import dates"}
         )
     assert elsewhere.structured_content == {"results": [], "next_cursor": None}
-
