@@ -177,18 +177,20 @@ class Analysis(_message.Message):
     def __init__(self, themes: _Optional[_Iterable[_Union[Theme, _Mapping]]] = ..., insights: _Optional[_Iterable[_Union[Insight, _Mapping]]] = ..., quality_score: _Optional[float] = ..., quality: _Optional[_Union[QualityBreakdown, _Mapping]] = ..., counts_toward_usage: _Optional[bool] = ...) -> None: ...
 
 class QualityBreakdown(_message.Message):
-    __slots__ = ("depth", "coverage", "engagement", "penalty", "reasons")
+    __slots__ = ("depth", "coverage", "engagement", "penalty", "reasons", "structured")
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     COVERAGE_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
     PENALTY_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_FIELD_NUMBER: _ClassVar[int]
     depth: float
     coverage: float
     engagement: float
     penalty: float
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, depth: _Optional[float] = ..., coverage: _Optional[float] = ..., engagement: _Optional[float] = ..., penalty: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    structured: float
+    def __init__(self, depth: _Optional[float] = ..., coverage: _Optional[float] = ..., engagement: _Optional[float] = ..., penalty: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., structured: _Optional[float] = ...) -> None: ...
 
 class Theme(_message.Message):
     __slots__ = ("label", "message_ids", "weight")

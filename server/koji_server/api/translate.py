@@ -277,6 +277,7 @@ def analysis(value: Analysis) -> pb.Analysis:
             engagement=quality.engagement,
             penalty=quality.penalty,
             reasons=list(quality.reasons),
+            structured=quality.structured,
         ),
         counts_toward_usage=quality.counts_toward_usage,
         themes=[

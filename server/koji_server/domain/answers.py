@@ -205,3 +205,20 @@ def detailed(answers: Sequence[Answer], contents: Mapping[str, str]) -> tuple[An
     return tuple(
         AnswerDetail(a, "\n".join(contents.get(m, "") for m in a.message_ids)) for a in answers
     )
+
+
+def as_json(detail: AnswerDetail) -> dict[str, Any]:
+    """An answer in the API's JSON shape (webhook payloads): absent values
+    left out, as the REST API prints them."""
+    answer = detail.answer
+    shown: dict[str, Any] = {"question_id": answer.question_id, "type": answer.type.value}
+    if answer.scale_value is not None:
+        shown["scale_value"] = answer.scale_value
+    shown["option_ids"] = list(answer.option_ids)
+    if answer.yes_no is not None:
+        shown["yes_no"] = answer.yes_no
+    shown["text"] = detail.text
+    shown["message_id"] = answer.message_ids[0] if answer.message_ids else ""
+    shown["source"] = answer.source.value if answer.source is not None else ""
+    shown["skipped"] = answer.skipped
+    return shown

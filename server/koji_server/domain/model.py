@@ -206,6 +206,8 @@ class Quality:
     engagement: float
     penalty: float
     reasons: tuple[str, ...]
+    # Share of structured questions answered, 1.0-5.0; None: the study has none.
+    structured: float | None = None
 
     @property
     def counts_toward_usage(self) -> bool:

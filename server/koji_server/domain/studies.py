@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from koji_server.domain import study_validation, validation
+from koji_server.domain import study_aggregates, study_validation, validation
 from koji_server.domain.errors import NotFound, StudyNotActive, StudyNotDraft
 from koji_server.domain.model import (
     Permission,
@@ -59,6 +59,7 @@ def report_from_stored(study_id: str, stored: StudyReportRecord | None) -> Study
             )
             for t in data["themes"]
         ),
+        questions=study_aggregates.from_stored(data.get("questions") or ()),
     )
 
 

@@ -379,6 +379,16 @@ class StudyReportRepository:
         )
         return list(self._session.scalars(query))
 
+    def gated_answers(self, study_id: str) -> list[list[Any] | None]:
+        """The stored answers of the study's interviews that passed the
+        quality gate."""
+        query = (
+            select(InterviewRow.answers)
+            .join(AnalysisRow, AnalysisRow.interview_id == InterviewRow.id)
+            .where(InterviewRow.study_id == study_id, AnalysisRow.counts_toward_usage.is_(True))
+        )
+        return list(self._session.scalars(query))
+
     def analysed_ids(self, study_id: str) -> list[str]:
         query = (
             select(AnalysisRow.interview_id)
@@ -561,6 +571,7 @@ def _analysis_row(
             "engagement": quality.engagement,
             "penalty": quality.penalty,
             "reasons": list(quality.reasons),
+            **({"structured": quality.structured} if quality.structured is not None else {}),
         },
         counts_toward_usage=quality.counts_toward_usage,
         themes=[
@@ -593,6 +604,7 @@ def _analysis(row: AnalysisRow) -> Analysis:
             engagement=quality["engagement"],
             penalty=quality["penalty"],
             reasons=tuple(quality["reasons"]),
+            structured=quality.get("structured"),
         ),
         themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
         insights=tuple(
