@@ -172,7 +172,7 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
     path = database_url.split("///", 1)[1]
     with sqlite3.connect(path) as connection:
         connection.executescript(
-            "DROP TABLE rate_limit_windows;"
+            "DROP TABLE rate_limit_windows; DROP TABLE oauth_tokens; DROP TABLE oauth_clients;"
             "DROP TRIGGER search_fts_insert; DROP TRIGGER search_fts_delete;"
             "DROP TRIGGER search_fts_update; DROP TABLE search_fts; DROP TABLE search_entries;"
             "DROP INDEX ix_studies_listing; ALTER TABLE studies DROP COLUMN status;"
