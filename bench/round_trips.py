@@ -2,7 +2,8 @@
 CompleteInterview through the domain's use cases (no gRPC, no rate limiter),
 on a throwaway PostgreSQL. Counts what asyncpg sends (an `execute`, a
 prepared statement's `fetch` or `executemany`, a `prepare` the first time a
-connection sees a statement), BEGIN and COMMIT included, for a warm unit
+connection sees a statement; a `fetch`, `fetchrow` or
+`fetchval` straight on a connection), BEGIN and COMMIT included, for a warm unit
 (its statements already prepared) and lists them. A count, not a timing:
 the same on a loaded machine.
 
@@ -32,6 +33,9 @@ ANSWER = "We import spreadsheets every morning and it takes an hour."
 SENDING = (
     (asyncpg.connection.Connection, "execute"),
     (asyncpg.connection.Connection, "executemany"),
+    (asyncpg.connection.Connection, "fetch"),
+    (asyncpg.connection.Connection, "fetchrow"),
+    (asyncpg.connection.Connection, "fetchval"),
     (asyncpg.connection.Connection, "prepare"),
     (asyncpg.prepared_stmt.PreparedStatement, "fetch"),
     (asyncpg.prepared_stmt.PreparedStatement, "executemany"),
