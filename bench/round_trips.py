@@ -2,9 +2,9 @@
 CompleteInterview through the domain's use cases (no gRPC, no rate limiter),
 on a throwaway PostgreSQL. Counts what asyncpg sends (an `execute`, a
 prepared statement's `fetch` or `executemany`, a `prepare` the first time a
-connection sees a statement; a `fetch`, `fetchrow` or
-`fetchval` straight on a connection), BEGIN and COMMIT included, for a warm unit
-(its statements already prepared) and lists them. A count, not a timing:
+connection sees a statement, a connection's own `fetch`, `fetchrow` or
+`fetchval`), BEGIN and COMMIT included, for a warm unit (its statements
+already prepared) and lists them. A count, not a timing:
 the same on a loaded machine.
 
     .venv/bin/python -m bench.round_trips

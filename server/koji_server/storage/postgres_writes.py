@@ -57,7 +57,7 @@ T = TypeVar("T")
 MAX_CONFLICTS = 3
 
 
-class NeedsTransaction(BaseException):  # noqa: N818 - a signal, not an error
+class NeedsTransaction(BaseException):
     """The unit needs what only a transaction offers. A BaseException so
     that no `except Exception` in a unit swallows it."""
 
@@ -214,7 +214,7 @@ class _Statements:
                 owner = row[table.columns.index("interview_id")]
             # Every write belongs to the interview the statement guards, or to
             # one it creates (then nobody else can have written it).
-            if guarded is not None and owner != guarded or guarded is None and owner not in created:
+            if not (owner == guarded if guarded is not None else owner in created):
                 raise NeedsTransaction()
         # The statement's shape: which tables get how many rows, which columns change.
         counts: dict[str, int] = {}
