@@ -1,20 +1,26 @@
 """PostgreSQL's write path below the server: a claim skips the job another
 transaction holds (FOR UPDATE SKIP LOCKED) instead of waiting for it, two
-write units on one row run one after the other, and a database that cannot
-be written is StorageUnavailable while reads go on."""
+write units on one row run one after the other, a conversation unit that
+loses a race to another writer runs again on the new row (storage.
+postgres_writes), one that needs a transaction writes nothing before it gets
+one, and a database that cannot be written is StorageUnavailable while reads
+go on."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from koji_server.domain.errors import StorageUnavailable
+from koji_server.domain.ports import MessageRecord
+from koji_server.storage import postgres
 from koji_server.storage.backends import open_database
 from koji_server.storage.database import Database
 from koji_server.storage.postgres import PostgresDatabase
@@ -97,6 +103,62 @@ async def test_write_units_on_one_row_run_one_after_the_other(
 
     await asyncio.gather(*(units.write(increment) for _ in range(20)))
     assert await units.read(lambda uow: uow.jobs.get("j1").attempts) == 20
+
+
+async def test_a_conversation_unit_that_loses_a_race_runs_again_on_the_new_row(
+    database: PostgresDatabase, postgres_url: str
+) -> None:
+    """Another writer changes the interview between the unit's read and its
+    write: the unit's statement writes nothing, and the unit runs again on
+    what the other wrote (no lost update, no message from the first run)."""
+    units = UnitOfWorkFactory(database)
+    other = postgres.sync_engine(postgres_url)
+    seen: list[int] = []
+
+    def reply(uow) -> None:  # type: ignore[no-untyped-def]
+        interview = uow.interviews.record("i1")
+        seen.append(interview.interviewer_messages)
+        if len(seen) == 1:  # the other writer, between this run's read and write
+            with other.begin() as connection:
+                connection.execute(
+                    text(
+                        "UPDATE interviews SET interviewer_messages = interviewer_messages + 1"
+                        " WHERE id = 'i1'"
+                    )
+                )
+        count = interview.interviewer_messages + 1
+        uow.interviews.save(replace(interview, interviewer_messages=count), interview)
+        uow.interviews.append([MessageRecord(f"m{count}", "i1", count, "interviewer", "Hi", T0)])
+
+    try:
+        await units.write(reply)
+    finally:
+        other.dispose()
+    assert seen == [0, 1]
+    assert await units.read(lambda uow: uow.interviews.record("i1").interviewer_messages) == 2
+    transcript = await units.read(lambda uow: uow.interviews.messages("i1"))
+    assert [(message.id, message.seq) for message in transcript] == [("m2", 2)]
+
+
+async def test_a_unit_that_needs_a_transaction_writes_once_in_one(
+    database: PostgresDatabase,
+) -> None:
+    """A unit that appends, then asks for another repository: the append is
+    not sent before the unit runs again in a transaction, where it is written
+    once; the next run of the same unit goes there directly, as correct."""
+    units = UnitOfWorkFactory(database)
+
+    def note(uow) -> str:  # type: ignore[no-untyped-def]
+        interview = uow.interviews.record("i2")
+        seq = interview.interviewer_messages + 1
+        uow.interviews.save(replace(interview, interviewer_messages=seq), interview)
+        uow.interviews.append([MessageRecord(f"n{seq}", "i2", seq, "interviewer", "Hi", T0)])
+        return uow.projects.get("p").name
+
+    assert await units.write(note) == "Project"
+    assert await units.write(note) == "Project"
+    transcript = await units.read(lambda uow: uow.interviews.messages("i2"))
+    assert [(message.id, message.seq) for message in transcript] == [("n1", 1), ("n2", 2)]
 
 
 async def test_a_read_only_database_is_storage_unavailable_and_reads_go_on(
