@@ -139,6 +139,7 @@ class _Interviews(InterviewRepository):
 
 class _Studies(StudyRepository):
     def __init__(self, table: _DeferredTable) -> None:
+        super().__init__(_NoSession())  # type: ignore[arg-type]
         self._table = table
 
     def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
