@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from koji_server.domain.errors import StorageUnavailable
@@ -32,6 +33,8 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 INTERVIEWS = ("i1", "i2")
 # Long enough that a claim waiting on the held row would be caught.
 NO_WAIT_SECONDS = 3.0
+# Connections the fixture's writes can have left in the pool.
+POOLED_AT_MOST = 2
 
 
 def rows() -> list[object]:
@@ -159,6 +162,36 @@ async def test_a_unit_that_needs_a_transaction_writes_once_in_one(
     assert await units.write(note) == "Project"
     transcript = await units.read(lambda uow: uow.interviews.messages("i2"))
     assert [(message.id, message.seq) for message in transcript] == [("n1", 1), ("n2", 2)]
+
+
+async def test_a_conversation_unit_on_a_dropped_connection_leaves_it_out_of_the_pool(
+    database: PostgresDatabase, postgres: ThrowawayPostgres, postgres_url: str
+) -> None:
+    """The server drops the pooled connections: a unit that finds its
+    connection gone fails as a database error, and the connection is not
+    handed to the next unit, which works."""
+    units = UnitOfWorkFactory(database)
+
+    def reply(uow) -> int:  # type: ignore[no-untyped-def]
+        interview = uow.interviews.record("i1")
+        count = interview.interviewer_messages + 1
+        uow.interviews.save(replace(interview, interviewer_messages=count), interview)
+        return count
+
+    assert await units.write(reply) == 1
+    name = make_url(postgres_url).database
+    postgres.psql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )
+    outcomes: list[object] = []
+    for _ in range(POOLED_AT_MOST + 1):
+        try:
+            outcomes.append(await units.write(reply))
+            break
+        except DBAPIError as error:
+            outcomes.append(type(error))
+    assert outcomes[-1] == 2
+    assert all(outcome is DBAPIError for outcome in outcomes[:-1])
 
 
 async def test_a_read_only_database_is_storage_unavailable_and_reads_go_on(

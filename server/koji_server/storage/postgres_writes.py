@@ -314,7 +314,9 @@ class PostgresWrites:
             driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
             try:
                 return await greenlet_spawn(self._unit, work, driver)
-            except asyncpg.PostgresError as error:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if driver.is_closed():  # not back into the pool
+                    await connection.invalidate()
                 # As SQLAlchemy would wrap it: callers read its SQLSTATE.
                 raise DBAPIError(None, None, error) from error  # type: ignore[arg-type]
 
