@@ -5,7 +5,8 @@
 --           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path) but ListInterviews' documented parameters,
+--           in the path) but ListInterviews' and SearchInterviews' documented
+--           parameters,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404), preflights the CORS filter did not answer (403)
 --           and methods a documented path does not take (405 with Allow);
@@ -64,18 +65,43 @@ local LIST_PARAMETERS = {
   study_id = true, status = true, updated_after = true, page_size = true, page_token = true,
 }
 
-local function listing_query(headers, path)
+-- SearchInterviews' parameters; `metadata.<key>=<value>` (or
+-- `metadata[<key>]=<value>`) is rewritten to the proto's repeated
+-- `metadata=<key>=<value>` (the transcoder binds no map from a query string).
+local SEARCH_PATH = "/api/v1/search"
+local SEARCH_PARAMETERS = {
+  q = true, study_id = true, type = true, theme_id = true, sentiment = true,
+  min_quality = true, after = true, before = true, metadata = true,
+  include_excluded = true, page_size = true, page_token = true,
+}
+local ALLOWED_PARAMETERS = { [LIST_PATH] = LIST_PARAMETERS, [SEARCH_PATH] = SEARCH_PARAMETERS }
+
+-- The path with its query rewritten for the transcoder, or nil if the
+-- query is not one of the documented ones.
+local function documented_query(headers, path)
   local question = path:find("?", 1, true)
-  if headers:get(":method") ~= "GET" or path:sub(1, question - 1) ~= LIST_PATH then
-    return false
+  local allowed = ALLOWED_PARAMETERS[path:sub(1, question - 1)]
+  if headers:get(":method") ~= "GET" or allowed == nil then
+    return nil
   end
+  local pairs_out = {}
   for pair in path:sub(question + 1):gmatch("[^&]+") do
-    local name = pair:match("^([^=]*)")
-    if not LIST_PARAMETERS[name] then
-      return false
+    local name, rest = pair:match("^([^=]*)(.*)$")
+    local key = allowed == SEARCH_PARAMETERS
+      and (name:match("^metadata%.(.+)$") or name:match("^metadata%[(.+)%]$")
+        or name:match("^metadata%%5[Bb](.+)%%5[Dd]$"))
+    if key ~= nil then
+      pair = "metadata=" .. key .. "%3D" .. rest:sub(2)
+    elseif not allowed[name] then
+      return nil
     end
+    if allowed == SEARCH_PARAMETERS then
+      -- A form's space; the transcoder would keep the plus.
+      pair = pair:gsub("%+", "%%20")
+    end
+    pairs_out[#pairs_out + 1] = pair
   end
-  return true
+  return path:sub(1, question) .. table.concat(pairs_out, "&")
 end
 
 -- The documented paths, a path without parameters before the templates (as
@@ -154,10 +180,17 @@ function envoy_on_request(handle)
     local allow = allowed_methods(path)
     handle:respond({ [":status"] = "405", ["allow"] = allow },
       "Method " .. headers:get(":method") .. " is not allowed here; allowed: " .. allow .. ".")
-  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not listing_query(headers, path) then
-    -- Plain text: local_reply_config wraps it in the documented envelope.
-    handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
-      .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token).")
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) then
+    local rewritten = documented_query(headers, path)
+    if rewritten == nil then
+      -- Plain text: local_reply_config wraps it in the documented envelope.
+      handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
+        .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token) and GET "
+        .. SEARCH_PATH .. " (q, study_id, type, theme_id, sentiment, min_quality, after, "
+        .. "before, metadata.<key>, include_excluded, page_size, page_token).")
+    elseif rewritten ~= path then
+      headers:replace(":path", rewritten)
+    end
   elseif headers:get(":method") == "HEAD" and starts_with(path, "/api/") then
     -- HEAD answers like GET, status and headers (the transcoder maps GET
     -- only); envoy_on_response then drops the body.

@@ -106,6 +106,11 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},
     "ListInterviews": {404: "No such study in the key's project (`not_found`)."},
+    "SearchInterviews": {
+        400: "Invalid request (`invalid_request`): a q over 500 characters, a malformed id, "
+        "an unknown type or sentiment, a quality out of range, a bad page token, or an "
+        "undocumented query parameter; one field violation per bad parameter.",
+    },
 }
 SUCCESS_STATUS = {"StartInterview": 201}
 
@@ -364,6 +369,24 @@ def add_own_path(doc: Json) -> None:
     }
 
 
+def fix_metadata_filters(doc: Json) -> None:
+    """SearchInterviews' repeated `metadata` ("key=value") is written
+    `metadata.<key>=<value>` or `metadata[<key>]=<value>` over REST (Envoy's
+    Lua filter rewrites either for the transcoder): documented as a
+    deepObject, the form OpenAPI can say."""
+    for _path, _method, operation in operations(doc):
+        for parameter in operation.get("parameters", []):
+            if operation["operationId"] == "SearchInterviews" and parameter["name"] == "metadata":
+                parameter.update(
+                    style="deepObject",
+                    explode=True,
+                    schema={"type": "object", "additionalProperties": {"type": "string"}},
+                    description="Optional. Respondent metadata filters: only interviews whose "
+                    "respondent metadata has each key with its value (as text), written "
+                    "`metadata[<key>]=<value>` or `metadata.<key>=<value>`.",
+                )
+
+
 @dataclass(frozen=True)
 class Rules:
     """The protos' request rules: each message's fields' `buf.validate.field`
@@ -470,6 +493,7 @@ def add_rules(doc: Json, rules: Rules) -> None:
 def finish(doc: Json, rules: Rules) -> Json:
     add_info(doc)
     fix_json_types(doc)
+    fix_metadata_filters(doc)
     fix_request_bodies(doc)
     add_rules(doc, rules)
     add_errors_and_headers(doc)

@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC
 
 from koji_server.observability.metrics import Metrics
-from koji_server.pipeline import study_reports
+from koji_server.pipeline import search_index, study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
 from koji_server.storage.status import JobStatus
@@ -102,6 +102,13 @@ class AnalysisRunner:
                     raise
                 except Exception:
                     log.exception("study report update for interview %s failed", interview_id)
+                # Then search's entries, with the themes the report now has.
+                try:
+                    await self._in_worker(search_index.take_in, self._database_url, interview_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("search index update for interview %s failed", interview_id)
             # A big study's update reads and writes its whole state: under a
             # stream of completions, spend at most a tenth of the time on it.
             spent = loop.time() - began
