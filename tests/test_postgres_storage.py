@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from koji_server.domain.errors import StorageUnavailable
@@ -141,6 +141,28 @@ async def test_a_conversation_unit_that_loses_a_race_runs_again_on_the_new_row(
     assert await units.read(lambda uow: uow.interviews.record("i1").interviewer_messages) == 2
     transcript = await units.read(lambda uow: uow.interviews.messages("i1"))
     assert [(message.id, message.seq) for message in transcript] == [("m2", 2)]
+
+
+async def test_a_conversation_unit_whose_insert_fails_writes_nothing(
+    database: PostgresDatabase,
+) -> None:
+    """The interview's update and its messages are one statement: a message
+    that breaks a constraint (a seq already taken) leaves the interview as it
+    was, and the error is SQLAlchemy's IntegrityError as on any unit."""
+    units = UnitOfWorkFactory(database)
+
+    def reply(uow) -> None:  # type: ignore[no-untyped-def]
+        interview = uow.interviews.record("i1")
+        count = interview.interviewer_messages + 1
+        uow.interviews.save(replace(interview, interviewer_messages=count), interview)
+        uow.interviews.append([MessageRecord(f"r{count}", "i1", 1, "interviewer", "Hi", T0)])
+
+    await units.write(reply)
+    with pytest.raises(IntegrityError):
+        await units.write(reply)  # seq 1 again
+    assert await units.read(lambda uow: uow.interviews.record("i1").interviewer_messages) == 1
+    transcript = await units.read(lambda uow: uow.interviews.messages("i1"))
+    assert [message.id for message in transcript] == ["r1"]
 
 
 async def test_a_unit_that_needs_a_transaction_writes_once_in_one(

@@ -35,7 +35,7 @@ from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.util import await_, greenlet_spawn
 
 from koji_server.storage import postgres
@@ -318,7 +318,12 @@ class PostgresWrites:
                 if driver.is_closed():  # not back into the pool
                     await connection.invalidate()
                 # As SQLAlchemy would wrap it: callers read its SQLSTATE.
-                raise DBAPIError(None, None, error) from error  # type: ignore[arg-type]
+                wrap = (
+                    IntegrityError
+                    if isinstance(error, asyncpg.IntegrityConstraintViolationError)
+                    else DBAPIError
+                )
+                raise wrap(None, None, error) from error  # type: ignore[arg-type]
 
     def _unit(self, work: Callable[[Any], T], connection: asyncpg.Connection) -> T:
         unit = _Unit(self._statements, connection)
