@@ -116,8 +116,9 @@ bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, comple
 eval-search: $(VENV)/.installed ## Search quality on eval/search_corpus.json: nDCG@10, recall@10 for BM25, embeddings, hybrid
 	$(PY) tools/eval_search.py
 
-eval: $(VENV)/.installed ## Insight classifier on both held-out sets (eval/), side by side: accuracy, recall, confusion
+eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accuracy, per class, confusion) and the answer parser
 	$(PY) -m tools.eval_insights
+	$(PY) -m tools.eval_answers
 
 encoder-vectors: $(VENV)/.installed ## Precompute the training sentences' encoder vectors (after changing analysis/data)
 	$(PY) -m tools.encode_training

@@ -3,7 +3,7 @@
 Seeds a scratch database (SQLite, or a throwaway PostgreSQL with --db
 postgres; --db all for both) with one project of 2,000 analysed interviews
 of 50 respondent messages each, written from topic sentences with varied
-details; indexes them with the real indexer (pipeline.search_index: the
+details; indexes them with the real indexer (storage.search_index: the
 analysis's encoder, search_entries; the full-text index follows the
 messages by itself). Starts koji-server (pipeline off) and Envoy pinned as
 `make bench` does, warms up (the first search loads the project's vectors
@@ -80,7 +80,7 @@ def sentence(rng: random.Random) -> str:
 
 async def seed(database_url: str, interviews: int = INTERVIEWS) -> str:
     """The project's API key, once everything is indexed."""
-    from koji_server.pipeline import search_index
+    from koji_server.storage import search_index
 
     await migrate.upgrade(database_url)
     database = open_database(database_url)

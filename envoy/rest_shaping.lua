@@ -5,8 +5,8 @@
 --           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path) but ListInterviews' and SearchInterviews' documented
---           parameters,
+--           in the path) but the documented parameters of ListInterviews,
+--           ListStudies, UpdateStudy and SearchInterviews,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404), preflights the CORS filter did not answer (403)
 --           and methods a documented path does not take (405 with Allow);
@@ -58,50 +58,57 @@ local function carried_by_grpc(name, value)
     and value:find("[^\32-\126]") == nil
 end
 
--- ListInterviews is the one call that takes query parameters, exactly these
--- (it has no path fields for a parameter to override).
-local LIST_PATH = "/api/v1/interviews"
-local LIST_PARAMETERS = {
-  study_id = true, status = true, updated_after = true, page_size = true, page_token = true,
+-- The calls that take query parameters, exactly these (none of them a
+-- path field a parameter could override): method, path pattern, names.
+-- SearchInterviews' `metadata.<key>=<value>` (or `metadata[<key>]=<value>`)
+-- is rewritten to the proto's repeated `metadata=<key>=<value>` (the
+-- transcoder binds no map from a query string), and a form's `+` to `%20`
+-- (the transcoder would keep the plus).
+local QUERY_CALLS = {
+  { method = "GET", path = "^/api/v1/interviews$",
+    names = { study_id = true, status = true, updated_after = true, page_size = true,
+              page_token = true } },
+  { method = "GET", path = "^/api/v1/studies$",
+    names = { status = true, page_size = true, page_token = true } },
+  { method = "PATCH", path = "^/api/v1/studies/[^/]+$", names = { update_mask = true } },
+  { method = "GET", path = "^/api/v1/search$", form = true,
+    names = { q = true, study_id = true, type = true, theme_id = true, sentiment = true,
+              min_quality = true, after = true, before = true, metadata = true,
+              include_excluded = true, page_size = true, page_token = true } },
 }
-
--- SearchInterviews' parameters; `metadata.<key>=<value>` (or
--- `metadata[<key>]=<value>`) is rewritten to the proto's repeated
--- `metadata=<key>=<value>` (the transcoder binds no map from a query string).
-local SEARCH_PATH = "/api/v1/search"
-local SEARCH_PARAMETERS = {
-  q = true, study_id = true, type = true, theme_id = true, sentiment = true,
-  min_quality = true, after = true, before = true, metadata = true,
-  include_excluded = true, page_size = true, page_token = true,
-}
-local ALLOWED_PARAMETERS = { [LIST_PATH] = LIST_PARAMETERS, [SEARCH_PATH] = SEARCH_PARAMETERS }
+local QUERY_HELP = "Query parameters are accepted only by GET /api/v1/interviews (study_id, "
+  .. "status, updated_after, page_size, page_token), GET /api/v1/studies (status, page_size, "
+  .. "page_token), PATCH /api/v1/studies/{study_id} (update_mask) and GET /api/v1/search "
+  .. "(q, study_id, type, theme_id, sentiment, min_quality, after, before, metadata.<key>, "
+  .. "include_excluded, page_size, page_token)."
 
 -- The path with its query rewritten for the transcoder, or nil if the
 -- query is not one of the documented ones.
 local function documented_query(headers, path)
   local question = path:find("?", 1, true)
-  local allowed = ALLOWED_PARAMETERS[path:sub(1, question - 1)]
-  if headers:get(":method") ~= "GET" or allowed == nil then
-    return nil
-  end
-  local pairs_out = {}
-  for pair in path:sub(question + 1):gmatch("[^&]+") do
-    local name, rest = pair:match("^([^=]*)(.*)$")
-    local key = allowed == SEARCH_PARAMETERS
-      and (name:match("^metadata%.(.+)$") or name:match("^metadata%[(.+)%]$")
-        or name:match("^metadata%%5[Bb](.+)%%5[Dd]$"))
-    if key ~= nil then
-      pair = "metadata=" .. key .. "%3D" .. rest:sub(2)
-    elseif not allowed[name] then
-      return nil
+  local method, bare = headers:get(":method"), path:sub(1, question - 1)
+  for _, call in ipairs(QUERY_CALLS) do
+    if method == call.method and bare:find(call.path) then
+      local pairs_out = {}
+      for pair in path:sub(question + 1):gmatch("[^&]+") do
+        local name, rest = pair:match("^([^=]*)(.*)$")
+        local key = call.form
+          and (name:match("^metadata%.(.+)$") or name:match("^metadata%[(.+)%]$")
+            or name:match("^metadata%%5[Bb](.+)%%5[Dd]$"))
+        if key then
+          pair = "metadata=" .. key .. "%3D" .. rest:sub(2)
+        elseif not call.names[name] then
+          return nil
+        end
+        if call.form then
+          pair = pair:gsub("%+", "%%20")
+        end
+        pairs_out[#pairs_out + 1] = pair
+      end
+      return path:sub(1, question) .. table.concat(pairs_out, "&")
     end
-    if allowed == SEARCH_PARAMETERS then
-      -- A form's space; the transcoder would keep the plus.
-      pair = pair:gsub("%+", "%%20")
-    end
-    pairs_out[#pairs_out + 1] = pair
   end
-  return path:sub(1, question) .. table.concat(pairs_out, "&")
+  return nil
 end
 
 -- The documented paths, a path without parameters before the templates (as
@@ -184,10 +191,7 @@ function envoy_on_request(handle)
     local rewritten = documented_query(headers, path)
     if rewritten == nil then
       -- Plain text: local_reply_config wraps it in the documented envelope.
-      handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
-        .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token) and GET "
-        .. SEARCH_PATH .. " (q, study_id, type, theme_id, sentiment, min_quality, after, "
-        .. "before, metadata.<key>, include_excluded, page_size, page_token).")
+      handle:respond({ [":status"] = "400" }, QUERY_HELP)
     elseif rewritten ~= path then
       headers:replace(":path", rewritten)
     end

@@ -3,7 +3,7 @@ nDCG@10 and recall@10 for BM25 alone, the embeddings alone and the hybrid.
 
 The corpus is put in a fresh SQLite database made by the real migrations
 (40 interviews, two respondent segments in their metadata), indexed by the
-real indexer (pipeline.search_index, the analysis's encoder), and searched
+real indexer (storage.search_index, the analysis's encoder), and searched
 by the real code: SearchStore.keyword (BM25), the vector cache's nearest
 (cosine, no threshold), and SearchService.search (the fusion, as the API
 serves it). Grades: 2 for an answer of the query's subtopic, 1 for a
@@ -57,8 +57,7 @@ def build(database_url: str, corpus: dict[str, Any]) -> tuple[str, dict[str, str
     study id, each message's subtopic and each message's plan."""
     from sqlalchemy import text
 
-    from koji_server.pipeline import search_index
-    from koji_server.storage import migrate
+    from koji_server.storage import migrate, search_index
     from koji_server.storage.backends import sync_engines
 
     asyncio.run(migrate.upgrade(database_url))
@@ -117,7 +116,7 @@ async def run(database_url: str, corpus: dict[str, Any]) -> dict[str, Any]:
     from koji_server.domain.model import OPERATOR
     from koji_server.domain.page_tokens import PageTokens
     from koji_server.domain.search import SearchFilters, SearchRequest, parse_query
-    from koji_server.pipeline import search_index
+    from koji_server.storage import search_index
     from koji_server.storage.backends import open_database
     from koji_server.storage.search_store import SearchStore
     from koji_server.storage.unit_of_work import UnitOfWorkFactory

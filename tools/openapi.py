@@ -92,6 +92,7 @@ MESSAGE_ERRORS = {
 ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "StartInterview": {
         404: "No such study in the key's project (`not_found`).",
+        409: "The study is not active (`study_not_active`).",
         413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
     },
     "SendMessage": MESSAGE_ERRORS,
@@ -111,8 +112,22 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
         "an unknown type or sentiment, a quality out of range, a bad page token, or an "
         "undocumented query parameter; one field violation per bad parameter.",
     },
+    "GetStudy": {404: "No such study in the key's project (`not_found`)."},
+    "UpdateStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The questions of a study that is not in draft (`study_not_draft`).",
+    },
+    "PublishStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The study is not in draft (`study_not_draft`).",
+    },
+    "CloseStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The study is not active (`study_not_active`).",
+    },
+    "ArchiveStudy": {404: "No such study in the key's project (`not_found`)."},
 }
-SUCCESS_STATUS = {"StartInterview": 201}
+SUCCESS_STATUS = {"StartInterview": 201, "CreateStudy": 201}
 
 
 class PluginShim:

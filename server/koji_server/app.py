@@ -277,7 +277,8 @@ async def start_server(
         return rpc_call(context, service.authenticator, limiter)
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
-    add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)
+    studies = StudyService(units, page_tokens)
+    add_service(StudyServicer(studies), server, STUDY_SERVICE, open_call)
     search, search_encoder = make_search(units, page_tokens, analysis_executor)
     add_service(SearchServicer(search), server, SEARCH_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()

@@ -20,7 +20,7 @@ def reindex(database_url: str, study_id: str | None) -> tuple[int, int]:
     """(interviews, entries) written, one transaction per interview."""
     from rich.progress import Progress
 
-    from koji_server.pipeline import search_index
+    from koji_server.storage import search_index
     from koji_server.storage.backends import sync_engines
 
     engine = sync_engines(database_url)[1]
@@ -42,7 +42,7 @@ def reindex(database_url: str, study_id: str | None) -> tuple[int, int]:
 def reindex_study(database_url: str, study_id: str) -> None:
     """A study's entries again, without a progress bar (after its
     reanalysis: its themes moved)."""
-    from koji_server.pipeline import search_index
+    from koji_server.storage import search_index
     from koji_server.storage.backends import sync_engines
 
     engine = sync_engines(database_url)[1]

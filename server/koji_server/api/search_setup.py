@@ -17,7 +17,7 @@ import numpy as np
 
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.search import NearestVectors, SearchReads, SearchService
-from koji_server.pipeline import search_index
+from koji_server.storage import search_index
 from koji_server.storage.search_store import SearchStore, VectorRow
 from koji_server.storage.search_vectors import VectorIndex
 from koji_server.storage.unit_of_work import UnitOfWorkFactory

@@ -12,9 +12,10 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC
 
 from koji_server.observability.metrics import Metrics
-from koji_server.pipeline import search_index, study_reports
+from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.storage import search_index
 from koji_server.storage.status import JobStatus
 from koji_server.support.clock import precise_now
 

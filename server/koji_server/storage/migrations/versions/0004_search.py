@@ -16,12 +16,12 @@ search_entries (in the models) holds what the analysis adds per respondent
 message: its vector, insight type, sentiment, theme and the interview's
 quality. The migration backfills both: the full-text index from every
 respondent message (PostgreSQL computes the generated column itself), and
-the entries of every analysed interview (pipeline.search_index, which loads
+the entries of every analysed interview (storage.search_index, which loads
 the embeddings; `koji-admin search reindex` does the same later, with a
 progress bar, for a big database).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02 16:30:00
 """
 
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -119,7 +119,7 @@ def upgrade() -> None:
         for trigger in SQLITE_TRIGGERS:
             op.execute(trigger)
         op.execute(SQLITE_BACKFILL)
-    from koji_server.pipeline import search_index
+    from koji_server.storage import search_index
 
     search_index.backfill(op.get_bind())
 
