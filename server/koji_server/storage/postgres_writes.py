@@ -142,8 +142,13 @@ class _Studies(StudyRepository):
         super().__init__(_NoSession())  # type: ignore[arg-type]
         self._table = table
 
-    def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
-        values = self._table.get(None, study_id)  # studies never change: no version
+    def get(
+        self, study_id: str, project_id: str | None = None, lock: bool = False
+    ) -> StudyRow | None:
+        if lock:  # for a change to the study: only in a transaction
+            raise NeedsTransaction()
+        # Read, not locked: as the transactional path reads it for an interview.
+        values = self._table.get(None, study_id)
         if values is None or (project_id is not None and values["project_id"] != project_id):
             return None
         return StudyRow(**values)
