@@ -43,9 +43,17 @@ postgresql:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
-TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql
+# The consent page's screenshot test (tests/test_mcp_consent_page.py) drives
+# Debian's chromium through Playwright: package chromium.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql
+TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql chromium
+
+install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql, chromium
 
 gen: $(TOOLS) ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set, openapi.json) from proto/
 	$(PY) tools/gen.py --out gen
