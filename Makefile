@@ -114,8 +114,9 @@ bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-proce
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams
 
-eval: $(VENV)/.installed ## Insight classifier on the held-out sentences (eval/): accuracy, per class, confusion
+eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accuracy, per class, confusion) and the answer parser
 	$(PY) -m tools.eval_insights
+	$(PY) -m tools.eval_answers
 
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools bench client

@@ -18,6 +18,12 @@ ceiling the same way), REST goes through Envoy's round-robin cluster.
 `--db all` measures SQLite, PostgreSQL with one replica and PostgreSQL with
 --replicas (default 2) in one invocation, so their ratios come from one run.
 
+Studies: the project also holds 1,000 draft studies (the ListStudies row
+reads its first page of 50) and a published structured study of 19 scale
+questions, whose interviews the "SendMessage structured" row answers in
+words the parser reads ("an 8 out of 10"); StartInterview runs on both the
+plain study and the structured one.
+
 CompleteInterview must hit a different interview on every call, and
 SendMessage must spread over interviews (one interview takes at most 200
 respondent messages), while h2load sends one fixed body: both are driven by
@@ -54,7 +60,9 @@ from sqlalchemy import text
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from koji_server.domain.model import Permission
+from koji.v1 import study_service_pb2 as study_pb
+from koji_server.domain.model import OPERATOR, Permission
+from koji_server.domain.studies import StudyService
 from koji_server.operations.projects import AdminService
 from koji_server.storage import migrate
 from koji_server.storage.backends import open_database
@@ -66,6 +74,9 @@ BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results.json"
 QUESTIONS = [f"Question {i}: how does step {i} of your workflow go?" for i in range(1, 20)]
 ANSWER = "We export invoices every Friday and the CSV import fails on dates, which is frustrating."
+SCALE_ANSWER = "Probably an 8 out of 10: the CSV import still fails on our dates."
+STUDIES = 1000
+STRUCTURED_SEEDED = 2_000
 SEEDED = 1000
 # Every CompleteInterview needs an interview of its own: enough for a full
 # measurement at well over 1,000 completions a second.
@@ -117,11 +128,16 @@ def grpc_frame(message: Any) -> bytes:
 # --- seeding ------------------------------------------------------------------------
 
 
-async def seed_project(database_url: str, more_keys: int = 0) -> tuple[str, str, list[str]]:
-    """A project with a key and a study (and `more_keys` other keys of it)."""
+async def seed_project(
+    database_url: str, more_keys: int = 0, studies: int = 0
+) -> tuple[str, str, list[str], str]:
+    """A project with a key and a study (and `more_keys` other keys of it);
+    with `studies`, that many draft studies more and a published structured
+    one (its id last, else "")."""
     await migrate.upgrade(database_url)
     database = open_database(database_url)
-    admin = AdminService(UnitOfWorkFactory(database))
+    units = UnitOfWorkFactory(database)
+    admin = AdminService(units)
     project = await admin.create_project("bench")
     # A high limit through configuration: the limiter itself stays on.
     key = await admin.create_key(project, "bench", frozenset(Permission), 1_000_000)
@@ -130,8 +146,29 @@ async def seed_project(database_url: str, more_keys: int = 0) -> tuple[str, str,
         (await admin.create_key(project, f"bench {n}", frozenset(Permission), 1_000_000)).api_key
         for n in range(more_keys)
     ]
+    structured = ""
+    if studies:
+        service = StudyService(units)
+        for n in range(studies):
+            design = {"title": f"draft {n}", "questions": [{"text": q} for q in QUESTIONS[:5]]}
+            await service.create(OPERATOR, design, project)
+        scales = [
+            {"text": q, "type": "scale", "config": {"scale_min": 0, "scale_max": 10}}
+            for q in QUESTIONS
+        ]
+        created = await service.create(OPERATOR, {"title": "scores", "questions": scales}, project)
+        structured = (await service.publish(OPERATOR, created.study_id)).study_id
     await database.dispose()
-    return key.api_key, study, others
+    return key.api_key, study, others, structured
+
+
+def structured_template(port: int, key: str, study: str) -> tuple[str, str]:
+    """An interview of the structured study, just started: (id, session token)."""
+    auth = (("authorization", f"Bearer {key}"),)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.InterviewServiceStub(channel)
+        started = stub.StartInterview(pb.StartInterviewRequest(study_id=study), metadata=auth)
+    return started.interview_id, started.session_token
 
 
 def template_interviews(port: int, key: str, study: str) -> tuple[str, str, str]:
@@ -376,10 +413,10 @@ def complete_requests(ids: list[str]) -> list[bytes]:
     ]
 
 
-def send_requests(ids: list[str], rounds: int = 4) -> list[bytes]:
+def send_requests(ids: list[str], rounds: int = 4, content: str = ANSWER) -> list[bytes]:
     """Round-robin over the interviews: at most `rounds` messages each."""
     return [
-        pb.SendMessageRequest(interview_id=i, content=ANSWER).SerializeToString()
+        pb.SendMessageRequest(interview_id=i, content=content).SerializeToString()
         for _ in range(rounds)
         for i in ids
     ]
@@ -471,18 +508,21 @@ def measure_config(config: Config, work: Path, postgres: Any, seconds: int) -> d
         database_url = f"sqlite+aiosqlite:///{path}"
     else:
         database_url = postgres.create_database(f"bench_{work.name}")
-    key, study, _ = asyncio.run(seed_project(database_url))
+    key, study, _, structured = asyncio.run(seed_project(database_url, studies=STUDIES))
     with pinned_stack(work, database_url, config.replicas) as stack:
         grpc_port, rest_port = stack.grpc_port, stack.rest_port
         ports = list(stack.grpc_ports)
         print(f"[{config.label}] seeding...", flush=True)
         done_id, open_id, token = template_interviews(grpc_port, key, study)
+        scored_id, scored_token = structured_template(grpc_port, key, structured)
         if config.engine == "sqlite":
             done_ids = [*clone(path, done_id, SEEDED - 1), done_id]
             open_ids = clone(path, open_id, OPEN_SEEDED)  # share the template's session token
+            scored_ids = clone(path, scored_id, STRUCTURED_SEEDED)
         else:
             done_ids = [*clone_postgres(database_url, done_id, SEEDED - 1), done_id]
             open_ids = clone_postgres(database_url, open_id, OPEN_SEEDED)
+            scored_ids = clone_postgres(database_url, scored_id, STRUCTURED_SEEDED)
         for port in ports:
             check_grpc_ok(port, key, done_ids[0])
         time.sleep(1.5)  # Envoy's health check has seen the servers
@@ -514,6 +554,18 @@ def measure_config(config: Config, work: Path, postgres: Any, seconds: int) -> d
         sends = send_requests(open_ids)
         measure("SendMessage", "grpc", asyncio.run(rotating_driver(
             ports, "SendMessage", sends, key, token, seconds)))  # fmt: skip
+        scored = send_requests(scored_ids, content=SCALE_ANSWER)
+        measure("SendMessage struct", "grpc", asyncio.run(rotating_driver(
+            ports, "SendMessage", scored, key, scored_token, seconds)))  # fmt: skip
+        for name, study_id in (("StartInterview", study), ("StartInterview struct", structured)):
+            start = grpc_frame(pb.StartInterviewRequest(study_id=study_id))
+            measure(name, "grpc", grpc_load(
+                ports, "/koji.v1.InterviewService/StartInterview", start, [auth], seconds,
+                work / f"s{len(rows)}.log"))  # fmt: skip
+        listing = grpc_frame(study_pb.ListStudiesRequest(page_size=50))
+        measure("ListStudies", "grpc", grpc_load(
+            ports, "/koji.v1.StudyService/ListStudies", listing, [auth], seconds,
+            work / "l.log"))  # fmt: skip
         measure("CompleteInterview", "grpc", asyncio.run(rotating_driver(
             ports, "CompleteInterview", complete_requests(open_ids), key, token,
             seconds)))  # fmt: skip

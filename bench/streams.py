@@ -169,7 +169,7 @@ def main() -> None:
         work = Path(scratch)
         database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         per_key = -(-args.watches // KEYS)
-        key, study, watch_keys = asyncio.run(seed_project(database_url, KEYS))
+        key, study, watch_keys, _ = asyncio.run(seed_project(database_url, KEYS))
         metrics_port = free_port()
         with pinned_stack(
             work,

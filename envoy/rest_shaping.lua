@@ -5,7 +5,8 @@
 --           carry, marks the call as REST
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
---           in the path) but ListInterviews' documented parameters,
+--           in the path) but the documented parameters of ListInterviews,
+--           ListStudies and UpdateStudy,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404), preflights the CORS filter did not answer (403)
 --           and methods a documented path does not take (405 with Allow);
@@ -57,25 +58,34 @@ local function carried_by_grpc(name, value)
     and value:find("[^\32-\126]") == nil
 end
 
--- ListInterviews is the one call that takes query parameters, exactly these
--- (it has no path fields for a parameter to override).
-local LIST_PATH = "/api/v1/interviews"
-local LIST_PARAMETERS = {
-  study_id = true, status = true, updated_after = true, page_size = true, page_token = true,
+-- The calls that take query parameters, exactly these (none of them a
+-- path field a parameter could override): method, path pattern, names.
+local QUERY_CALLS = {
+  { method = "GET", path = "^/api/v1/interviews$",
+    names = { study_id = true, status = true, updated_after = true, page_size = true,
+              page_token = true } },
+  { method = "GET", path = "^/api/v1/studies$",
+    names = { status = true, page_size = true, page_token = true } },
+  { method = "PATCH", path = "^/api/v1/studies/[^/]+$", names = { update_mask = true } },
 }
+local QUERY_HELP = "Query parameters are accepted only by GET /api/v1/interviews (study_id, "
+  .. "status, updated_after, page_size, page_token), GET /api/v1/studies (status, page_size, "
+  .. "page_token) and PATCH /api/v1/studies/{study_id} (update_mask)."
 
-local function listing_query(headers, path)
+local function allowed_query(headers, path)
   local question = path:find("?", 1, true)
-  if headers:get(":method") ~= "GET" or path:sub(1, question - 1) ~= LIST_PATH then
-    return false
-  end
-  for pair in path:sub(question + 1):gmatch("[^&]+") do
-    local name = pair:match("^([^=]*)")
-    if not LIST_PARAMETERS[name] then
-      return false
+  local method, bare = headers:get(":method"), path:sub(1, question - 1)
+  for _, call in ipairs(QUERY_CALLS) do
+    if method == call.method and bare:find(call.path) then
+      for pair in path:sub(question + 1):gmatch("[^&]+") do
+        if not call.names[pair:match("^([^=]*)")] then
+          return false
+        end
+      end
+      return true
     end
   end
-  return true
+  return false
 end
 
 -- The documented paths, a path without parameters before the templates (as
@@ -154,10 +164,9 @@ function envoy_on_request(handle)
     local allow = allowed_methods(path)
     handle:respond({ [":status"] = "405", ["allow"] = allow },
       "Method " .. headers:get(":method") .. " is not allowed here; allowed: " .. allow .. ".")
-  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not listing_query(headers, path) then
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not allowed_query(headers, path) then
     -- Plain text: local_reply_config wraps it in the documented envelope.
-    handle:respond({ [":status"] = "400" }, "Query parameters are accepted only by GET "
-      .. LIST_PATH .. " (study_id, status, updated_after, page_size, page_token).")
+    handle:respond({ [":status"] = "400" }, QUERY_HELP)
   elseif headers:get(":method") == "HEAD" and starts_with(path, "/api/") then
     -- HEAD answers like GET, status and headers (the transcoder maps GET
     -- only); envoy_on_response then drops the body.

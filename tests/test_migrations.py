@@ -89,7 +89,8 @@ def touch_works(connection: Connection) -> bool:
     """The trigger moves updated_at when an update leaves it alone."""
     connection.exec_driver_sql("INSERT INTO projects VALUES ('p', 'p', '2026-01-01 00:00:00')")
     connection.exec_driver_sql(
-        "INSERT INTO studies VALUES ('s', 'p', 't', '[]', '2026-01-01 00:00:00')"
+        "INSERT INTO studies (id, project_id, title, questions, created_at)"
+        " VALUES ('s', 'p', 't', '[]', '2026-01-01 00:00:00')"
     )
     connection.exec_driver_sql(
         "INSERT INTO interviews (id, project_id, study_id, session_token_hash, status, mode,"

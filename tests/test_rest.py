@@ -76,8 +76,11 @@ def test_start_is_201_with_the_documented_fields(rest: Rest) -> None:
     assert body["status"] == "active"
     timestamp(body["started_at"])
     first = body["initial_message"]
-    assert set(first) == {"message_id", "role", "content"}
+    assert set(first) == {"message_id", "role", "content", "question"}
     assert first["role"] == "interviewer"
+    # The question it serves (the tenant's study: open questions).
+    assert set(first["question"]) == {"question_id", "type", "text", "config", "follow_up"}
+    assert first["question"]["type"] == "open_ended" and first["question"]["follow_up"] is False
     assert first["content"].startswith("Hi Ana!")
 
 

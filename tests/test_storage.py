@@ -172,6 +172,12 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
     with sqlite3.connect(path) as connection:
         connection.executescript(
             "DROP TABLE rate_limit_windows;"
+            "DROP INDEX ix_studies_listing; ALTER TABLE studies DROP COLUMN status;"
+            "ALTER TABLE studies DROP COLUMN brief; ALTER TABLE studies DROP COLUMN updated_at;"
+            "ALTER TABLE studies DROP COLUMN published_at;"
+            "ALTER TABLE interviews DROP COLUMN answers;"
+            "ALTER TABLE messages DROP COLUMN question_id;"
+            "ALTER TABLE messages DROP COLUMN follow_up;"
             "DROP TRIGGER interviews_touch; DROP INDEX ix_interviews_listing;"
             "ALTER TABLE interviews DROP COLUMN updated_at; DROP TABLE alembic_version;"
             "PRAGMA user_version = 2;"

@@ -122,7 +122,9 @@ def test_the_reply_streams_as_server_sent_events(sse: Rest) -> None:
         "message_id": deltas[0]["delta"]["message_id"],
         "role": "interviewer",
         "content": NEXT_QUESTION,
+        "question": reply["interviewer_response"]["question"],
     }
+    assert reply["interviewer_response"]["question"]["text"] == NEXT_QUESTION
     assert "".join(d["delta"]["content"] for d in deltas) == NEXT_QUESTION
     assert reply["interview_status"] == "active"
     assert reply["messages_count"] == 3

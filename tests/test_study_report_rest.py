@@ -42,6 +42,7 @@ def test_report_of_a_study_is_200_with_the_documented_fields(rest: Rest) -> None
         "interviews_analyzed": 0,
         "interviews_excluded": 0,
         "themes": [],
+        "questions": [],
     }
 
     headers = {"Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"}
@@ -71,6 +72,7 @@ def test_report_of_a_study_is_200_with_the_documented_fields(rest: Rest) -> None
         time.sleep(0.1)
     assert set(body) == {
         "study_id", "interviews_analyzed", "interviews_excluded", "updated_at", "themes",
+        "questions",
     }  # fmt: skip
     assert UPDATED_AT.fullmatch(body["updated_at"]), body["updated_at"]
     assert body["themes"], body

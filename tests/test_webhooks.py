@@ -62,10 +62,15 @@ async def test_deliveries_are_signed_verifiable_and_documented(
         assert delivery.headers["content-type"] == "application/json"
         assert delivery.headers["webhook-id"] == payload["id"]
         assert delivery.headers["webhook-signature"].startswith("v1,")
+        # The verdict and analysis_ready events also carry the answers.
+        with_answers = payload["type"] != "interview.quality_scored"
         assert set(payload) == {
             "id", "type", "created_at", "interview_id", "study_id", "analysis_status",
             "quality_score", "counts_toward_usage", "analysis",
-        }  # fmt: skip
+        } | ({"answers"} if with_answers else set())  # fmt: skip
+        if with_answers:  # a guide of open questions: each one's words
+            assert [a["type"] for a in payload["answers"]] == ["open_ended"] * 4
+            assert payload["answers"][0]["text"].startswith(ENGAGED[0])
         assert payload["interview_id"] == started.interview_id
         assert payload["study_id"] == hook_tenant.study_id
         assert payload["analysis_status"] == "completed"
@@ -369,3 +374,48 @@ async def test_a_failed_verification_does_not_echo_the_endpoints_answer(
     assert "did not get a 2xx answer" in err
     assert "418" not in err
     assert len(receiver.received) == 1
+
+
+async def test_completed_and_analysis_ready_carry_the_structured_answers(
+    fast_server, hook_stub, hook_tenant, database_url, receiver
+) -> None:
+    import grpc
+
+    from koji.v1 import study_service_pb2 as study_pb
+    from koji.v1 import study_service_pb2_grpc as study_grpc
+    from tests.conftest import Tenant
+    from tests.test_studies import DESIGN, study_message
+
+    secret = await add_endpoint(
+        database_url, hook_tenant, receiver.url,
+        "--events", "interview.completed,interview.analysis_ready",
+    )  # fmt: skip
+    key = auth(hook_tenant.api_key)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{fast_server.port}") as channel:
+        studies = study_grpc.StudyServiceStub(channel)
+        study = await studies.CreateStudy(
+            study_pb.CreateStudyRequest(study=study_message(DESIGN)), metadata=key
+        )
+        await studies.PublishStudy(
+            study_pb.PublishStudyRequest(study_id=study.study_id), metadata=key
+        )
+    structured = Tenant(hook_tenant.project_id, hook_tenant.api_key, "", study.study_id)
+    said = [
+        "nine out of ten", "mostly Slack", "Dashboards and alerts",
+        "support first, then speed, price last", "yep",
+        "Faster answers on weekends, when most of our customers write to us and wait.",
+    ]  # fmt: skip
+    started = await run_interview(hook_stub, structured, said)
+    arrived = await wait_for(receiver, 2)
+    payloads = [Webhook(secret).verify(d.body, d.headers) for d in arrived]
+    assert {p["type"] for p in payloads} == {"interview.completed", "interview.analysis_ready"}
+    for payload in payloads:
+        assert payload["interview_id"] == started.interview_id
+        answers = payload["answers"]
+        assert [a["question_id"] for a in answers] == [q.question_id for q in study.questions]
+        assert answers[0]["scale_value"] == 9 and answers[0]["source"] == "text"
+        assert answers[1]["option_ids"] == ["o1"] and answers[1]["text"] == "mostly Slack"
+        assert answers[2]["option_ids"] == ["o1", "o2"]
+        assert answers[3]["option_ids"] == ["o3", "o2", "o1"]
+        assert answers[4]["yes_no"] is True
+        assert answers[5]["text"] == said[5] and answers[5]["type"] == "open_ended"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from koji_server.domain import interviewer
 from koji_server.domain.analysis_input import TranscriptInput, Utterance
+from koji_server.domain.model import StudyQuestion
 
 GUIDE = (
     "How did you first hear about our product?",
@@ -11,6 +12,8 @@ GUIDE = (
     "What was the hardest part of getting started?",
     "If you could change one thing, what would it be?",
 )
+# The guide as a study of open questions.
+QUESTIONS = [StudyQuestion(f"q{i}", text) for i, text in enumerate(GUIDE)]
 TITLE = "getting started with our product"
 
 ENGAGED = [
@@ -44,12 +47,12 @@ COPY_PASTE = [
 def transcript(answers: list[str], duration_seconds: int, name: str = "t") -> TranscriptInput:
     """Replays the real interviewer over the answers, as the service would."""
     utterances = [
-        Utterance(f"{name}-m0", "interviewer", interviewer.opening(TITLE, list(GUIDE), "").content)
+        Utterance(f"{name}-m0", "interviewer", interviewer.opening(TITLE, QUESTIONS, "").content)
     ]
-    position = interviewer.opening(TITLE, list(GUIDE), "").position
+    position = interviewer.opening(TITLE, QUESTIONS, "").position
     for number, answer in enumerate(answers, start=1):
         utterances.append(Utterance(f"{name}-r{number}", "respondent", answer))
-        reply = interviewer.reply(list(GUIDE), position, answer)
+        reply = interviewer.reply(QUESTIONS, position, answer, interviewer.Heard.WORDS)
         position = reply.position
         utterances.append(Utterance(f"{name}-i{number}", "interviewer", reply.content))
     return TranscriptInput(f"{name}-interview", TITLE, GUIDE, tuple(utterances), duration_seconds)

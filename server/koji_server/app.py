@@ -218,6 +218,10 @@ async def start_server(
     )
 
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=(ObservingInterceptor(metrics),))
+    # One secret for both services' page tokens (ListInterviews, ListStudies).
+    page_tokens = (
+        PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
+    )
     if pipeline is not None:
         # A completion: its analysis job is due.
         changes.on_committed(Completed, lambda _interview_id, _change: pipeline.analysis.wake())
@@ -228,9 +232,7 @@ async def start_server(
             final_interview_seconds=settings.final_interview_cache_seconds,
             ticks=ticks,
         ),
-        page_tokens=(
-            PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
-        ),
+        page_tokens=page_tokens,
         changes=changes,
     )
     watcher = InterviewWatcher(
@@ -271,7 +273,8 @@ async def start_server(
         return rpc_call(context, service.authenticator, limiter)
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
-    add_service(StudyServicer(StudyService(units)), server, STUDY_SERVICE, open_call)
+    studies = StudyService(units, page_tokens)
+    add_service(StudyServicer(studies), server, STUDY_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -5,6 +5,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from koji.v1 import study_service_pb2 as _study_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -67,26 +68,78 @@ class Respondent(_message.Message):
     def __init__(self, external_id: _Optional[str] = ..., display_name: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TranscriptMessage(_message.Message):
-    __slots__ = ("message_id", "role", "content", "created_at")
+    __slots__ = ("message_id", "role", "content", "created_at", "question")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     role: Role
     content: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    question: AskedQuestion
+    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., question: _Optional[_Union[AskedQuestion, _Mapping]] = ...) -> None: ...
 
 class InterviewerMessage(_message.Message):
-    __slots__ = ("message_id", "role", "content")
+    __slots__ = ("message_id", "role", "content", "question")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     role: Role
     content: str
-    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ...) -> None: ...
+    question: AskedQuestion
+    def __init__(self, message_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., question: _Optional[_Union[AskedQuestion, _Mapping]] = ...) -> None: ...
+
+class AskedQuestion(_message.Message):
+    __slots__ = ("question_id", "type", "text", "config", "follow_up")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    type: _study_service_pb2.StudyQuestion.Type
+    text: str
+    config: _study_service_pb2.QuestionConfig
+    follow_up: bool
+    def __init__(self, question_id: _Optional[str] = ..., type: _Optional[_Union[_study_service_pb2.StudyQuestion.Type, str]] = ..., text: _Optional[str] = ..., config: _Optional[_Union[_study_service_pb2.QuestionConfig, _Mapping]] = ..., follow_up: _Optional[bool] = ...) -> None: ...
+
+class WidgetAnswer(_message.Message):
+    __slots__ = ("question_id", "scale_value", "option_ids", "yes_no")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SCALE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    OPTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    YES_NO_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    scale_value: int
+    option_ids: _containers.RepeatedScalarFieldContainer[str]
+    yes_no: bool
+    def __init__(self, question_id: _Optional[str] = ..., scale_value: _Optional[int] = ..., option_ids: _Optional[_Iterable[str]] = ..., yes_no: _Optional[bool] = ...) -> None: ...
+
+class QuestionAnswer(_message.Message):
+    __slots__ = ("question_id", "type", "scale_value", "option_ids", "yes_no", "text", "message_id", "source", "skipped")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SCALE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    OPTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    YES_NO_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    type: _study_service_pb2.StudyQuestion.Type
+    scale_value: int
+    option_ids: _containers.RepeatedScalarFieldContainer[str]
+    yes_no: bool
+    text: str
+    message_id: str
+    source: str
+    skipped: bool
+    def __init__(self, question_id: _Optional[str] = ..., type: _Optional[_Union[_study_service_pb2.StudyQuestion.Type, str]] = ..., scale_value: _Optional[int] = ..., option_ids: _Optional[_Iterable[str]] = ..., yes_no: _Optional[bool] = ..., text: _Optional[str] = ..., message_id: _Optional[str] = ..., source: _Optional[str] = ..., skipped: _Optional[bool] = ...) -> None: ...
 
 class InterviewStats(_message.Message):
     __slots__ = ("duration_seconds", "respondent_messages", "interviewer_messages", "total_messages")
@@ -125,18 +178,20 @@ class Analysis(_message.Message):
     def __init__(self, themes: _Optional[_Iterable[_Union[Theme, _Mapping]]] = ..., insights: _Optional[_Iterable[_Union[Insight, _Mapping]]] = ..., quality_score: _Optional[float] = ..., quality: _Optional[_Union[QualityBreakdown, _Mapping]] = ..., counts_toward_usage: _Optional[bool] = ...) -> None: ...
 
 class QualityBreakdown(_message.Message):
-    __slots__ = ("depth", "coverage", "engagement", "penalty", "reasons")
+    __slots__ = ("depth", "coverage", "engagement", "penalty", "reasons", "structured")
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     COVERAGE_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
     PENALTY_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_FIELD_NUMBER: _ClassVar[int]
     depth: float
     coverage: float
     engagement: float
     penalty: float
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, depth: _Optional[float] = ..., coverage: _Optional[float] = ..., engagement: _Optional[float] = ..., penalty: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    structured: float
+    def __init__(self, depth: _Optional[float] = ..., coverage: _Optional[float] = ..., engagement: _Optional[float] = ..., penalty: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., structured: _Optional[float] = ...) -> None: ...
 
 class Theme(_message.Message):
     __slots__ = ("label", "message_ids", "weight")
@@ -189,12 +244,14 @@ class StartInterviewResponse(_message.Message):
     def __init__(self, interview_id: _Optional[str] = ..., session_token: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., initial_message: _Optional[_Union[InterviewerMessage, _Mapping]] = ...) -> None: ...
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("interview_id", "content")
+    __slots__ = ("interview_id", "content", "answer")
     INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
     interview_id: str
     content: str
-    def __init__(self, interview_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+    answer: WidgetAnswer
+    def __init__(self, interview_id: _Optional[str] = ..., content: _Optional[str] = ..., answer: _Optional[_Union[WidgetAnswer, _Mapping]] = ...) -> None: ...
 
 class SendMessageResponse(_message.Message):
     __slots__ = ("message_id", "interviewer_response", "interview_status", "messages_count")
@@ -239,7 +296,7 @@ class GetInterviewRequest(_message.Message):
     def __init__(self, interview_id: _Optional[str] = ...) -> None: ...
 
 class GetInterviewResponse(_message.Message):
-    __slots__ = ("interview_id", "study_id", "status", "analysis_status", "reason", "feedback", "started_at", "completed_at", "transcript", "analysis", "stats", "respondent", "mode", "locale")
+    __slots__ = ("interview_id", "study_id", "status", "analysis_status", "reason", "feedback", "started_at", "completed_at", "transcript", "analysis", "stats", "respondent", "mode", "locale", "answers")
     INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
     STUDY_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +311,7 @@ class GetInterviewResponse(_message.Message):
     RESPONDENT_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     interview_id: str
     study_id: str
     status: InterviewStatus
@@ -268,7 +326,8 @@ class GetInterviewResponse(_message.Message):
     respondent: Respondent
     mode: InterviewMode
     locale: str
-    def __init__(self, interview_id: _Optional[str] = ..., study_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., analysis_status: _Optional[_Union[Analysis.Status, str]] = ..., reason: _Optional[_Union[CompletionReason, str]] = ..., feedback: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptMessage, _Mapping]]] = ..., analysis: _Optional[_Union[Analysis, _Mapping]] = ..., stats: _Optional[_Union[InterviewStats, _Mapping]] = ..., respondent: _Optional[_Union[Respondent, _Mapping]] = ..., mode: _Optional[_Union[InterviewMode, str]] = ..., locale: _Optional[str] = ...) -> None: ...
+    answers: _containers.RepeatedCompositeFieldContainer[QuestionAnswer]
+    def __init__(self, interview_id: _Optional[str] = ..., study_id: _Optional[str] = ..., status: _Optional[_Union[InterviewStatus, str]] = ..., analysis_status: _Optional[_Union[Analysis.Status, str]] = ..., reason: _Optional[_Union[CompletionReason, str]] = ..., feedback: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptMessage, _Mapping]]] = ..., analysis: _Optional[_Union[Analysis, _Mapping]] = ..., stats: _Optional[_Union[InterviewStats, _Mapping]] = ..., respondent: _Optional[_Union[Respondent, _Mapping]] = ..., mode: _Optional[_Union[InterviewMode, str]] = ..., locale: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[QuestionAnswer, _Mapping]]] = ...) -> None: ...
 
 class GetUsageRequest(_message.Message):
     __slots__ = ()
@@ -339,12 +398,14 @@ class ListInterviewsResponse(_message.Message):
     def __init__(self, interviews: _Optional[_Iterable[_Union[InterviewSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StreamMessageRequest(_message.Message):
-    __slots__ = ("interview_id", "content")
+    __slots__ = ("interview_id", "content", "answer")
     INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
     interview_id: str
     content: str
-    def __init__(self, interview_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+    answer: WidgetAnswer
+    def __init__(self, interview_id: _Optional[str] = ..., content: _Optional[str] = ..., answer: _Optional[_Union[WidgetAnswer, _Mapping]] = ...) -> None: ...
 
 class StreamMessageResponse(_message.Message):
     __slots__ = ("delta", "reply", "error")

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class StudyServiceStub:
-    """Reads what a study's interviews say together.
+    """Designs studies, runs their life cycle (`draft` -> `active` ->
+    `completed` -> `archived`) and reads what their interviews say together.
+
+    The standard methods (create, get, update) and the life-cycle methods
+    return the Study itself, as AIP-133/131/134 and AIP-136 say, so that the
+    REST body is the study (buf.yaml's lint exceptions name them).
 
     Authentication, errors and rate-limit metadata are those of
     InterviewService: `authorization: Bearer koji_sk_...`, a
@@ -40,6 +45,41 @@ class StudyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateStudy = channel.unary_unary(
+                '/koji.v1.StudyService/CreateStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.CreateStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
+        self.GetStudy = channel.unary_unary(
+                '/koji.v1.StudyService/GetStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.GetStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
+        self.ListStudies = channel.unary_unary(
+                '/koji.v1.StudyService/ListStudies',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.ListStudiesRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.ListStudiesResponse.FromString,
+                _registered_method=True)
+        self.UpdateStudy = channel.unary_unary(
+                '/koji.v1.StudyService/UpdateStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.UpdateStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
+        self.PublishStudy = channel.unary_unary(
+                '/koji.v1.StudyService/PublishStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.PublishStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
+        self.CloseStudy = channel.unary_unary(
+                '/koji.v1.StudyService/CloseStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.CloseStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
+        self.ArchiveStudy = channel.unary_unary(
+                '/koji.v1.StudyService/ArchiveStudy',
+                request_serializer=koji_dot_v1_dot_study__service__pb2.ArchiveStudyRequest.SerializeToString,
+                response_deserializer=koji_dot_v1_dot_study__service__pb2.Study.FromString,
+                _registered_method=True)
         self.GetStudyReport = channel.unary_unary(
                 '/koji.v1.StudyService/GetStudyReport',
                 request_serializer=koji_dot_v1_dot_study__service__pb2.GetStudyReportRequest.SerializeToString,
@@ -48,7 +88,12 @@ class StudyServiceStub:
 
 
 class StudyServiceServicer:
-    """Reads what a study's interviews say together.
+    """Designs studies, runs their life cycle (`draft` -> `active` ->
+    `completed` -> `archived`) and reads what their interviews say together.
+
+    The standard methods (create, get, update) and the life-cycle methods
+    return the Study itself, as AIP-133/131/134 and AIP-136 say, so that the
+    REST body is the study (buf.yaml's lint exceptions name them).
 
     Authentication, errors and rate-limit metadata are those of
     InterviewService: `authorization: Bearer koji_sk_...`, a
@@ -56,12 +101,113 @@ class StudyServiceServicer:
     `x-ratelimit-*` trailing metadata.
     """
 
+    def CreateStudy(self, request, context):
+        """Creates a study in `draft`. The server assigns the study's, its
+        questions' and their options' identifiers; they stay the same for the
+        study's life and are carried into interviews and reports. Over REST the
+        answer is 201 with the study as its body.
+
+        Requires the `study:write` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST, with one field violation per problem)
+        if the study is invalid, RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStudy(self, request, context):
+        """Returns a study with its brief, its questions and its interview counts.
+
+        Requires the `study:read` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) for a malformed id, NOT_FOUND if the
+        study does not exist in the key's project, RESOURCE_EXHAUSTED
+        (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStudies(self, request, context):
+        """Lists the key's project's studies (AIP-132), oldest first (by
+        `created_at`, then `study_id`).
+
+        Requires the `study:read` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) for a page size out of range, an
+        unknown status, or a page token that is malformed, tampered with or was
+        issued for other filters; RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStudy(self, request, context):
+        """Updates the fields of a study named by `update_mask` (`title`, `brief`,
+        `questions`; empty: every field the request sets). The title and the
+        brief change in any status; the questions only in `draft`. Questions
+        sent with the `question_id` of an existing question keep it (and so do
+        options with their `option_id`); others get new identifiers.
+
+        Requires the `study:write` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) if the study or the mask is invalid,
+        NOT_FOUND, FAILED_PRECONDITION (STUDY_NOT_DRAFT) if questions change on
+        a study that is not in `draft`, RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStudy(self, request, context):
+        """Publishes a `draft` study: it becomes `active`, interviews can start,
+        and its questions (and their identifiers) are frozen.
+
+        Requires the `study:write` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) for a malformed id, NOT_FOUND,
+        FAILED_PRECONDITION (STUDY_NOT_DRAFT) if the study is not in `draft`,
+        RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseStudy(self, request, context):
+        """Closes an `active` study: it becomes `completed`; no new interview can
+        start (those under way can still finish).
+
+        Requires the `study:write` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) for a malformed id, NOT_FOUND,
+        FAILED_PRECONDITION (STUDY_NOT_ACTIVE) if the study is not `active`,
+        RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveStudy(self, request, context):
+        """Archives a study in any status: it becomes `archived` (archiving an
+        archived study changes nothing). An archived study starts no interview
+        and is still read and listed.
+
+        Requires the `study:write` permission.
+        Returns UNAUTHENTICATED (UNAUTHORIZED), PERMISSION_DENIED (FORBIDDEN),
+        INVALID_ARGUMENT (INVALID_REQUEST) for a malformed id, NOT_FOUND,
+        RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStudyReport(self, request, context):
         """Returns the study's report: its themes across interviews, largest first.
         The report is kept up to date by the analysis pipeline as each
         interview's analysis lands, so reading it costs one stored row. Only
-        interviews that passed the quality gate contribute themes; the others
-        are counted in `interviews_excluded`.
+        interviews that passed the quality gate contribute themes and question
+        aggregates; the others are counted in `interviews_excluded`.
 
         Requires the `interview:read` permission.
         Returns UNAUTHENTICATED (UNAUTHORIZED) if the API key is missing, invalid
@@ -77,6 +223,41 @@ class StudyServiceServicer:
 
 def add_StudyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.CreateStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
+            'GetStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.GetStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
+            'ListStudies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStudies,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.ListStudiesRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.ListStudiesResponse.SerializeToString,
+            ),
+            'UpdateStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.UpdateStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
+            'PublishStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.PublishStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
+            'CloseStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.CloseStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
+            'ArchiveStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveStudy,
+                    request_deserializer=koji_dot_v1_dot_study__service__pb2.ArchiveStudyRequest.FromString,
+                    response_serializer=koji_dot_v1_dot_study__service__pb2.Study.SerializeToString,
+            ),
             'GetStudyReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStudyReport,
                     request_deserializer=koji_dot_v1_dot_study__service__pb2.GetStudyReportRequest.FromString,
@@ -91,13 +272,207 @@ def add_StudyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class StudyService:
-    """Reads what a study's interviews say together.
+    """Designs studies, runs their life cycle (`draft` -> `active` ->
+    `completed` -> `archived`) and reads what their interviews say together.
+
+    The standard methods (create, get, update) and the life-cycle methods
+    return the Study itself, as AIP-133/131/134 and AIP-136 say, so that the
+    REST body is the study (buf.yaml's lint exceptions name them).
 
     Authentication, errors and rate-limit metadata are those of
     InterviewService: `authorization: Bearer koji_sk_...`, a
     `google.rpc.Status` with one `google.rpc.ErrorInfo` per failure, and the
     `x-ratelimit-*` trailing metadata.
     """
+
+    @staticmethod
+    def CreateStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/CreateStudy',
+            koji_dot_v1_dot_study__service__pb2.CreateStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/GetStudy',
+            koji_dot_v1_dot_study__service__pb2.GetStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStudies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/ListStudies',
+            koji_dot_v1_dot_study__service__pb2.ListStudiesRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.ListStudiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/UpdateStudy',
+            koji_dot_v1_dot_study__service__pb2.UpdateStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/PublishStudy',
+            koji_dot_v1_dot_study__service__pb2.PublishStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/CloseStudy',
+            koji_dot_v1_dot_study__service__pb2.CloseStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koji.v1.StudyService/ArchiveStudy',
+            koji_dot_v1_dot_study__service__pb2.ArchiveStudyRequest.SerializeToString,
+            koji_dot_v1_dot_study__service__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetStudyReport(request,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -25,7 +26,12 @@ from koji_server.admin import db
 from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
-from koji_server.domain.errors import AlreadyCompleted, DomainError, InvalidRequest
+from koji_server.domain.errors import (
+    AlreadyCompleted,
+    DomainError,
+    FieldViolation,
+    InvalidRequest,
+)
 from koji_server.domain.events import EVENT_TYPES
 from koji_server.domain.model import (
     OPERATOR,
@@ -33,9 +39,12 @@ from koji_server.domain.model import (
     InterviewDetail,
     InterviewPage,
     InterviewStatus,
+    QuestionType,
+    Study,
+    StudyStatus,
 )
 from koji_server.domain.services import MAX_PAGE_SIZE, InterviewQuery, InterviewService
-from koji_server.domain.studies import StudyService
+from koji_server.domain.studies import MAX_STUDY_PAGE, StudyQuery, StudyService
 from koji_server.operations.interviews import reanalyze_and_report
 from koji_server.operations.projects import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -99,7 +108,91 @@ async def keys_revoke(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def studies_create(args: argparse.Namespace, ctx: Context) -> None:
-    print(await ctx.admin.create_study(args.project, args.title, args.question))
+    if args.file is None:
+        # As before designs: an active study of open questions, its id printed.
+        if not args.title or not args.question:
+            raise InvalidRequest(
+                [FieldViolation("--title/--question", "give --file, or --title and --question")]
+            )
+        print(await ctx.admin.create_study(args.project, args.title, args.question))
+        return
+    if args.title or args.question:
+        raise InvalidRequest(
+            [FieldViolation("--file", "give --file, or --title and --question, not both")]
+        )
+    document = read_design(Path(args.file))
+    study = await StudyService(ctx.units).create(OPERATOR, document, args.project)
+    print(study.study_id)
+    print(
+        f"draft with {len(study.questions)} questions; "
+        f"publish it with: koji-admin studies publish {study.study_id}",
+        file=sys.stderr,
+    )
+
+
+def read_design(path: Path) -> dict[str, Any]:
+    """A study document, YAML or JSON (JSON is YAML), in the API's shape."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise InvalidRequest([FieldViolation("--file", f"cannot read {path}: {error}")]) from None
+    if not isinstance(document, dict):
+        raise InvalidRequest([FieldViolation("--file", "must hold one study (a mapping)")])
+    return document
+
+
+def _print_study(study: Study) -> None:
+    from google.protobuf import json_format
+
+    from koji_server.api import study_servicer
+
+    message = study_servicer.study(study)
+    print(
+        json_format.MessageToJson(
+            message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    )
+
+
+async def studies_show(args: argparse.Namespace, ctx: Context) -> None:
+    _print_study(await StudyService(ctx.units).get(OPERATOR, args.study_id))
+
+
+async def studies_list(args: argparse.Namespace, ctx: Context) -> None:
+    service = StudyService(ctx.units)
+    status = StudyStatus(args.status) if args.status else None
+    token = ""
+    listed: list[Study] = []
+    while True:
+        query = StudyQuery(status, MAX_STUDY_PAGE, token)
+        page = await service.list_studies(OPERATOR, query, args.project)
+        listed += page.studies
+        token = page.next_page_token
+        if not token:
+            break
+    for study in listed:
+        print(
+            f"{study.study_id}  {study.status.value:<9}  {len(study.questions):>2} questions  "
+            f"{study.interview_count:>5} interviews  {study.title}"
+        )
+    print(f"{len(listed)} studies", file=sys.stderr)
+
+
+async def studies_publish(args: argparse.Namespace, ctx: Context) -> None:
+    study = await StudyService(ctx.units).publish(OPERATOR, args.study_id)
+    print(f"{study.study_id} {study.status.value}")
+
+
+async def studies_close(args: argparse.Namespace, ctx: Context) -> None:
+    study = await StudyService(ctx.units).close(OPERATOR, args.study_id)
+    print(f"{study.study_id} {study.status.value}")
+
+
+async def studies_archive(args: argparse.Namespace, ctx: Context) -> None:
+    study = await StudyService(ctx.units).archive(OPERATOR, args.study_id)
+    print(f"{study.study_id} {study.status.value}")
 
 
 async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
@@ -155,9 +248,16 @@ async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
 async def studies_report(args: argparse.Namespace, ctx: Context) -> None:
     from koji_server.admin import study_report
 
-    report = await StudyService(ctx.units).get_report(OPERATOR, args.study_id)
+    studies = StudyService(ctx.units)
+    report = await studies.get_report(OPERATOR, args.study_id)
     if args.html:
-        page = study_report.html_page(report, f"Study {report.study_id}")
+        study = await studies.get(OPERATOR, args.study_id)
+        scales = {
+            q.question_id: (q.config.scale_min or 0, q.config.scale_max or 0)
+            for q in study.questions
+            if q.type is QuestionType.SCALE
+        }
+        page = study_report.html_page(report, f"Study: {study.title}", scales)
         Path(args.html).write_text(page, encoding="utf-8")  # noqa: ASYNC240 (a CLI, one file)
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
@@ -310,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--permissions",
         required=True,
         metavar="P1,P2",
-        help="comma-separated: interview:start, interview:chat, interview:complete, interview:read",
+        help="comma-separated: interview:start, interview:chat, interview:complete, "
+        "interview:read, study:read, study:write",
     )
     sub.add_argument(
         "--rate-limit",
@@ -328,17 +429,34 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND"
     )
     sub = command(
-        studies, "create", studies_create, "Create a study with its interview guide; prints its id."
+        studies,
+        "create",
+        studies_create,
+        "Create a study; prints its id. With --file: a draft from a YAML or JSON document in "
+        "the API's shape (docs/studies.md); with --title and --question: an active study of "
+        "open questions, as always.",
     )
     sub.add_argument("--project", required=True, metavar="PROJECT_ID")
-    sub.add_argument("--title", required=True)
+    sub.add_argument("--file", default=None, metavar="FILE", help="the study, YAML or JSON")
+    sub.add_argument("--title", default=None)
     sub.add_argument(
         "--question",
-        required=True,
         action="append",
         metavar="QUESTION",
         help="a guide question; repeat for each, in order",
     )
+    sub = command(studies, "show", studies_show, "Print a study as the API's JSON.")
+    sub.add_argument("study_id", metavar="STUDY_ID")
+    sub = command(studies, "list", studies_list, "List a project's studies, oldest first.")
+    sub.add_argument("--project", required=True, metavar="PROJECT_ID")
+    sub.add_argument("--status", choices=[s.value for s in StudyStatus])
+    for name, run, text in (
+        ("publish", studies_publish, "Publish a draft study: it becomes active."),
+        ("close", studies_close, "Close an active study: it becomes completed."),
+        ("archive", studies_archive, "Archive a study."),
+    ):
+        sub = command(studies, name, run, text)
+        sub.add_argument("study_id", metavar="STUDY_ID")
 
     sub = command(
         studies,

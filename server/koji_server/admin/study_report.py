@@ -1,5 +1,7 @@
 """A study report for people: a terminal table, and a self-contained HTML
-page (inline SVG bar chart, no script, no external resource)."""
+page (inline SVG charts, no script, no external resource): one chart per
+structured question (a histogram for a scale, bars for choices and yes/no,
+mean place for a ranking) above the themes' bar chart."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from koji_server.domain.model import InsightType, StudyReport
+from koji_server.domain.model import InsightType, QuestionAggregate, QuestionType, StudyReport
 
 BAR_WIDTH = 360
 ROW_HEIGHT = 26
@@ -56,6 +58,36 @@ def as_json(report: StudyReport) -> dict[str, Any]:
         }
         for t in report.themes
     ]
+    data["questions"] = [question_json(q) for q in report.questions]
+    return data
+
+
+def question_json(aggregate: QuestionAggregate) -> dict[str, Any]:
+    """One question's aggregate as GetStudyReport prints it (absent values
+    left out)."""
+    data: dict[str, Any] = {
+        "question_id": aggregate.question_id,
+        "text": aggregate.text,
+        "type": aggregate.type.value,
+        "responses": aggregate.responses,
+        "skipped": aggregate.skipped,
+    }
+    if aggregate.mean is not None:
+        data["mean"] = aggregate.mean
+    if aggregate.median is not None:
+        data["median"] = aggregate.median
+    data["distribution"] = {str(k): v for k, v in aggregate.distribution.items()}
+    data["options"] = []
+    for option in aggregate.options:
+        shown: dict[str, Any] = {
+            "option_id": option.option_id,
+            "label": option.label,
+            "count": option.count,
+            "share": option.share,
+        }
+        if option.mean_rank is not None:
+            shown["mean_rank"] = option.mean_rank
+        data["options"].append(shown)
     return data
 
 
@@ -82,6 +114,108 @@ def print_table(report: StudyReport, console: Console) -> None:
     if not report.themes:
         table.add_row("(no themes yet)", "0", "-", "-", "")
     console.print(table)
+    for aggregate in report.questions:
+        console.print(f"{aggregate.text}  [{aggregate.type.value}]  {_summary(aggregate)}")
+
+
+def _summary(aggregate: QuestionAggregate) -> str:
+    counted = f"{aggregate.responses} responses, {aggregate.skipped} skipped"
+    if aggregate.type is QuestionType.SCALE and aggregate.mean is not None:
+        return f"{counted}; mean {aggregate.mean:.1f}, median {aggregate.median:g}"
+    if aggregate.type is QuestionType.RANKING:
+        ranks = ", ".join(
+            f"{o.label} {o.mean_rank:.1f}" for o in aggregate.options if o.mean_rank is not None
+        )
+        return f"{counted}; mean place: {ranks}"
+    shares = ", ".join(f"{o.label} {o.share:.0%}" for o in aggregate.options)
+    return f"{counted}; {shares}"
+
+
+CHART_COLOUR = "#5b6abf"
+
+
+def _bars(rows: list[tuple[str, float, str]], scale: float, caption: str) -> str:
+    """Horizontal bars: (label, value, text shown after the bar), the
+    longest bar being `scale`."""
+    height = ROW_HEIGHT * max(1, len(rows)) + 10
+    width = LABEL_WIDTH + BAR_WIDTH + 90
+    drawn = []
+    for index, (label, value, text) in enumerate(rows):
+        y = 5 + index * ROW_HEIGHT
+        bar = max(1.0, value / scale * BAR_WIDTH) if scale else 1.0
+        drawn.append(
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 17}" text-anchor="end">'
+            f"{html.escape(label)}</text>"
+            f'<rect x="{LABEL_WIDTH}" y="{y + 4}" width="{bar:.1f}" height="{ROW_HEIGHT - 8}" '
+            f'fill="{CHART_COLOUR}"><title>{html.escape(text)}</title></rect>'
+            f'<text x="{LABEL_WIDTH + bar + 6:.1f}" y="{y + 17}">{html.escape(text)}</text>'
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(caption)}" '
+        f'font-family="sans-serif" font-size="13">{"".join(drawn)}</svg>'
+    )
+
+
+def _histogram(aggregate: QuestionAggregate, low: int, high: int) -> str:
+    """One column per point of the scale."""
+    column, chart_height = 30, 120
+    most = max(aggregate.distribution.values(), default=0)
+    points = range(low, high + 1)
+    drawn = []
+    for index, point in enumerate(points):
+        count = aggregate.distribution.get(point, 0)
+        bar = count / most * chart_height if most else 0.0
+        x = 10 + index * column
+        drawn.append(
+            f'<rect x="{x}" y="{10 + chart_height - bar:.1f}" width="{column - 6}" '
+            f'height="{bar:.1f}" fill="{CHART_COLOUR}"><title>{point}: {count}</title></rect>'
+            f'<text x="{x + (column - 6) / 2:.1f}" y="{chart_height + 26}" '
+            f'text-anchor="middle">{point}</text>'
+            f'<text x="{x + (column - 6) / 2:.1f}" y="{10 + chart_height - bar - 3:.1f}" '
+            f'text-anchor="middle" font-size="11">{count or ""}</text>'
+        )
+    width = 20 + column * len(points)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{chart_height + 34}" '
+        f'role="img" aria-label="Responses by value" '
+        f'font-family="sans-serif" font-size="13">{"".join(drawn)}</svg>'
+    )
+
+
+def question_chart(aggregate: QuestionAggregate) -> str:
+    """The question's chart (inline SVG)."""
+    if aggregate.type is QuestionType.SCALE:
+        values = list(aggregate.distribution)
+        low, high = (min(values), max(values)) if values else (0, 0)
+        return _histogram(aggregate, low, high)
+    if aggregate.type is QuestionType.RANKING:
+        ranked = sorted(
+            (o for o in aggregate.options if o.mean_rank is not None), key=lambda o: o.mean_rank
+        )
+        places = len(aggregate.options)
+        # Longer bars for better places: first place draws the full bar.
+        rows = [
+            (o.label, places + 1 - (o.mean_rank or 0), f"mean place {o.mean_rank:.1f}")
+            for o in ranked
+        ]
+        return _bars(rows, float(places), "Options by mean place")
+    rows = [(o.label, o.share, f"{o.share:.0%} ({o.count})") for o in aggregate.options]
+    return _bars(rows, 1.0, "Options by share of responses")
+
+
+def _question_sections(report: StudyReport, scales: dict[str, tuple[int, int]]) -> str:
+    sections = []
+    for aggregate in report.questions:
+        chart = question_chart(aggregate)
+        if aggregate.type is QuestionType.SCALE and aggregate.question_id in scales:
+            chart = _histogram(aggregate, *scales[aggregate.question_id])
+        sections.append(
+            f"<section><h2>{html.escape(aggregate.text)}</h2>"
+            f"<p>{html.escape(aggregate.type.value)}: {html.escape(_summary(aggregate))}</p>"
+            f"{chart}</section>"
+        )
+    return "".join(sections)
 
 
 def _bar_chart(report: StudyReport) -> str:
@@ -107,7 +241,11 @@ def _bar_chart(report: StudyReport) -> str:
     )
 
 
-def html_page(report: StudyReport, title: str) -> str:
+def html_page(
+    report: StudyReport, title: str, scales: dict[str, tuple[int, int]] | None = None
+) -> str:
+    """The page; `scales`: each scale question's bounds, by id (else the
+    histogram spans the values given)."""
     sections = []
     for theme in report.themes:
         counts = theme.insight_counts
@@ -133,6 +271,7 @@ def html_page(report: StudyReport, title: str) -> str:
         f"<body><h1>{html.escape(title)}</h1>"
         f"<p>{report.interviews_analyzed} interviews analysed, "
         f"{report.interviews_excluded} excluded by the quality gate; updated {updated}.</p>"
+        f"{_question_sections(report, scales or {})}"
         f"<h2>Themes by share of interviews</h2>{_bar_chart(report)}{LEGEND}"
         f"{''.join(sections)}</body></html>\n"
     )

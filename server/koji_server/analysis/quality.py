@@ -4,10 +4,18 @@ Sub-scores (each 1.0-5.0):
 - depth: respondent words per answer, lowered by the share of one-to-three
   word answers;
 - coverage: share of the guide's questions that got a substantive answer;
-- engagement: respondent turns against the guide's length, and duration.
+- engagement: respondent turns against the guide's length, and duration;
+- structured (a study with structured questions only): share of its
+  structured questions answered (a value recorded, not skipped).
 The score is their weighted mean minus penalties for gibberish, copy-paste
 (duplicate) answers and off-topic (spam) answers. Reason codes name whatever
 lowered it.
+
+In a study with structured questions, depth, coverage and the penalties look
+at the open questions' answers only (a "7" is a full answer to a scale, not
+a shallow or gibberish one), and the weights follow the study's mode
+(STRUCTURED_WEIGHTS): a `structured` study weighs answered structured
+questions most. A study of open questions only is scored as before.
 """
 
 from __future__ import annotations
@@ -25,6 +33,12 @@ SUBSTANTIVE_WORDS = 5
 DEEP_ANSWER_WORDS = 30  # an average this long earns full depth
 SECONDS_PER_QUESTION = 45  # a guide this long earns full duration credit
 WEIGHTS = {"depth": 0.35, "coverage": 0.35, "engagement": 0.30}
+# By the study's mode, for a study with structured questions.
+STRUCTURED_WEIGHTS = {
+    "structured": {"depth": 0.15, "coverage": 0.15, "engagement": 0.20, "structured": 0.50},
+    "hybrid": {"depth": 0.25, "coverage": 0.25, "engagement": 0.20, "structured": 0.30},
+    "exploratory": {"depth": 0.30, "coverage": 0.30, "engagement": 0.25, "structured": 0.15},
+}
 PENALTY_WEIGHTS = {"gibberish": 2.5, "duplicate_answers": 2.0, "off_topic": 1.5}
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -116,17 +130,22 @@ def _scale(fraction: float) -> float:
 
 
 def score(transcript: TranscriptInput) -> Quality:
-    answers = answers_of(transcript)
+    said = answers_of(transcript)
     questions = transcript.questions
+    kinds = transcript.question_types
+    structured_at = {i for i, kind in enumerate(kinds) if kind != "open_ended"}
+    # The open questions' answers (and anything said outside the guide).
+    answers = [a for a in said if a.question_index not in structured_at]
+    open_count = len(questions) - len(structured_at)
     reasons: list[str] = []
-    if not answers:
+    if not said:
         return Quality(1.0, 1.0, 1.0, 1.0, 0.0, ("no_answers",))
 
     gibberish = {a.message_id for a in answers if is_gibberish(a)}
     off_topic = {a.message_id for a in answers if is_off_topic(a)} - gibberish
     repeated = duplicates(answers, questions) - gibberish
     flawed = gibberish | off_topic | repeated
-    counts = [len(a.words) for a in answers]
+    counts = [len(a.words) for a in answers] or [0]
     average_words = sum(counts) / len(counts)
     short_share = sum(c <= SHORT_ANSWER_WORDS for c in counts) / len(counts)
 
@@ -143,12 +162,16 @@ def score(transcript: TranscriptInput) -> Quality:
         and len(a.words) >= SUBSTANTIVE_WORDS
         and a.message_id not in flawed
     }
-    coverage_share = len(answered) / len(questions) if questions else 0.0
+    structured_share = (
+        transcript.structured_answered / len(structured_at) if structured_at else None
+    )
+    # Without open questions, coverage is the structured one.
+    coverage_share = len(answered) / open_count if open_count else structured_share or 0.0
     coverage = _scale(coverage_share)
     if coverage_share < 0.75:
         reasons.append("low_coverage")
 
-    turns_share = min(1.0, len(answers) / max(1, len(questions)))
+    turns_share = min(1.0, len(said) / max(1, len(questions)))
     duration_share = min(
         1.0, transcript.duration_seconds / (SECONDS_PER_QUESTION * max(1, len(questions)))
     )
@@ -158,19 +181,33 @@ def score(transcript: TranscriptInput) -> Quality:
     if duration_share < 0.5:
         reasons.append("short_duration")
 
+    counted = max(1, len(answers))
     shares = {
-        "gibberish": len(gibberish) / len(answers),
-        "duplicate_answers": len(repeated) / len(answers),
-        "off_topic": len(off_topic) / len(answers),
+        "gibberish": len(gibberish) / counted,
+        "duplicate_answers": len(repeated) / counted,
+        "off_topic": len(off_topic) / counted,
     }
     penalty = sum(PENALTY_WEIGHTS[name] * share for name, share in shares.items())
     reasons += [name for name, share in shares.items() if share > 0]
 
-    base = (
-        WEIGHTS["depth"] * depth
-        + WEIGHTS["coverage"] * coverage
-        + WEIGHTS["engagement"] * engagement
-    )
+    structured = None
+    if structured_share is None:
+        base = (
+            WEIGHTS["depth"] * depth
+            + WEIGHTS["coverage"] * coverage
+            + WEIGHTS["engagement"] * engagement
+        )
+    else:
+        structured = _scale(structured_share)
+        if structured_share < 0.75:
+            reasons.append("skipped_questions")
+        weights = STRUCTURED_WEIGHTS.get(transcript.mode, STRUCTURED_WEIGHTS["hybrid"])
+        base = (
+            weights["depth"] * depth
+            + weights["coverage"] * coverage
+            + weights["engagement"] * engagement
+            + weights["structured"] * structured
+        )
     total = max(1.0, min(5.0, base - penalty))
     return Quality(
         score=round(total, 1),
@@ -179,4 +216,5 @@ def score(transcript: TranscriptInput) -> Quality:
         engagement=round(engagement, 1),
         penalty=round(penalty, 1),
         reasons=tuple(reasons),
+        structured=round(structured, 1) if structured is not None else None,
     )

@@ -208,6 +208,7 @@ class InterviewServicer:
             request.interview_id,
             call.session_token,
             request.content,
+            translate.given_answer(request),
         )
         return translate.exchange(exchange)
 
@@ -220,6 +221,7 @@ class InterviewServicer:
             request.interview_id,
             call.session_token,
             request.content,
+            translate.given_answer(request),
         )
         async with aclosing(events):
             async for event in events:

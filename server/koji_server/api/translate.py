@@ -9,18 +9,23 @@ from typing import Any, TypeVar
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import study_service_pb2 as study_pb
 from koji_server.domain import changes, validation
 from koji_server.domain.interview_queries import InterviewQuery
 from koji_server.domain.model import (
     Analysis,
+    AnswerDetail,
+    AskedQuestion,
     CompletionReason,
     CompletionSummary,
+    GivenAnswer,
     InterviewDetail,
     InterviewMode,
     InterviewPage,
     InterviewStatus,
     Message,
     MessageExchange,
+    QuestionConfig,
     ReplyPiece,
     Respondent,
     StartedInterview,
@@ -64,7 +69,7 @@ def struct_to_dict(message: Any, field: str, path: str | None = None) -> dict[st
 
 
 def reason_from_proto(value: int) -> CompletionReason | None:
-    return _optional_enum("reason", value, pb.CompletionReason, CompletionReason)
+    return optional_enum("reason", value, pb.CompletionReason, CompletionReason)
 
 
 def mode_from_proto(value: int) -> InterviewMode:
@@ -79,10 +84,10 @@ def mode_from_proto(value: int) -> InterviewMode:
 
 
 def status_from_proto(value: int) -> InterviewStatus | None:
-    return _optional_enum("status", value, pb.InterviewStatus, InterviewStatus)
+    return optional_enum("status", value, pb.InterviewStatus, InterviewStatus)
 
 
-def _optional_enum(field: str, value: int, proto: Any, domain: type[E]) -> E | None:
+def optional_enum(field: str, value: int, proto: Any, domain: type[E]) -> E | None:
     """A proto enum value as the domain's (whose values are the proto's
     value names); its zero value means not given."""
     if value == 0:
@@ -159,9 +164,69 @@ def stats(value: Stats) -> pb.InterviewStats:
     )
 
 
+def question_config(value: QuestionConfig) -> study_pb.QuestionConfig:
+    config = study_pb.QuestionConfig(
+        scale_labels=value.scale_labels,
+        options=[
+            study_pb.QuestionOption(option_id=o.option_id, label=o.label) for o in value.options
+        ],
+    )
+    if value.scale_min is not None:
+        config.scale_min = value.scale_min
+    if value.scale_max is not None:
+        config.scale_max = value.scale_max
+    return config
+
+
+def asked_question(value: AskedQuestion | None) -> pb.AskedQuestion | None:
+    if value is None:
+        return None
+    question = value.question
+    return pb.AskedQuestion(
+        question_id=question.question_id,
+        type=study_pb.StudyQuestion.Type.Value(question.type),
+        text=question.text,
+        config=question_config(question.config),
+        follow_up=value.follow_up,
+    )
+
+
+def given_answer(request: pb.SendMessageRequest | pb.StreamMessageRequest) -> GivenAnswer | None:
+    if not request.HasField("answer"):
+        return None
+    given = request.answer
+    return GivenAnswer(
+        question_id=given.question_id,
+        scale_value=given.scale_value if given.HasField("scale_value") else None,
+        option_ids=tuple(given.option_ids),
+        yes_no=given.yes_no if given.HasField("yes_no") else None,
+    )
+
+
+def answer(value: AnswerDetail) -> pb.QuestionAnswer:
+    given = value.answer
+    result = pb.QuestionAnswer(
+        question_id=given.question_id,
+        type=study_pb.StudyQuestion.Type.Value(given.type),
+        option_ids=list(given.option_ids),
+        text=value.text,
+        message_id=given.message_ids[0] if given.message_ids else "",
+        source=given.source.value if given.source is not None else "",
+        skipped=given.skipped,
+    )
+    if given.scale_value is not None:
+        result.scale_value = given.scale_value
+    if given.yes_no is not None:
+        result.yes_no = given.yes_no
+    return result
+
+
 def interviewer_message(value: Message) -> pb.InterviewerMessage:
     return pb.InterviewerMessage(
-        message_id=value.message_id, role=pb.Role.Value(value.role), content=value.content
+        message_id=value.message_id,
+        role=pb.Role.Value(value.role),
+        content=value.content,
+        question=asked_question(value.question),
     )
 
 
@@ -214,6 +279,7 @@ def analysis(value: Analysis) -> pb.Analysis:
             engagement=quality.engagement,
             penalty=quality.penalty,
             reasons=list(quality.reasons),
+            structured=quality.structured,
         ),
         counts_toward_usage=quality.counts_toward_usage,
         themes=[
@@ -245,9 +311,11 @@ def interview(value: InterviewDetail) -> pb.GetInterviewResponse:
                 role=pb.Role.Value(m.role),
                 content=m.content,
                 created_at=timestamp(m.created_at),
+                question=asked_question(m.question),
             )
             for m in value.transcript
         ],
+        answers=[answer(a) for a in value.answers],
         stats=stats(value.stats),
         respondent=pb.Respondent(
             external_id=value.respondent.external_id,

@@ -23,6 +23,11 @@ class TranscriptInput:
     questions: tuple[str, ...]
     utterances: tuple[Utterance, ...]
     duration_seconds: int
+    # Each question's type (empty: all open_ended), the study's mode, and how
+    # many structured questions got a value (not skipped).
+    question_types: tuple[str, ...] = ()
+    mode: str = "hybrid"
+    structured_answered: int = 0
 
 
 @dataclass(frozen=True, slots=True)

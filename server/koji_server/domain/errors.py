@@ -87,6 +87,25 @@ class InterviewCompleted(DomainError):
         super().__init__(f"Interview {interview_id} is completed and accepts no more messages.")
 
 
+class StudyNotDraft(DomainError):
+    code = "study_not_draft"
+
+    def __init__(self, study_id: str, status: str) -> None:
+        super().__init__(
+            f"Study {study_id} is {status}: its questions change, and it is published, "
+            "only in draft."
+        )
+
+
+class StudyNotActive(DomainError):
+    code = "study_not_active"
+
+    def __init__(self, study_id: str, status: str) -> None:
+        super().__init__(
+            f"Study {study_id} is {status}: interviews start, and it closes, only while active."
+        )
+
+
 class InterviewNotCompleted(DomainError):
     """Operator-only: the interview has no analysis to redo yet."""
 

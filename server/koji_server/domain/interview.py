@@ -47,6 +47,8 @@ class Interview:
     analysis_status: AnalysisStatus | None = None
     # Kept by the database on every change (ListInterviews' order).
     updated_at: datetime | None = None
+    # The study questions' answers so far, as stored (domain.answers).
+    answers: list[Any] | None = None
 
     @property
     def respondent(self) -> Respondent:
@@ -87,11 +89,13 @@ class Interview:
         if self.status == InterviewStatus.COMPLETED:
             raise InterviewCompleted(self.id)
 
-    def exchanged(self, after: GuidePosition) -> Interview:
-        """One respondent message and the interviewer's reply later, at `after`."""
+    def exchanged(self, after: GuidePosition, answers: list[Any] | None = None) -> Interview:
+        """One respondent message and the interviewer's reply later, at `after`,
+        with the answers so far (None: unchanged)."""
         self.ensure_open()
         return replace(
             self,
+            answers=self.answers if answers is None else answers,
             respondent_messages=self.respondent_messages + 1,
             interviewer_messages=self.interviewer_messages + 1,
             question_index=after.question_index,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from koji_server.domain import credentials, interviewer, validation
+from koji_server.domain import answer_parsing, answers, credentials, interviewer, validation
 from koji_server.domain.auth import require
 from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Completed, MessageAdded
 from koji_server.domain.errors import (
@@ -18,11 +18,16 @@ from koji_server.domain.errors import (
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
+    StudyNotActive,
 )
 from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
+    Answer,
+    AnswerSource,
+    AskedQuestion,
     CompletionReason,
     CompletionSummary,
+    GivenAnswer,
     InterviewMode,
     InterviewStatus,
     MessageExchange,
@@ -32,8 +37,11 @@ from koji_server.domain.model import (
     Respondent,
     Role,
     StartedInterview,
+    StudyQuestion,
+    StudyStatus,
 )
 from koji_server.domain.ports import MessageRecord, UnitOfWork, UnitOfWorkFactory
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.support.clock import Clock, precise_now, whole_seconds
 
 ANALYSIS_JOB = "analyze_interview"
@@ -46,10 +54,11 @@ def new_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Guide:
-    """A study's questions, as a write unit loaded them."""
+    """A study's questions, as a write unit loaded them (an interview's
+    study is active or was: its questions no longer change)."""
 
     study_id: str
-    questions: tuple[str, ...]
+    questions: tuple[StudyQuestion, ...]
 
 
 class InterviewCommands:
@@ -70,7 +79,7 @@ class InterviewCommands:
         # Studies' questions (studies never change). Write units read this
         # mapping and never change it; a unit that loads a guide returns it,
         # and the event loop puts a new mapping in its place.
-        self._guides: dict[str, tuple[str, ...]] = {}
+        self._guides: dict[str, tuple[StudyQuestion, ...]] = {}
 
     async def start_interview(
         self,
@@ -91,11 +100,14 @@ class InterviewCommands:
         token = credentials.new_session_token()
         now = self._now()
 
-        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord]:
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord, AskedQuestion | None]:
             study = uow.studies.get(study_id, principal.project_id)
             if study is None:
                 raise NotFound("study", study_id)
-            opening = interviewer.opening(study.title, study.questions, respondent.display_name)
+            if study.status != StudyStatus.ACTIVE:
+                raise StudyNotActive(study.id, study.status)
+            questions = questions_from_stored(study.id, study.questions)
+            opening = interviewer.opening(study.title, questions, respondent.display_name)
             interview = Interview(
                 id=new_id(),
                 project_id=principal.project_id,
@@ -114,74 +126,75 @@ class InterviewCommands:
                 started_at=now,
                 updated_at=_to_milliseconds(self._clock()),
             )
-            first = MessageRecord(
-                id=new_id(),
-                interview_id=interview.id,
-                seq=1,
-                role=Role.INTERVIEWER.value,
-                content=opening.content,
-                created_at=now,
-            )
+            first = _interviewer_record(interview.id, 1, opening, now)
             uow.interviews.create(interview)
             uow.interviews.append([first])
-            return interview, first
+            return interview, first, opening.asked
 
-        interview, first = await self._units.write(start)
+        interview, first, asked = await self._units.write(start)
         return StartedInterview(
             interview_id=interview.id,
             session_token=token,
             status=InterviewStatus.ACTIVE,
             started_at=now,
-            initial_message=first.message(),
+            initial_message=first.message(asked),
         )
 
     async def send_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        given: GivenAnswer | None = None,
     ) -> MessageExchange:
+        """The respondent's message (and, from a widget, the current
+        question's answer) and the interviewer's reply."""
         require(principal, Permission.CHAT)
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
-        content = validation.message_content(content)
+        if given is None or content:
+            content = validation.message_content(content)
         now = self._now()
         guides = self._guides
 
         def exchange(uow: UnitOfWork) -> tuple[MessageExchange, Guide | None]:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
             interview.ensure_open()
-            validation.transcript_room(
-                interview.id,
-                interview.respondent_messages,
-                content,
-                lambda: uow.interviews.respondent_bytes(interview.id),
-            )
             questions = guides.get(interview.study_id)
             loaded = None
             if questions is None:
                 questions = _questions(uow, interview.study_id)
                 loaded = Guide(interview.study_id, questions)
-            answer = interviewer.reply(questions, interview.position, content)
+            question = interviewer.current_question(questions, interview.position)
+            said_id = new_id()
+            heard = hear(question, content, given, said_id, interview.answers)
+            said_content = content or heard.written
+            validation.transcript_room(
+                interview.id,
+                interview.respondent_messages,
+                said_content,
+                lambda: uow.interviews.respondent_bytes(interview.id),
+            )
+            answer = interviewer.reply(questions, interview.position, said_content, heard.heard)
+            stored = heard.answers
+            if answer.skipped is not None:
+                stored = answers.skipped(stored, answer.skipped, said_id)
             count = interview.messages_count
             said = MessageRecord(
-                id=new_id(),
+                id=said_id,
                 interview_id=interview.id,
                 seq=count + 1,
                 role=Role.RESPONDENT.value,
-                content=content,
+                content=said_content,
                 created_at=now,
             )
-            reply = MessageRecord(
-                id=new_id(),
-                interview_id=interview.id,
-                seq=count + 2,
-                role=Role.INTERVIEWER.value,
-                content=answer.content,
-                created_at=now,
-            )
+            reply = _interviewer_record(interview.id, count + 2, answer, now)
             uow.interviews.append([said, reply])
-            uow.interviews.save(interview.exchanged(answer.position), interview)
+            uow.interviews.save(interview.exchanged(answer.position, stored), interview)
             done = MessageExchange(
                 message_id=said.id,
-                interviewer_response=reply.message(),
+                interviewer_response=reply.message(answer.asked),
                 interview_status=answer.position.status,
                 messages_count=count + 2,
             )
@@ -200,12 +213,17 @@ class InterviewCommands:
         return done
 
     async def stream_message(
-        self, principal: Principal, interview_id: str, session_token: str | None, content: str
+        self,
+        principal: Principal,
+        interview_id: str,
+        session_token: str | None,
+        content: str,
+        given: GivenAnswer | None = None,
     ) -> AsyncIterator[ReplyPiece | MessageExchange]:
         """send_message, with the reply handed out in pieces before the whole
         exchange. Both messages are stored before the first piece; every
         failure is raised before it."""
-        done = await self.send_message(principal, interview_id, session_token, content)
+        done = await self.send_message(principal, interview_id, session_token, content, given)
         reply = done.interviewer_response
         for piece in interviewer.pieces(reply.content):
             yield ReplyPiece(reply.message_id, piece)
@@ -299,10 +317,75 @@ class InterviewCommands:
         self._guides = {**kept, loaded.study_id: loaded.questions}
 
 
-def _questions(uow: UnitOfWork, study_id: str) -> tuple[str, ...]:
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[StudyQuestion, ...]:
     study = uow.studies.get(study_id)
     assert study is not None  # foreign key
-    return tuple(study.questions)
+    return questions_from_stored(study.id, study.questions)
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What a respondent's message was to the current question: how the
+    interviewer takes it, the interview's answers with it recorded, and a
+    widget's answer written out (for a message sent without words)."""
+
+    heard: interviewer.Heard
+    answers: list[Any] | None
+    written: str = ""
+
+
+def hear(
+    question: StudyQuestion | None,
+    content: str,
+    given: GivenAnswer | None,
+    message_id: str,
+    stored: list[Any] | None,
+) -> Hearing:
+    """A widget's answer is checked (InvalidRequest if it does not fit the
+    current question); words are read against a structured question, and a
+    miss is left for the interviewer to ask again; an open question keeps
+    the words."""
+    if given is not None:
+        answer = replace(answers.checked(question, given), message_ids=(message_id,))
+        assert question is not None
+        return Hearing(
+            interviewer.Heard.ANSWERED,
+            answers.recorded(stored, answer),
+            answers.written_out(question, answer),
+        )
+    if question is None:
+        return Hearing(interviewer.Heard.WORDS, stored)
+    if not question.type.structured:
+        return Hearing(interviewer.Heard.WORDS, answers.words(stored, question, message_id))
+    parsed = answer_parsing.parse(question, content)
+    if parsed is None:
+        return Hearing(interviewer.Heard.MISSED, answers.missed(stored, question, message_id))
+    answer = Answer(
+        question_id=question.question_id,
+        type=question.type,
+        scale_value=parsed.scale_value,
+        option_ids=parsed.option_ids,
+        yes_no=parsed.yes_no,
+        message_ids=(message_id,),
+        source=AnswerSource.TEXT,
+    )
+    return Hearing(interviewer.Heard.ANSWERED, answers.recorded(stored, answer))
+
+
+def _interviewer_record(
+    interview_id: str, seq: int, said: interviewer.Reply, now: datetime
+) -> MessageRecord:
+    asked = said.asked
+    return MessageRecord(
+        id=new_id(),
+        interview_id=interview_id,
+        seq=seq,
+        role=Role.INTERVIEWER.value,
+        content=said.content,
+        created_at=now,
+        question_id=asked.question.question_id if asked is not None else None,
+        follow_up=asked.follow_up if asked is not None else None,
+    )
 
 
 def _to_milliseconds(value: datetime) -> datetime:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from koji_server.domain import validation
+from koji_server.domain import answers, validation
 from koji_server.domain.auth import require
 from koji_server.domain.changes import ChangeFeed
 from koji_server.domain.errors import NotFound
@@ -18,6 +18,7 @@ from koji_server.domain.interview import Interview
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
+    AskedQuestion,
     Caller,
     InterviewDetail,
     InterviewPage,
@@ -25,10 +26,12 @@ from koji_server.domain.model import (
     Operator,
     Permission,
     Principal,
+    StudyQuestion,
     Usage,
 )
 from koji_server.domain.page_tokens import PageTokens, Position
 from koji_server.domain.ports import InterviewFilter, MessageRecord, UnitOfWork, UnitOfWorkFactory
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.support.cache import TtlCache
 from koji_server.support.clock import Clock, Ticks, precise_now, whole_seconds
 from koji_server.support.singleflight import SingleFlight
@@ -154,7 +157,9 @@ class InterviewQueries:
                 raise NotFound("interview", interview_id)
             transcript = uow.interviews.messages(interview_id)
             analysis = uow.interviews.analysis(interview_id)
-            return interview.project_id, detail(interview, transcript, analysis, self._now())
+            questions = _questions(uow, interview.study_id)
+            found = detail(interview, transcript, analysis, self._now(), questions)
+            return interview.project_id, found
 
         def keep_if_final(found: tuple[str, InterviewDetail]) -> None:
             if found[1].analysis_status is AnalysisStatus.COMPLETED:
@@ -177,8 +182,13 @@ def detail(
     transcript: Sequence[MessageRecord],
     analysis: Analysis | None,
     now: datetime,
+    questions: Sequence[StudyQuestion] = (),
 ) -> InterviewDetail:
-    """The interview as GetInterview shows it."""
+    """The interview as GetInterview shows it (`questions`: its study's,
+    for the questions its messages serve)."""
+    by_id = {q.question_id: q for q in questions}
+    contents = {m.id: m.content for m in transcript}
+    shown = answers.settled(answers.all_from_stored(interview.answers)) if transcript else ()
     return InterviewDetail(
         interview_id=interview.id,
         study_id=interview.study_id,
@@ -188,10 +198,23 @@ def detail(
         respondent=interview.respondent,
         started_at=interview.started_at,
         stats=interview.stats(now),
-        transcript=tuple(m.message() for m in transcript),
+        transcript=tuple(m.message(_asked(m, by_id)) for m in transcript),
         completed_at=interview.completed_at,
         reason=interview.reason,
         feedback=interview.feedback,
         analysis_status=interview.analysis_status,
         analysis=analysis if interview.analysis_status == AnalysisStatus.COMPLETED else None,
+        answers=answers.detailed(shown, contents),
     )
+
+
+def _asked(message: MessageRecord, questions: dict[str, StudyQuestion]) -> AskedQuestion | None:
+    """The question an interviewer message served, if it says."""
+    question = questions.get(message.question_id or "")
+    return AskedQuestion(question, bool(message.follow_up)) if question is not None else None
+
+
+def _questions(uow: UnitOfWork, study_id: str) -> tuple[StudyQuestion, ...]:
+    study = uow.studies.get(study_id)
+    assert study is not None  # foreign key
+    return questions_from_stored(study.id, study.questions)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,60 @@ class Permission(StrEnum):
     CHAT = "interview:chat"
     COMPLETE = "interview:complete"
     READ = "interview:read"
+    STUDY_READ = "study:read"
+    STUDY_WRITE = "study:write"
+
+
+class StudyStatus(StrEnum):
+    """draft -> active (published) -> completed (closed); any -> archived."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+
+
+class BriefMode(StrEnum):
+    """How a study weighs its key questions against open conversation."""
+
+    STRUCTURED = "structured"
+    EXPLORATORY = "exploratory"
+    HYBRID = "hybrid"
+
+
+class QuestionType(StrEnum):
+    """The six kinds of study question: the one table of what each takes
+    (a scale, options, nothing) and whether its answer is structured."""
+
+    OPEN_ENDED = "open_ended"
+    SCALE = "scale"
+    SINGLE_CHOICE = "single_choice"
+    MULTIPLE_CHOICE = "multiple_choice"
+    RANKING = "ranking"
+    YES_NO = "yes_no"
+
+    @property
+    def takes_scale(self) -> bool:
+        return self is QuestionType.SCALE
+
+    @property
+    def takes_options(self) -> bool:
+        return self in _OPTION_TYPES
+
+    @property
+    def structured(self) -> bool:
+        """Its answer is a value (a number, options, yes or no), not words."""
+        return self is not QuestionType.OPEN_ENDED
+
+
+_OPTION_TYPES = frozenset(
+    {QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE, QuestionType.RANKING}
+)
+
+
+class AnswerSource(StrEnum):
+    WIDGET = "widget"
+    TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +161,21 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class AskedQuestion:
+    """The study question an interviewer message serves; `follow_up`: not
+    its first asking (a probe, or a structured question asked again)."""
+
+    question: StudyQuestion
+    follow_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     message_id: str
     role: Role
     content: str
     created_at: datetime
+    question: AskedQuestion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +240,8 @@ class Quality:
     engagement: float
     penalty: float
     reasons: tuple[str, ...]
+    # Share of structured questions answered, 1.0-5.0; None: the study has none.
+    structured: float | None = None
 
     @property
     def counts_toward_usage(self) -> bool:
@@ -222,6 +288,7 @@ class InterviewDetail:
     analysis_status: AnalysisStatus | None = None
     analysis: Analysis | None = None
     updated_at: datetime | None = None
+    answers: tuple[AnswerDetail, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,3 +328,131 @@ class StudyReport:
     interviews_excluded: int
     updated_at: datetime | None
     themes: tuple[StudyTheme, ...]
+    questions: tuple[QuestionAggregate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionOption:
+    option_id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionConfig:
+    """A scale (its bounds and labelled points) or options; empty for the
+    types that take neither."""
+
+    scale_min: int | None = None
+    scale_max: int | None = None
+    scale_labels: dict[int, str] = field(default_factory=dict)
+    options: tuple[QuestionOption, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Probing:
+    max_follow_ups: int = 1
+    instructions: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StudyQuestion:
+    question_id: str
+    text: str
+    type: QuestionType = QuestionType.OPEN_ENDED
+    required: bool = True
+    config: QuestionConfig = field(default_factory=QuestionConfig)
+    probing: Probing = field(default_factory=Probing)
+
+    def option_label(self, option_id: str) -> str:
+        return next((o.label for o in self.config.options if o.option_id == option_id), "")
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    problem_statement: str = ""
+    decision_to_inform: str = ""
+    hypothesis: str = ""
+    target_participant: str = ""
+    methodology: str = ""
+    mode: BriefMode = BriefMode.HYBRID
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    study_id: str
+    project_id: str
+    title: str
+    status: StudyStatus
+    brief: Brief
+    questions: tuple[StudyQuestion, ...]
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None = None
+    interview_count: int = 0
+    completed_count: int = 0
+
+    def question(self, question_id: str) -> StudyQuestion | None:
+        return next((q for q in self.questions if q.question_id == question_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPage:
+    studies: tuple[Study, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class GivenAnswer:
+    """A structured answer as a widget gives it (not yet checked against
+    its question)."""
+
+    question_id: str
+    scale_value: int | None = None
+    option_ids: tuple[str, ...] = ()
+    yes_no: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A question's answer in an interview, as recorded: its value (for the
+    structured types), the respondent messages that gave it, how, or that
+    it was skipped."""
+
+    question_id: str
+    type: QuestionType
+    scale_value: int | None = None
+    option_ids: tuple[str, ...] = ()
+    yes_no: bool | None = None
+    message_ids: tuple[str, ...] = ()
+    source: AnswerSource | None = None
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDetail:
+    """An answer as GetInterview shows it: with the respondent's words."""
+
+    answer: Answer
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptionAggregate:
+    option_id: str
+    label: str
+    count: int
+    share: float
+    mean_rank: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAggregate:
+    question_id: str
+    text: str
+    type: QuestionType
+    responses: int
+    skipped: int
+    mean: float | None = None
+    median: float | None = None
+    distribution: dict[int, int] = field(default_factory=dict)
+    options: tuple[OptionAggregate, ...] = ()

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from koji_server.domain.interview import Interview
-from koji_server.domain.model import Analysis, Message, Role
+from koji_server.domain.model import Analysis, AskedQuestion, Message, Role
 
 T = TypeVar("T")
 
@@ -38,10 +38,13 @@ class MessageRecord:
     role: str
     content: str
     created_at: datetime
+    # Interviewer messages: the question served, and whether as a follow-up.
+    question_id: str | None = None
+    follow_up: bool | None = None
 
-    def message(self) -> Message:
-        """As the API shows it."""
-        return Message(self.id, Role(self.role), self.content, self.created_at)
+    def message(self, asked: AskedQuestion | None = None) -> Message:
+        """As the API shows it (with the question it serves, if given)."""
+        return Message(self.id, Role(self.role), self.content, self.created_at, asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,11 @@ class StudyRecord(Protocol):
     @property
     def title(self) -> str: ...
     @property
-    def questions(self) -> Sequence[str]: ...
+    def questions(self) -> Sequence[Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def brief(self) -> dict[str, Any] | None: ...
 
 
 class Projects(Protocol):

@@ -143,3 +143,62 @@ def _depth(value: Any) -> int:
         deepest = max(deepest, level)
         pending.extend((child, level + 1) for child in children)
     return deepest
+
+
+# Studies' design (CreateStudy, UpdateStudy, `koji-admin studies create
+# --file`): every rule at once, one violation per problem.
+MAX_QUESTIONS = 20
+MAX_QUESTION_CHARS = 500
+MAX_SCALE_POINTS = 11
+MIN_OPTIONS, MAX_OPTIONS = 2, 10
+MAX_FOLLOW_UPS = 3
+MAX_BRIEF_CHARS = 2_000
+MAX_INSTRUCTIONS_CHARS = 1_000
+MAX_LABEL_CHARS = 100
+DEFAULT_SCALE = (0, 10)
+
+
+class Violations:
+    """Collects field violations; `raise_any` raises them together."""
+
+    def __init__(self) -> None:
+        self.found: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.found.append(FieldViolation(field, description))
+
+    def text(self, field: str, value: Any, limit: int, required: bool = False) -> str:
+        """`value` as a string of at most `limit` characters (else a
+        violation, and the empty string)."""
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            self.add(field, "must be a string")
+            return ""
+        if required and not value.strip():
+            self.add(field, "is required")
+        elif len(value) > limit:
+            self.add(field, f"must be at most {limit} characters")
+        elif NUL in value:
+            self.add(field, HAS_NUL)
+        return value.strip() if required else value
+
+    def integer(self, field: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(field, "must be an integer")
+            return None
+        return value
+
+    def mapping(self, field: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(field, "must be an object")
+            return {}
+        return value
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise InvalidRequest(self.found)

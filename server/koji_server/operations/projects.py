@@ -9,7 +9,8 @@ from datetime import datetime
 from koji_server.domain import credentials, validation
 from koji_server.domain.errors import FieldViolation, InvalidRequest, NotFound
 from koji_server.domain.interview_commands import new_id
-from koji_server.domain.model import Permission
+from koji_server.domain.model import Permission, StudyQuestion, StudyStatus
+from koji_server.domain.study_design import question_to_stored
 from koji_server.storage.schema import ApiKeyRow, ProjectRow, StudyRow
 from koji_server.storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from koji_server.support.clock import utc_now
@@ -128,12 +129,17 @@ class AdminService:
         questions = [q.strip() for q in questions if q.strip()]
         if not questions:
             raise validation.invalid("questions", "a study needs at least one question")
+        now = utc_now()
+        # As before studies had a design: active at once, open questions.
         study = StudyRow(
             id=new_id(),
             project_id=project_id,
             title=title,
-            questions=questions,
-            created_at=utc_now(),
+            questions=[question_to_stored(StudyQuestion(new_id(), text)) for text in questions],
+            created_at=now,
+            status=StudyStatus.ACTIVE.value,
+            updated_at=now,
+            published_at=now,
         )
 
         def add(uow: UnitOfWork) -> None:

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from koji_server.domain import answers
 from koji_server.domain.analysis_input import AnalysisOutput, TranscriptInput, Utterance
 from koji_server.domain.changes import (
     AnalysisReady,
@@ -32,6 +34,7 @@ from koji_server.domain.events import (
 )
 from koji_server.domain.interview import Interview
 from koji_server.domain.model import Analysis, AnalysisStatus
+from koji_server.domain.study_design import brief_from_stored, questions_from_stored
 from koji_server.queueing.claims import ClaimingQueue, Idle
 from koji_server.queueing.settings import QueueSettings
 from koji_server.storage.schema import EventRow, JobAttemptRow, JobRow
@@ -80,12 +83,19 @@ def load_transcript(uow: UnitOfWork, interview_id: str) -> tuple[TranscriptInput
         json.dumps([[u.message_id, u.role, u.content] for u in utterances]).encode()
     ).hexdigest()
     duration = int((interview.completed_at - interview.started_at).total_seconds())
+    questions = questions_from_stored(study.id, study.questions)
+    answered = {
+        a.question_id for a in answers.all_from_stored(interview.answers) if a.source is not None
+    }
     transcript = TranscriptInput(
         interview_id=interview_id,
         title=study.title,
-        questions=tuple(study.questions),
+        questions=tuple(q.text for q in questions),
         utterances=utterances,
         duration_seconds=max(0, duration),
+        question_types=tuple(q.type.value for q in questions),
+        mode=brief_from_stored(study.brief).mode.value,
+        structured_answered=sum(q.type.structured and q.question_id in answered for q in questions),
     )
     return transcript, digest
 
@@ -121,14 +131,24 @@ def record_events(
         },
     }
     verdict = EVENT_COMPLETED if passed else EVENT_FAILED_GATE
+    # The answers to the study's questions, as GetInterview shows them.
+    with_answers = {EVENT_COMPLETED, EVENT_ANALYSIS_READY}
+    recorded = answers.settled(answers.all_from_stored(interview.answers))
+    answer_list: list[dict[str, Any]] = []
+    if recorded:
+        contents = {m.id: m.content for m in uow.interviews.messages(interview.id)}
+        answer_list = [answers.as_json(a) for a in answers.detailed(recorded, contents)]
     for event_type in (EVENT_QUALITY_SCORED, verdict, EVENT_ANALYSIS_READY):
         event_id = str(uuid.uuid4())
+        payload = {"id": event_id, "type": event_type, "created_at": iso_utc(now), **summary}
+        if event_type in with_answers:
+            payload["answers"] = answer_list
         event = EventRow(
             id=event_id,
             project_id=interview.project_id,
             interview_id=interview.id,
             type=event_type,
-            payload={"id": event_id, "type": event_type, "created_at": iso_utc(now), **summary},
+            payload=payload,
             created_at=now,
         )
         uow.events.add(event)

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -26,7 +26,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from koji_server.domain import study_aggregates
 from koji_server.domain.analysis_input import StudyInterview, StudyUpdate, StudyUpdated
+from koji_server.domain.study_design import questions_from_stored
 from koji_server.storage.backends import sync_engines
 from koji_server.storage.repository import AnalysedInterview, DirectTables
 from koji_server.storage.schema import StudyReportRow
@@ -139,11 +141,14 @@ def _update(
     read_tables, write_tables = engines.read_tables, engines.write_tables
     for _ in range(MAX_TRIES):
         with Session(read) as session, session.begin():
-            work = read_work(UnitOfWork(session, read_tables))
-        if work is None:
-            return None
+            uow = UnitOfWork(session, read_tables)
+            work = read_work(uow)
+            if work is None:
+                return None
+            questions = _question_aggregates(uow, work[0])
         study_id, project_id, version, update = work
         updated = compute(update)
+        updated = replace(updated, report={**updated.report, "questions": questions})
         try:
             with Session(write) as session, session.begin():
                 if _save(study_id, project_id, version, updated, UnitOfWork(session, write_tables)):
@@ -153,6 +158,18 @@ def _update(
             # meanwhile (SQLite's write lock makes that impossible).
             continue
     raise RuntimeError(f"study report: gave up after {MAX_TRIES} concurrent updates")
+
+
+def _question_aggregates(uow: UnitOfWork, study_id: str) -> list[dict[str, Any]]:
+    """The structured questions' aggregates over the gated interviews (read
+    whole at each update: a few small JSON values per interview)."""
+    study = uow.studies.get(study_id)
+    assert study is not None
+    questions = questions_from_stored(study.id, study.questions)
+    if not any(q.type.structured for q in questions):
+        return []
+    gated = uow.study_reports.gated_answers(study_id)
+    return study_aggregates.to_stored(study_aggregates.aggregate(questions, gated))
 
 
 def _everything(uow: UnitOfWork, *, study_id: str) -> tuple[str, str, int, StudyUpdate] | None:

@@ -85,17 +85,54 @@ class ApiKeyRepository:
 
 
 class StudyRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, lock_rows: bool = False) -> None:
         self._session = session
+        self._lock_rows = lock_rows
 
     def add(self, study: StudyRow) -> None:
         self._session.add(study)
 
-    def get(self, study_id: str, project_id: str | None = None) -> StudyRow | None:
-        study = self._session.get(StudyRow, study_id)
+    def get(
+        self, study_id: str, project_id: str | None = None, lock: bool = False
+    ) -> StudyRow | None:
+        """The study, or None when missing or another project's; `lock`:
+        for a change (PostgreSQL locks the row until the commit)."""
+        study = self._session.get(StudyRow, study_id, with_for_update=lock and self._lock_rows)
         if study is None or (project_id is not None and study.project_id != project_id):
             return None
         return study
+
+    def page(
+        self, project_id: str, status: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[StudyRow]:
+        """Up to `limit` of a project's studies by (created_at, id), those
+        after `after` (ix_studies_listing)."""
+        query = select(StudyRow).where(StudyRow.project_id == project_id)
+        if status is not None:
+            query = query.where(StudyRow.status == status)
+        if after is not None:
+            created_at, study_id = after
+            query = query.where(
+                StudyRow.created_at >= created_at,
+                or_(StudyRow.created_at > created_at, StudyRow.id > study_id),
+            )
+        query = query.order_by(StudyRow.created_at, StudyRow.id).limit(limit)
+        return self._session.execute(query).scalars().all()
+
+    def interview_counts(self, study_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Interviews started and completed, by study (studies without any
+        are left out)."""
+        if not study_ids:
+            return {}
+        query = (
+            select(InterviewRow.study_id, func.count(), func.count(InterviewRow.completed_at))
+            .where(InterviewRow.study_id.in_(list(study_ids)))
+            .group_by(InterviewRow.study_id)
+        )
+        return {
+            study_id: (int(started), int(completed))
+            for study_id, started, completed in self._session.execute(query).all()
+        }
 
 
 def _values(record: Any) -> dict[str, Any]:
@@ -308,6 +345,16 @@ class StudyReportRepository:
         )
         return list(self._session.scalars(query))
 
+    def gated_answers(self, study_id: str) -> list[list[Any] | None]:
+        """The stored answers of the study's interviews that passed the
+        quality gate."""
+        query = (
+            select(InterviewRow.answers)
+            .join(AnalysisRow, AnalysisRow.interview_id == InterviewRow.id)
+            .where(InterviewRow.study_id == study_id, AnalysisRow.counts_toward_usage.is_(True))
+        )
+        return list(self._session.scalars(query))
+
     def analysed_ids(self, study_id: str) -> list[str]:
         query = (
             select(AnalysisRow.interview_id)
@@ -490,6 +537,7 @@ def _analysis_row(
             "engagement": quality.engagement,
             "penalty": quality.penalty,
             "reasons": list(quality.reasons),
+            **({"structured": quality.structured} if quality.structured is not None else {}),
         },
         counts_toward_usage=quality.counts_toward_usage,
         themes=[
@@ -522,6 +570,7 @@ def _analysis(row: AnalysisRow) -> Analysis:
             engagement=quality["engagement"],
             penalty=quality["penalty"],
             reasons=tuple(quality["reasons"]),
+            structured=quality.get("structured"),
         ),
         themes=tuple(Theme(t["label"], tuple(t["message_ids"]), t["weight"]) for t in row.themes),
         insights=tuple(

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 INTERVIEW_LISTING_INDEX = "ix_interviews_listing"
+STUDY_LISTING_INDEX = "ix_studies_listing"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,13 +79,25 @@ class ApiKeyRow(Base):
 
 
 class StudyRow(Base):
+    """A study. `questions` holds the key questions in the API's shape
+    (question_id, text, type, required, config, probing; domain.study_design
+    reads and writes it); `brief` the research brief (NULL: none given).
+    `status` defaults to active: the studies of before migration 0003, and
+    rows written without it, are published studies of open questions."""
+
     __tablename__ = "studies"
+    # ListStudies' keyset: a project's studies by (created_at, id).
+    __table_args__ = (Index(STUDY_LISTING_INDEX, "project_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
-    questions: Mapped[list[str]]
+    questions: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    brief: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
 
 
 class InterviewLinkRow(Base):
@@ -133,6 +146,9 @@ class InterviewRow(Base):
     link_id: Mapped[str | None] = mapped_column(ForeignKey("interview_links.id"))
     # Kept by the interviews_touch trigger (migration 0001); set to started_at on insert.
     updated_at: Mapped[datetime | None]
+    # The study questions' answers so far, in the study's order
+    # (domain.answers reads and writes it); NULL: none yet.
+    answers: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class MessageRow(Base):
@@ -145,6 +161,10 @@ class MessageRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # Interviewer messages: the study question served, and whether as a
+    # follow-up (NULL: none, or a message of before migration 0003).
+    question_id: Mapped[str | None] = mapped_column(String(36))
+    follow_up: Mapped[bool | None]
 
 
 class JobRow(Base):

@@ -50,7 +50,7 @@ class UnitOfWork:
         self.session = session
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
-        self.studies = StudyRepository(session)
+        self.studies = StudyRepository(session, tables.lock_rows)
         self.study_reports = StudyReportRepository(session, tables.lock_rows)
         self.interviews = InterviewRepository(session, tables)
         self.jobs = JobRepository(session, tables)
