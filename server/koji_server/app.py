@@ -18,13 +18,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.api.handlers import SERVICE, STUDY_SERVICE, add_service
+from koji_server.api.handlers import LINK_SERVICE, SERVICE, STUDY_SERVICE, add_service
+from koji_server.api.link_servicer import LinkServicer
 from koji_server.api.observe import ObservingInterceptor
 from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.changes import AnalysisReady, ChangeFeed, Completed
+from koji_server.domain.links import LinkService, StartLimiter
 from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
@@ -274,6 +276,16 @@ async def start_server(
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
     studies = StudyService(units, page_tokens)
+    add_service(
+        LinkServicer(
+            LinkService(units, settings.public_url),
+            service.commands,
+            StartLimiter(settings.link_starts_per_address, settings.link_starts_per_link),
+        ),
+        server,
+        LINK_SERVICE,
+        open_call,
+    )
     add_service(StudyServicer(studies), server, STUDY_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -281,6 +293,7 @@ async def start_server(
         (
             SERVICE.full_name,
             STUDY_SERVICE.full_name,
+            LINK_SERVICE.full_name,
             health.SERVICE_NAME,
             reflection.SERVICE_NAME,
         ),
@@ -302,7 +315,7 @@ async def start_server(
     await server.start()
     if pipeline is not None:
         pipeline.start()
-    for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name):
+    for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name, LINK_SERVICE.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (%s)", pb.DESCRIPTOR.package, port, database.describe())
     if endpoint is not None:

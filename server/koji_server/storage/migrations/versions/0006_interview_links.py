@@ -44,9 +44,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("interviews") as batch:
         batch.add_column(sa.Column("link_id", sa.String(length=36), nullable=True))
-        batch.create_foreign_key(
-            "fk_interviews_link_id", "interview_links", ["link_id"], ["id"]
-        )
+        batch.create_foreign_key("fk_interviews_link_id", "interview_links", ["link_id"], ["id"])
 
 
 def downgrade() -> None:
