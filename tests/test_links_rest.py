@@ -126,7 +126,7 @@ def test_the_session_token_alone_is_the_link_interviews_credential(rest: Rest, p
     )
     assert streamed.status_code == 200 and '"reply"' in streamed.text
     own = rest.client.get(f"/api/v1/interviews/{iid}", headers=session(token))
-    assert own.status_code == 200 and len(own.json()["messages"]) == 5
+    assert own.status_code == 200 and len(own.json()["transcript"]) == 5
     # Never another interview: its token is not this one's.
     assert_envelope(
         rest.client.get(f"/api/v1/interviews/{other['interview_id']}", headers=session(token)),
@@ -159,7 +159,9 @@ def test_the_session_token_alone_is_the_link_interviews_credential(rest: Rest, p
         json={"reason": "respondent_left"},
         headers=session(token),
     )
-    assert done.status_code == 200 and done.json()["reason"] == "respondent_left", done.text
+    assert done.status_code == 200, done.text
+    read = rest.client.get(f"/api/v1/interviews/{iid}", headers=headers(key)).json()
+    assert (read["status"], read["reason"]) == ("completed", "respondent_left")
 
 
 def test_an_api_key_interview_keeps_requiring_the_key(rest: Rest, project) -> None:  # type: ignore[no-untyped-def]
