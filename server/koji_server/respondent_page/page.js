@@ -236,7 +236,8 @@
                 reply.textContent = said.content;
                 remember("interviewer", said.content, said.question);
                 if (event.reply.interview_status === "concluded") {
-                  complete("natural", false).then(finish, finish);
+                  finish();
+                  complete("natural", true);
                 } else {
                   renderWidget(said.question);
                 }
