@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import Rest
+from tests.conftest import Rest, make_tenant
 from tests.helpers import wait_until
-from tests.test_links_rest import new_link, project, published, token_of  # noqa: F401
+from tests.test_links_rest import new_link, published, token_of
 from tests.test_studies_rest import headers
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,6 +30,13 @@ FLAGS = [
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed (make install)"
 )
+
+
+@pytest.fixture
+def project(rest: Rest) -> tuple[str, dict[str, Any]]:
+    """A project's key and a published study of every question type."""
+    tenant = rest.threaded.run(make_tenant(rest.threaded.database_url))
+    return tenant.api_key, published(rest, tenant.api_key)
 
 
 @pytest.fixture

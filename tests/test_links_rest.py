@@ -23,7 +23,9 @@ LINK_FIELDS = {"link_id", "url", "max_interviews", "interview_count", "created_a
 
 def published(rest: Rest, key: str) -> dict[str, Any]:
     study = create(rest, key)
-    response = rest.client.post(f"/api/v1/studies/{study['study_id']}/publish", headers=headers(key))
+    response = rest.client.post(
+        f"/api/v1/studies/{study['study_id']}/publish", headers=headers(key)
+    )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -191,7 +193,7 @@ def test_the_page_is_one_html_document_under_a_strict_policy(rest: Rest, project
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src 'sha256-" in policy
     assert "connect-src 'self'" in policy and "frame-ancestors 'none'" in policy
-    assert f"<h1 id=\"title\">{DESIGN['title']}</h1>" in page.text
+    assert f'<h1 id="title">{DESIGN["title"]}</h1>' in page.text
     assert key not in page.text and study["study_id"] not in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # nothing loaded from elsewhere
     assert_envelope(rest.client.get("/i/no-such-token"), 404, "not_found")

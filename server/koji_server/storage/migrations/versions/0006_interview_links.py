@@ -42,14 +42,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_interview_links_study", "interview_links", ["study_id", "created_at"], unique=False
     )
-    with op.batch_alter_table("interviews") as batch:
-        batch.add_column(sa.Column("link_id", sa.String(length=36), nullable=True))
-        batch.create_foreign_key("fk_interviews_link_id", "interview_links", ["link_id"], ["id"])
+    # Not batch mode: SQLite would rebuild interviews and lose its
+    # interviews_touch trigger (0001); it takes the REFERENCES inline.
+    if op.get_context().dialect.name == "sqlite":
+        op.execute(
+            "ALTER TABLE interviews ADD COLUMN link_id VARCHAR(36) REFERENCES interview_links (id)"
+        )
+    else:
+        op.add_column("interviews", sa.Column("link_id", sa.String(length=36), nullable=True))
+        op.create_foreign_key(
+            "interviews_link_id_fkey", "interviews", "interview_links", ["link_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("interviews") as batch:
-        batch.drop_constraint("fk_interviews_link_id", type_="foreignkey")
-        batch.drop_column("link_id")
+    if op.get_context().dialect.name != "sqlite":
+        op.drop_constraint("interviews_link_id_fkey", "interviews", type_="foreignkey")
+    op.drop_column("interviews", "link_id")
     op.drop_index("ix_interview_links_study", table_name="interview_links")
     op.drop_table("interview_links")
