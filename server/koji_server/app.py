@@ -280,7 +280,7 @@ async def start_server(
         LinkServicer(
             LinkService(units, settings.public_url),
             service.commands,
-            StartLimiter(settings.link_starts_per_address, settings.link_starts_per_link),
+            StartLimiter(settings.link_starts_per_address, settings.link_starts_per_link, ticks),
         ),
         server,
         LINK_SERVICE,
