@@ -81,3 +81,17 @@ class GetLinkPageRequest(_message.Message):
     token: str
     rid: str
     def __init__(self, token: _Optional[str] = ..., rid: _Optional[str] = ...) -> None: ...
+
+class StartLinkInterviewResponse(_message.Message):
+    __slots__ = ("interview_id", "session_token", "status", "started_at", "initial_message")
+    INTERVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    interview_id: str
+    session_token: str
+    status: _interview_service_pb2.InterviewStatus
+    started_at: _timestamp_pb2.Timestamp
+    initial_message: _interview_service_pb2.InterviewerMessage
+    def __init__(self, interview_id: _Optional[str] = ..., session_token: _Optional[str] = ..., status: _Optional[_Union[_interview_service_pb2.InterviewStatus, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., initial_message: _Optional[_Union[_interview_service_pb2.InterviewerMessage, _Mapping]] = ...) -> None: ...

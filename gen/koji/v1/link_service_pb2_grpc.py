@@ -4,7 +4,6 @@ import grpc
 import warnings
 
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
-from koji.v1 import interview_service_pb2 as koji_dot_v1_dot_interview__service__pb2
 from koji.v1 import link_service_pb2 as koji_dot_v1_dot_link__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -60,7 +59,7 @@ class LinkServiceStub:
         self.StartLinkInterview = channel.unary_unary(
                 '/koji.v1.LinkService/StartLinkInterview',
                 request_serializer=koji_dot_v1_dot_link__service__pb2.StartLinkInterviewRequest.SerializeToString,
-                response_deserializer=koji_dot_v1_dot_interview__service__pb2.StartInterviewResponse.FromString,
+                response_deserializer=koji_dot_v1_dot_link__service__pb2.StartLinkInterviewResponse.FromString,
                 _registered_method=True)
         self.GetLinkPage = channel.unary_unary(
                 '/koji.v1.LinkService/GetLinkPage',
@@ -115,7 +114,7 @@ class LinkServiceServicer:
 
     def StartLinkInterview(self, request, context):
         """Starts an interview of the link's study. Takes NO API key: the token is
-        the credential. The answer is StartInterview's; the session token it
+        the credential. The answer is StartInterview's (the same fields); the session token it
         returns is the only credential of the interview (send messages, read
         it, complete it).
 
@@ -163,7 +162,7 @@ def add_LinkServiceServicer_to_server(servicer, server):
             'StartLinkInterview': grpc.unary_unary_rpc_method_handler(
                     servicer.StartLinkInterview,
                     request_deserializer=koji_dot_v1_dot_link__service__pb2.StartLinkInterviewRequest.FromString,
-                    response_serializer=koji_dot_v1_dot_interview__service__pb2.StartInterviewResponse.SerializeToString,
+                    response_serializer=koji_dot_v1_dot_link__service__pb2.StartLinkInterviewResponse.SerializeToString,
             ),
             'GetLinkPage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLinkPage,
@@ -284,7 +283,7 @@ class LinkService:
             target,
             '/koji.v1.LinkService/StartLinkInterview',
             koji_dot_v1_dot_link__service__pb2.StartLinkInterviewRequest.SerializeToString,
-            koji_dot_v1_dot_interview__service__pb2.StartInterviewResponse.FromString,
+            koji_dot_v1_dot_link__service__pb2.StartLinkInterviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

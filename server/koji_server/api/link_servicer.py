@@ -8,7 +8,6 @@ from datetime import UTC
 
 from google.api import httpbody_pb2
 
-from koji.v1 import interview_service_pb2 as interview_pb
 from koji.v1 import link_service_pb2 as pb
 from koji_server import respondent_page
 from koji_server.api import translate
@@ -78,7 +77,7 @@ class LinkServicer:
 
     async def StartLinkInterview(
         self, request: pb.StartLinkInterviewRequest, call: RpcCall
-    ) -> interview_pb.StartInterviewResponse:
+    ) -> pb.StartLinkInterviewResponse:
         call.rest_success_status = 201
         self._limiter.admit(client_address(call), request.token)
         started = await self._commands.start_from_link(
@@ -88,7 +87,10 @@ class LinkServicer:
             request.rid,
         )
         about_interview(started.interview_id)
-        return translate.started(started)
+        # The same fields with the same numbers: StartInterview's answer, re-read.
+        return pb.StartLinkInterviewResponse.FromString(
+            translate.started(started).SerializeToString()
+        )
 
     async def GetLinkPage(
         self, request: pb.GetLinkPageRequest, call: RpcCall
