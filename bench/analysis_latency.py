@@ -51,6 +51,9 @@ ANSWERS = [
 BIN = Path(sys.executable).parent
 # quality_scored, the gate verdict, analysis_ready.
 EVENTS_PER_INTERVIEW = 3
+# How long to wait for the server before giving up: a bound on a failure (the
+# first analysis may train the classifier on a loaded machine), not a figure.
+PATIENCE_SECONDS = 180.0
 
 
 def free_port() -> int:
@@ -122,7 +125,7 @@ async def warm_up(port: int, key: str, study: str, path: Path) -> str:
             pb.CompleteInterviewRequest(interview_id=interview_id, reason=pb.natural),
             metadata=(("authorization", f"Bearer {key}"), ("x-session-token", token)),
         )
-    await asyncio.to_thread(wait_done, path, 1, 60)
+    await asyncio.to_thread(wait_done, path, 1, PATIENCE_SECONDS)
     return interview_id
 
 
@@ -190,11 +193,13 @@ def main() -> None:
         server = spawn_server(database_url, port, KOJI_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
         try:
             warm = asyncio.run(warm_up(port, key, study, path))
-            receiver.wait_for(EVENTS_PER_INTERVIEW, timeout=60)
+            receiver.wait_for(EVENTS_PER_INTERVIEW, timeout=PATIENCE_SECONDS)
             began = time.monotonic()
             asyncio.run(drive(port, key, study, args.interviews, args.rate))
-            wait_done(path, args.interviews + 1, timeout=120)
-            receiver.wait_for(EVENTS_PER_INTERVIEW * (args.interviews + 1), timeout=60)
+            wait_done(path, args.interviews + 1, timeout=2 * PATIENCE_SECONDS)
+            receiver.wait_for(
+                EVENTS_PER_INTERVIEW * (args.interviews + 1), timeout=PATIENCE_SECONDS
+            )
             wall = time.monotonic() - began
         finally:
             server.send_signal(signal.SIGTERM)

@@ -6,7 +6,7 @@
 --           (x-koji-via-rest: 1); refuses query strings on the
 --           API (the transcoder would let `?interview_id=...` override the id
 --           in the path) but the documented parameters of ListInterviews,
---           ListStudies and UpdateStudy,
+--           ListStudies, UpdateStudy and SearchInterviews,
 --           gRPC content types (415: REST only on this port), gRPC method
 --           paths (404), preflights the CORS filter did not answer (403)
 --           and methods a documented path does not take (405 with Allow);
@@ -61,6 +61,10 @@ end
 
 -- The calls that take query parameters, exactly these (none of them a
 -- path field a parameter could override): method, path pattern, names.
+-- SearchInterviews' `metadata.<key>=<value>` (or `metadata[<key>]=<value>`)
+-- is rewritten to the proto's repeated `metadata=<key>=<value>` (the
+-- transcoder binds no map from a query string), and a form's `+` to `%20`
+-- (the transcoder would keep the plus).
 local QUERY_CALLS = {
   { method = "GET", path = "^/api/v1/interviews$",
     names = { study_id = true, status = true, updated_after = true, page_size = true,
@@ -68,25 +72,44 @@ local QUERY_CALLS = {
   { method = "GET", path = "^/api/v1/studies$",
     names = { status = true, page_size = true, page_token = true } },
   { method = "PATCH", path = "^/api/v1/studies/[^/]+$", names = { update_mask = true } },
+  { method = "GET", path = "^/api/v1/search$", form = true,
+    names = { q = true, study_id = true, type = true, theme_id = true, sentiment = true,
+              min_quality = true, after = true, before = true, metadata = true,
+              include_excluded = true, page_size = true, page_token = true } },
 }
 local QUERY_HELP = "Query parameters are accepted only by GET /api/v1/interviews (study_id, "
   .. "status, updated_after, page_size, page_token), GET /api/v1/studies (status, page_size, "
-  .. "page_token) and PATCH /api/v1/studies/{study_id} (update_mask)."
+  .. "page_token), PATCH /api/v1/studies/{study_id} (update_mask) and GET /api/v1/search "
+  .. "(q, study_id, type, theme_id, sentiment, min_quality, after, before, metadata.<key>, "
+  .. "include_excluded, page_size, page_token)."
 
-local function allowed_query(headers, path)
+-- The path with its query rewritten for the transcoder, or nil if the
+-- query is not one of the documented ones.
+local function documented_query(headers, path)
   local question = path:find("?", 1, true)
   local method, bare = headers:get(":method"), path:sub(1, question - 1)
   for _, call in ipairs(QUERY_CALLS) do
     if method == call.method and bare:find(call.path) then
+      local pairs_out = {}
       for pair in path:sub(question + 1):gmatch("[^&]+") do
-        if not call.names[pair:match("^([^=]*)")] then
-          return false
+        local name, rest = pair:match("^([^=]*)(.*)$")
+        local key = call.form
+          and (name:match("^metadata%.(.+)$") or name:match("^metadata%[(.+)%]$")
+            or name:match("^metadata%%5[Bb](.+)%%5[Dd]$"))
+        if key then
+          pair = "metadata=" .. key .. "%3D" .. rest:sub(2)
+        elseif not call.names[name] then
+          return nil
         end
+        if call.form then
+          pair = pair:gsub("%+", "%%20")
+        end
+        pairs_out[#pairs_out + 1] = pair
       end
-      return true
+      return path:sub(1, question) .. table.concat(pairs_out, "&")
     end
   end
-  return false
+  return nil
 end
 
 -- The documented paths, a path without parameters before the templates (as
@@ -165,9 +188,14 @@ function envoy_on_request(handle)
     local allow = allowed_methods(path)
     handle:respond({ [":status"] = "405", ["allow"] = allow },
       "Method " .. headers:get(":method") .. " is not allowed here; allowed: " .. allow .. ".")
-  elseif starts_with(path, "/api/") and path:find("?", 1, true) and not allowed_query(headers, path) then
-    -- Plain text: local_reply_config wraps it in the documented envelope.
-    handle:respond({ [":status"] = "400" }, QUERY_HELP)
+  elseif starts_with(path, "/api/") and path:find("?", 1, true) then
+    local rewritten = documented_query(headers, path)
+    if rewritten == nil then
+      -- Plain text: local_reply_config wraps it in the documented envelope.
+      handle:respond({ [":status"] = "400" }, QUERY_HELP)
+    elseif rewritten ~= path then
+      headers:replace(":path", rewritten)
+    end
   elseif headers:get(":method") == "HEAD" and starts_with(path, "/api/") then
     -- HEAD answers like GET, status and headers (the transcoder maps GET
     -- only); envoy_on_response then drops the body.

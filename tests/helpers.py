@@ -125,7 +125,13 @@ def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
         return connection.execute(sql).fetchall()
 
 
-def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
+# How long a test waits for another process (a server, the pipeline, Envoy)
+# before failing. A bound on a failure, not a measure of speed: generous, so
+# that a loaded machine is slow, never red.
+PATIENCE = 120.0
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float = PATIENCE) -> None:
     """Poll `condition` until it is true; fail after `seconds`, saying `what`
     never happened. For waiting on another process (a log line, a row): the
     deadline is a bound, not a measure of speed."""
@@ -136,7 +142,7 @@ def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) 
 
 
 async def wait_until_async(
-    condition: Callable[[], Awaitable[object]], what: str, seconds: float = 30
+    condition: Callable[[], Awaitable[object]], what: str, seconds: float = PATIENCE
 ) -> None:
     """`wait_until` for a condition that is awaited."""
     deadline = time.monotonic() + seconds
@@ -206,7 +212,7 @@ async def run_interview(stub, tenant: Tenant, answers: list[str]) -> pb.StartInt
 
 
 async def wait_analysed(stub, tenant: Tenant, interview_id: str):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + PATIENCE
     while True:
         got = await stub.GetInterview(
             pb.GetInterviewRequest(interview_id=interview_id), metadata=auth(tenant.api_key)
@@ -276,7 +282,7 @@ async def db_rows(server: RunningServer, query):  # type: ignore[no-untyped-def]
 
 async def wait_status(server: RunningServer, status: str):  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
+    deadline = loop.time() + PATIENCE
     while True:
         rows = await db_rows(server, select(WebhookDeliveryRow))
         if rows and all(r.status == status for r in rows):

@@ -15,7 +15,7 @@ import grpc
 
 from koji.v1 import interview_service_pb2 as pb
 from koji.v1 import interview_service_pb2_grpc as pb_grpc
-from tests.helpers import auth, query
+from tests.helpers import PATIENCE, auth, query
 
 if TYPE_CHECKING:
     from tests.conftest import Tenant
@@ -146,7 +146,7 @@ def launch(database_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[b
                 **env,
             },
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while True:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -175,7 +175,7 @@ def interview(port: int, tenant: Tenant, answers: list[str]) -> str:
     return started.interview_id
 
 
-def wait_all_done(path: str, expected: int, timeout: float = 90) -> None:
+def wait_all_done(path: str, expected: int, timeout: float = PATIENCE) -> None:
     deadline = time.monotonic() + timeout
     while query(path, "SELECT count(*) FROM jobs WHERE status = 'done'")[0][0] < expected:
         assert time.monotonic() < deadline, query(

@@ -74,7 +74,7 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if b'"webhook.verification"' not in r.body]
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = 120.0) -> list[Received]:
         deadline = time.monotonic() + timeout
         while len(self.events()) < count:
             if time.monotonic() > deadline:

@@ -24,7 +24,7 @@ import schemathesis
 STUDY_ENV = "KOJI_SCHEMATHESIS_STUDY_ID"
 # Request body objects whose own properties are proto fields (the Struct
 # fields, `respondent.metadata` and `feedback`, take any name).
-PROTO_OBJECTS = ("respondent",)
+PROTO_OBJECTS = ("respondent", "answer")
 
 
 def _is_uuid(value: Any) -> bool:

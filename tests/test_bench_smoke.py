@@ -68,3 +68,15 @@ def test_ratelimit_bench_runs() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PostgreSQL, UNLOGGED, sync_commit on, batched" in result.stdout
     assert "PostgreSQL limiters: 60 allowed (over-admission 0)" in result.stdout
+
+
+def test_search_bench_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.search", "--interviews", "20", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"rpc": "SearchInterviews"' in result.stdout and '"messages": 1000' in result.stdout

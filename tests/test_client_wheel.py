@@ -161,7 +161,11 @@ async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
     assert installed["version"] == project_version()
     assert Path(installed["stubs"]).is_relative_to(venv)
     assert Path(installed["helper"]).is_relative_to(venv)
-    assert installed["protos"] == ["interview_service.proto", "study_service.proto"]
+    assert installed["protos"] == [
+        "interview_service.proto",
+        "search_service.proto",
+        "study_service.proto",
+    ]
 
     assert steps["started"]["status"] == "active"
     assert steps["sent"]["messages_count"] == 3

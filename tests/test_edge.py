@@ -15,7 +15,7 @@ from koji.v1 import interview_service_pb2_grpc as pb_grpc
 from koji_server.api.error_table import ANSWERS
 from tests.conftest import Rest
 from tests.envoy_process import EnvoyProcess
-from tests.helpers import MISSING_ID, assert_envelope, auth
+from tests.helpers import MISSING_ID, PATIENCE, assert_envelope, auth
 
 
 def test_secrets_in_a_query_string_never_reach_envoys_access_log(rest: Rest) -> None:
@@ -25,7 +25,7 @@ def test_secrets_in_a_query_string_never_reach_envoys_access_log(rest: Rest) -> 
     for name, secret in zip(("api_key", "session_token"), secrets, strict=True):
         response = rest.client.get(f"/api/v1/interviews/{marker}?{name}={secret}")
         assert_envelope(response, 400, "invalid_request")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while rest.envoy.log.read_text().count(f"/api/v1/interviews/{marker}") < 2:
         assert time.monotonic() < deadline, rest.envoy.log.read_text()[-2000:]
         time.sleep(0.1)

@@ -230,6 +230,7 @@ def read_only(rest: Rest, request: pytest.FixtureRequest) -> Iterator[None]:
         setting("off")
 
 
+@pytest.mark.storage  # the engine's read-only mode, seen through Envoy
 def test_a_read_only_database_is_a_clean_503_and_heals_without_restart(
     rest: Rest, request: pytest.FixtureRequest
 ) -> None:

@@ -92,3 +92,18 @@ def test_sentences_of_an_answer_are_split_and_short_ones_skipped() -> None:
     engaged = transcript(["Yes. " + PAIN + " No idea why."], duration_seconds=60, name="s")
     said = insights.sentences(answers_of(engaged))
     assert [s.text for s in said] == [PAIN, "No idea why."]
+
+
+def test_shipped_encodings_cover_the_training_data_and_match_the_encoder() -> None:
+    """data/encoder_vectors.npz is the encoder's output for every training
+    sentence (`make encoder-vectors` after changing either)."""
+    import numpy as np
+
+    from koji_server.analysis import classifier, encoder
+
+    texts, _ = classifier.load_examples(*classifier.TRAINING_DATA)
+    stored = classifier.encodings(texts[:: len(texts) // 5])
+    assert set(map(classifier.text_key, texts)) <= set(classifier._precomputed())
+    fresh = encoder.encode(texts[:: len(texts) // 5])
+    assert np.allclose(stored, fresh, atol=2e-3)
+    assert np.allclose(np.linalg.norm(fresh, axis=1), 1.0, atol=1e-5)

@@ -48,6 +48,11 @@ TO_V2 = (
     "ALTER TABLE interviews DROP COLUMN updated_at; PRAGMA user_version = 2;"
 )
 TO_V1 = TO_V2 + "DROP TABLE study_reports; PRAGMA user_version = 1;"
+# Migration 0004's full-text index, per engine, outside the models.
+ENGINE_SEARCH_INDEX = frozenset(
+    ["search_fts", "search_fts_data", "search_fts_idx", "search_fts_content", "search_fts_docsize",
+     "search_fts_config", "search_tsv", "ix_search_tsv"]
+)  # fmt: skip
 LEGACY_PROJECT = "0695351f-2a1d-4d68-9f06-b0d50a97aee9"
 LEGACY_INTERVIEW = "07311cd1-5275-4d70-bb28-066369d1b070"
 
@@ -74,7 +79,12 @@ def differences(connection: Connection) -> list[Any]:
     (tables, columns, types, nullability, server defaults, indexes, unique
     and foreign keys), plus primary keys, which it does not compare."""
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": lambda name, kind, parents: name not in ENGINE_SEARCH_INDEX,
+        },
     )
     found: list[Any] = list(compare_metadata(context, Base.metadata))
     inspector = inspect(connection)

@@ -12,7 +12,7 @@ import pytest
 
 from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
-from tests.helpers import query
+from tests.helpers import PATIENCE, query
 from tests.processes import (
     assert_exactly_one_result_each,
     interview,
@@ -105,7 +105,7 @@ def test_deliveries_pending_at_a_kill_are_delivered_after_restart(
         process, port = launch(database_url, log, **env)
         try:
             ids = [interview(port, tenant, ENGAGED) for _ in range(3)]
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + PATIENCE
             while query(path, "SELECT count(*) FROM webhook_deliveries")[0][0] < 9:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)

@@ -172,7 +172,7 @@ async def count(engine: AsyncEngine, statement: Any) -> int:
         return int((await connection.execute(statement)).scalar_one())
 
 
-async def wait_until(condition: Any, seconds: float = 30, what: str = "condition") -> None:
+async def wait_until(condition: Any, seconds: float = 120, what: str = "condition") -> None:
     deadline = time.monotonic() + seconds
     while not await condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -24,7 +24,7 @@ from koji.v1 import study_service_pb2_grpc as study_grpc
 from koji_server.app import RunningServer
 from koji_server.storage.schema import AnalysisRow, JobAttemptRow, JobRow
 from tests.conftest import ServerFactory, Tenant, make_guide_tenant
-from tests.helpers import assert_error, auth, scrape, start, wait_analysed
+from tests.helpers import PATIENCE, assert_error, auth, scrape, start, wait_analysed
 from tests.transcripts import ENGAGED
 
 RACERS = 50
@@ -98,7 +98,7 @@ async def test_the_lifecycle_runs_to_an_analysis_usage_and_a_study_report(
 
     # The analysis process took it into the study report (psycopg there).
     studies = study_grpc.StudyServiceStub(channel)
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + PATIENCE
     while True:
         report = await studies.GetStudyReport(
             study_pb.GetStudyReportRequest(study_id=tenant.study_id),

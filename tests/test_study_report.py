@@ -26,6 +26,12 @@ from tests.study_transcripts import GUIDE, TOPICS, Topic
 from tests.transcripts import TERSE
 
 MAX_LABEL_WORDS = 5
+# Words that say what kind of thing a theme is about, not which: a label of
+# one of these alone ("Rows" for spreadsheet import errors) names nothing.
+GENERIC_LABELS = frozenset(
+    "rows row plan plans results result setup import seat seats support app data file "
+    "files issue issues problem problems team price pricing account feature".split()
+)
 
 
 async def study_tenant(database_url: str) -> Tenant:
@@ -147,6 +153,17 @@ async def test_report_fields_labels_and_counts(studied) -> None:
         for quote in theme.quotes:
             assert quote.type in {"pain_point", "request", "praise"}
             assert quote.quote and quote.message_id
+
+
+async def test_labels_are_noun_phrases_not_generic_words(studied) -> None:
+    """A label names the topic as a reader would ("Spreadsheet import",
+    "Per-seat pricing"): two to four words, never one generic word."""
+    _, _, report, _ = studied
+    assert report.themes
+    for theme in report.themes:
+        words = theme.label.split()
+        assert 2 <= len(words) <= 4, theme.label
+        assert theme.label.lower() not in GENERIC_LABELS, theme.label
 
 
 async def test_report_errors_and_scoping(server, channel, database_url) -> None:

@@ -10,6 +10,7 @@ from koji_server.domain.model import Permission
 from tests.conftest import Rest, add_key, make_tenant
 from tests.helpers import (
     MISSING_ID,
+    PATIENCE,
     assert_envelope,
     assert_no_grpc_internals,
     assert_rate_limit_headers,
@@ -63,7 +64,7 @@ def test_report_of_a_study_is_200_with_the_documented_fields(rest: Rest) -> None
         headers=session,
     )
     assert done.status_code == 200, done.text
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while True:
         body = report(rest, tenant.study_id, tenant.api_key).json()
         if body["interviews_analyzed"] == 1:

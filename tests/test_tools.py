@@ -38,6 +38,7 @@ async def test_reflection_lists_the_services(server) -> None:
     assert set(out.split()) == {
         "koji.v1.InterviewService",
         "koji.v1.StudyService",
+        "koji.v1.SearchService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
@@ -163,7 +164,12 @@ async def test_grpcurl_follows_both_streams(server, tenant) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["koji.v1.InterviewService", "koji.v1.StudyService", "koji.v1.CompleteInterviewResponse"],
+    [
+        "koji.v1.InterviewService",
+        "koji.v1.StudyService",
+        "koji.v1.SearchService",
+        "koji.v1.CompleteInterviewResponse",
+    ],
 )
 async def test_reflection_describes_types(server, name) -> None:
     code, out, err = await grpcurl(server.port, "describe", name)

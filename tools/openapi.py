@@ -92,6 +92,7 @@ MESSAGE_ERRORS = {
 ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "StartInterview": {
         404: "No such study in the key's project (`not_found`).",
+        409: "The study is not active (`study_not_active`).",
         413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
     },
     "SendMessage": MESSAGE_ERRORS,
@@ -106,6 +107,25 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
     "GetInterview": {404: "No such interview in the key's project (`not_found`)."},
     "GetStudyReport": {404: "No such study in the key's project (`not_found`)."},
     "ListInterviews": {404: "No such study in the key's project (`not_found`)."},
+    "SearchInterviews": {
+        400: "Invalid request (`invalid_request`): a q over 500 characters, a malformed id, "
+        "an unknown type or sentiment, a quality out of range, a bad page token, or an "
+        "undocumented query parameter; one field violation per bad parameter.",
+    },
+    "GetStudy": {404: "No such study in the key's project (`not_found`)."},
+    "UpdateStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The questions of a study that is not in draft (`study_not_draft`).",
+    },
+    "PublishStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The study is not in draft (`study_not_draft`).",
+    },
+    "CloseStudy": {
+        404: "No such study in the key's project (`not_found`).",
+        409: "The study is not active (`study_not_active`).",
+    },
+    "ArchiveStudy": {404: "No such study in the key's project (`not_found`)."},
     "CreateLink": {404: "No such study in the key's project (`not_found`)."},
     "ListLinks": {404: "No such study in the key's project (`not_found`)."},
     "RevokeLink": {404: "No such study in the key's project, or link of it (`not_found`)."},
@@ -123,7 +143,12 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
         "(`link_unavailable`).",
     },
 }
-SUCCESS_STATUS = {"StartInterview": 201, "CreateLink": 201, "StartLinkInterview": 201}
+SUCCESS_STATUS = {
+    "StartInterview": 201,
+    "CreateStudy": 201,
+    "CreateLink": 201,
+    "StartLinkInterview": 201,
+}
 # Calls that take no API key (docs/links.md): no 401/403, no rate-limit headers.
 KEYLESS_OPERATIONS = {"StartLinkInterview", "GetLinkPage"}
 
@@ -410,6 +435,24 @@ def add_own_path(doc: Json) -> None:
     }
 
 
+def fix_metadata_filters(doc: Json) -> None:
+    """SearchInterviews' repeated `metadata` ("key=value") is written
+    `metadata.<key>=<value>` or `metadata[<key>]=<value>` over REST (Envoy's
+    Lua filter rewrites either for the transcoder): documented as a
+    deepObject, the form OpenAPI can say."""
+    for _path, _method, operation in operations(doc):
+        for parameter in operation.get("parameters", []):
+            if operation["operationId"] == "SearchInterviews" and parameter["name"] == "metadata":
+                parameter.update(
+                    style="deepObject",
+                    explode=True,
+                    schema={"type": "object", "additionalProperties": {"type": "string"}},
+                    description="Optional. Respondent metadata filters: only interviews whose "
+                    "respondent metadata has each key with its value (as text), written "
+                    "`metadata[<key>]=<value>` or `metadata.<key>=<value>`.",
+                )
+
+
 @dataclass(frozen=True)
 class Rules:
     """The protos' request rules: each message's fields' `buf.validate.field`
@@ -516,6 +559,7 @@ def add_rules(doc: Json, rules: Rules) -> None:
 def finish(doc: Json, rules: Rules) -> Json:
     add_info(doc)
     fix_json_types(doc)
+    fix_metadata_filters(doc)
     fix_request_bodies(doc)
     add_rules(doc, rules)
     add_errors_and_headers(doc)

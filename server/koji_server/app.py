@@ -18,10 +18,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.api.handlers import LINK_SERVICE, SERVICE, STUDY_SERVICE, add_service
+from koji_server.api.handlers import (
+    LINK_SERVICE,
+    SEARCH_SERVICE,
+    SERVICE,
+    STUDY_SERVICE,
+    add_service,
+)
 from koji_server.api.link_servicer import LinkServicer
 from koji_server.api.observe import ObservingInterceptor
 from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
+from koji_server.api.search_servicer import SearchServicer
+from koji_server.api.search_setup import QueryEncoder, make_search
 from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
@@ -77,6 +85,7 @@ class RunningServer:
     metrics_endpoint: MetricsEndpoint | None = None
     relay: PostgresChangeRelay | None = None
     limiter: RateLimiter | None = None
+    search_encoder: QueryEncoder | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -96,6 +105,8 @@ class RunningServer:
             await self.relay.stop()
         if self.limiter is not None:
             await self.limiter.close()
+        if self.search_encoder is not None:
+            self.search_encoder.close()
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
         await self.database.dispose()
@@ -220,9 +231,8 @@ async def start_server(
     )
 
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=(ObservingInterceptor(metrics),))
-    # One secret for both services' page tokens (ListInterviews, ListStudies).
-    page_tokens = (
-        PageTokens(settings.page_token_secret.encode()) if settings.page_token_secret else None
+    page_tokens = PageTokens(
+        settings.page_token_secret.encode() if settings.page_token_secret else os.urandom(32)
     )
     if pipeline is not None:
         # A completion: its analysis job is due.
@@ -287,12 +297,15 @@ async def start_server(
         open_call,
     )
     add_service(StudyServicer(studies), server, STUDY_SERVICE, open_call)
+    search, search_encoder = make_search(units, page_tokens, analysis_executor)
+    add_service(SearchServicer(search), server, SEARCH_SERVICE, open_call)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             SERVICE.full_name,
             STUDY_SERVICE.full_name,
+            SEARCH_SERVICE.full_name,
             LINK_SERVICE.full_name,
             health.SERVICE_NAME,
             reflection.SERVICE_NAME,
@@ -315,7 +328,14 @@ async def start_server(
     await server.start()
     if pipeline is not None:
         pipeline.start()
-    for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name, LINK_SERVICE.full_name):
+    search_encoder.start()
+    for name in (
+        "",
+        SERVICE.full_name,
+        STUDY_SERVICE.full_name,
+        SEARCH_SERVICE.full_name,
+        LINK_SERVICE.full_name,
+    ):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (%s)", pb.DESCRIPTOR.package, port, database.describe())
     if endpoint is not None:
@@ -326,5 +346,5 @@ async def start_server(
         )
     return RunningServer(
         server, port, database, health_servicer, pipeline, metrics, watcher, changes,
-        endpoint, relay, limiter,
+        endpoint, relay, limiter, search_encoder,
     )  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from koji_server.admin import db
+from koji_server.admin import db, search_cli
 from koji_server.api import translate
 from koji_server.config import Settings
 from koji_server.domain.changes import ChangeFeed
@@ -54,6 +54,7 @@ from koji_server.operations.projects import (
 )
 from koji_server.operations.webhooks import Delivery, WebhookAdmin
 from koji_server.pipeline import study_reports
+from koji_server.storage import search_index
 from koji_server.storage.backends import open_database
 from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase
@@ -279,6 +280,7 @@ async def interviews_show(args: argparse.Namespace, ctx: Context) -> None:
 
 async def interviews_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
     await reanalyze_and_report(ctx.units, ctx.changes, ctx.database_url, [args.interview_id])
+    await asyncio.to_thread(search_index.take_in, ctx.database_url, args.interview_id)
     await _print_interview(ctx, args.interview_id)
 
 
@@ -323,6 +325,7 @@ async def studies_reanalyze(args: argparse.Namespace, ctx: Context) -> None:
             lambda: progress.advance(task),
         )
     assert report is not None
+    await asyncio.to_thread(search_cli.reindex_study, ctx.database_url, study.study_id)
     print(
         f"study {study.study_id}: {len(interview_ids)} interviews reanalysed, "
         f"{len(report['themes'])} themes"
@@ -638,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--project", required=True, metavar="PROJECT_ID")
 
     db.add_commands(groups)
+    search_cli.add_commands(groups, command)
     return parser
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 
-from koji_server.storage import migrate
 from koji_server.storage.schema_version import HEAD_REVISION, UPGRADE_HINT, mismatch
 
 DbCommand = Callable[[str], Awaitable[None]]
 
 
 async def upgrade(url: str) -> None:
+    # Imported here: it loads Alembic (about half of koji-admin's start), which
+    # no other command needs.
+    from koji_server.storage import migrate
+
     done = await migrate.upgrade(url)
     where = migrate.display(url)
     if done.before == done.after:
@@ -26,6 +29,8 @@ async def upgrade(url: str) -> None:
 
 
 async def current(url: str) -> None:
+    from koji_server.storage import migrate
+
     where = migrate.display(url)
     state = await migrate.current(url)
     if mismatch(state, where) is None:

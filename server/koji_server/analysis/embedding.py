@@ -109,6 +109,39 @@ LABEL_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+# What a reader calls each topic, for a theme whose own phrases offer no
+# more than a bare noun ("Setup", "Plan").
+TOPIC_LABELS: dict[str, str] = {
+    "data import": "Data import",
+    "data export": "Data export",
+    "pricing": "Plan pricing",
+    "customer support": "Customer support",
+    "mobile app": "Mobile app",
+    "login": "Login and accounts",
+    "performance": "Speed and performance",
+    "integrations": "Tool integrations",
+    "reports": "Reports and dashboards",
+    "onboarding": "Onboarding and setup",
+    "notifications": "Email notifications",
+    "search": "Search and filters",
+    "collaboration": "Sharing and permissions",
+    "checkout": "Checkout and payment",
+    "hardware": "Device hardware",
+}
+
+
+def topic_label(texts: list[str]) -> str | None:
+    """The name of the topic that most of the texts name, if any does."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for topic in _topics_of(topic_words(text)):
+            counts[topic] = counts.get(topic, 0) + 1
+    if not counts:
+        return None
+    topic = max(counts, key=lambda t: (counts[t], t))
+    return TOPIC_LABELS[topic] if counts[topic] * 2 >= len(texts) else None
+
+
 def label_words(texts: list[str]) -> frozenset[str]:
     """The label words of the topics that at least half of the texts name."""
     counts: dict[str, int] = {}

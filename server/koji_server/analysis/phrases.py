@@ -219,8 +219,40 @@ def best_label(
         return (value, -len(words), " ".join(words))
 
     chosen = candidates[max(range(len(candidates)), key=score)]
+    if len(chosen) == 1:
+        # A bare noun ("Import", "Seat") names a topic less well than the
+        # phrase around it ("Spreadsheet import", "Per-seat pricing"): take
+        # the most used, most central phrase that holds the word, even if
+        # only one interview said it.
+        chosen = _extended(chosen[0], users, centrality, preferred) or chosen
     label = " ".join(chosen)
     return label if _is_acronym(chosen[0]) else label[0].upper() + label[1:]
+
+
+def _extended(
+    word: str,
+    users: dict[tuple[str, ...], set[str]],
+    centrality: Callable[[list[str]], list[float]] | None,
+    preferred: frozenset[str],
+) -> tuple[str, ...] | None:
+    head = lemma(word)
+
+    def holds(words: tuple[str, ...]) -> bool:
+        return any(lemma(part) == head for w in words for part in (w, *w.lower().split("-")))
+
+    phrases = [p for p in users if 2 <= len(p) <= 3 and holds(p)]
+    if not phrases:
+        return None
+    closeness = centrality([" ".join(p) for p in phrases]) if centrality else [0.0] * len(phrases)
+
+    def score(index: int) -> tuple[float, str]:
+        words = phrases[index]
+        value = len(users[words]) + closeness[index]
+        if words[-1].lower() in preferred:
+            value += 0.3  # its head names the topic ("per-seat pricing")
+        return (value, " ".join(words))
+
+    return phrases[max(range(len(phrases)), key=score)]
 
 
 _LEADING_FILLER = re.compile(

@@ -42,13 +42,19 @@ class PageTokens:
 
     def issue(self, scope: str, position: Position) -> str:
         """`scope` names the project and the filters (any stable string)."""
-        payload = json.dumps(
-            [position.updated_at.isoformat(), position.interview_id], separators=(",", ":")
-        ).encode()
+        return self.issue_values(scope, [position.updated_at.isoformat(), position.interview_id])
+
+    def read(self, scope: str, token: str) -> Position:
+        updated_at, interview_id = self.read_values(scope, token)
+        return Position(datetime.fromisoformat(updated_at), interview_id)
+
+    def issue_values(self, scope: str, values: list[str | int]) -> str:
+        """A token carrying any JSON list of positions (search pages by offset)."""
+        payload = json.dumps(values, separators=(",", ":")).encode()
         token = self._mac(scope, payload) + payload
         return base64.urlsafe_b64encode(token).decode().rstrip("=")
 
-    def read(self, scope: str, token: str) -> Position:
+    def read_values(self, scope: str, token: str) -> list[str | int]:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
@@ -58,5 +64,5 @@ class PageTokens:
             raise _refused(
                 "is not valid for this request: it was altered, or issued for other filters"
             )
-        updated_at, interview_id = json.loads(payload)
-        return Position(datetime.fromisoformat(updated_at), interview_id)
+        values: list[str | int] = json.loads(payload)
+        return values

@@ -15,6 +15,7 @@ from koji_server.observability.metrics import Metrics
 from koji_server.pipeline import study_reports
 from koji_server.pipeline.executor import MeasuredAnalysis, analyze_measured, warm_up
 from koji_server.pipeline.jobs import Claim, JobQueue
+from koji_server.storage import search_index
 from koji_server.storage.status import JobStatus
 from koji_server.support.clock import precise_now
 
@@ -102,6 +103,13 @@ class AnalysisRunner:
                     raise
                 except Exception:
                     log.exception("study report update for interview %s failed", interview_id)
+                # Then search's entries, with the themes the report now has.
+                try:
+                    await self._in_worker(search_index.take_in, self._database_url, interview_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("search index update for interview %s failed", interview_id)
             # A big study's update reads and writes its whole state: under a
             # stream of completions, spend at most a tenth of the time on it.
             spent = loop.time() - began

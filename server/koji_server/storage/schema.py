@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -332,3 +333,32 @@ class RateLimitWindowRow(Base):
     window_start: Mapped[float] = mapped_column(Double)
     current_count: Mapped[int] = mapped_column(Integer)
     previous_count: Mapped[int] = mapped_column(Integer)
+
+
+class SearchEntryRow(Base):
+    """What the analysis knows of one respondent message, for search by
+    meaning and its filters (domain.search): written by the analysis
+    process (storage.search_index) once the interview is analysed,
+    replaced on reanalysis. `embedding` is the message's vector as
+    little-endian float32 bytes of `dimensions` values (the encoder may
+    change: a reindex rewrites them). Keyword search needs no row here: the
+    full-text index follows the messages table itself (migration 0004)."""
+
+    __tablename__ = "search_entries"
+    # The vector cache's catch-up read: a project's rows changed since.
+    __table_args__ = (Index("ix_search_entries_changes", "project_id", "indexed_at"),)
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    interview_id: Mapped[str] = mapped_column(ForeignKey("interviews.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    study_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    insight_type: Mapped[str | None] = mapped_column(String(16))
+    sentiment: Mapped[float | None] = mapped_column(Double)
+    theme_id: Mapped[str | None] = mapped_column(String(64))
+    theme_label: Mapped[str | None] = mapped_column(String(200))
+    quality_score: Mapped[float | None] = mapped_column(Double)
+    passed: Mapped[bool]
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    indexed_at: Mapped[datetime]
