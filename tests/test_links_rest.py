@@ -97,11 +97,10 @@ def test_expired_full_and_closed_study_links_are_410(rest: Rest, project) -> Non
     assert start(rest, token_of(full)).status_code == 201
     gone = assert_envelope(start(rest, token_of(full)), 410, "link_unavailable")
     assert "all the interviews" in gone["message"]
+    # A time already past makes a link that is expired from the start.
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat().replace("+00:00", "Z")
-    refused = rest.client.post(
-        f"/api/v1/studies/{sid}/links", json={"expires_at": past}, headers=headers(key)
-    )
-    assert_envelope(refused, 400, "invalid_request")
+    expired = new_link(rest, key, sid, expires_at=past)
+    assert_envelope(start(rest, token_of(expired)), 410, "link_unavailable")
     open_one = new_link(rest, key, sid)
     closed = rest.client.post(f"/api/v1/studies/{sid}/close", headers=headers(key))
     assert closed.status_code == 200, closed.text

@@ -123,8 +123,6 @@ class LinkService:
             raise InvalidRequest(
                 [FieldViolation("max_interviews", f"must be 0 to {MAX_INTERVIEWS:,}")]
             )
-        if expires_at is not None and expires_at <= now:
-            raise InvalidRequest([FieldViolation("expires_at", "must be in the future")])
         token = secrets.token_urlsafe(32)
 
         def add(uow: UnitOfWork) -> Link:
