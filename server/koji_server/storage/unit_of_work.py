@@ -34,6 +34,7 @@ from koji_server.storage.repository import (
     EventRepository,
     InterviewRepository,
     JobRepository,
+    LinkRepository,
     ProjectRepository,
     StudyReportRepository,
     StudyRepository,
@@ -53,6 +54,7 @@ class UnitOfWork:
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
         self.studies = StudyRepository(session, tables.lock_rows)
+        self.links = LinkRepository(session, tables.lock_rows)
         self.study_reports = StudyReportRepository(session, tables.lock_rows)
         self.interviews = InterviewRepository(session, tables)
         self.jobs = JobRepository(session, tables)
