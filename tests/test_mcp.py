@@ -27,7 +27,7 @@ GOOD_ANSWERS = [
 ]
 READS = {
     "koji_list_interviews", "koji_get_interview", "koji_get_study_report", "koji_get_usage",
-    "koji_list_studies", "koji_get_study",
+    "koji_list_studies", "koji_get_study", "koji_search_interviews",
 }  # fmt: skip
 # Writes: (destructiveHint, idempotentHint), as each one behaves.
 WRITES = {

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     interviewer_llm_model: str = ""
     interviewer_llm_api_key: str = ""
     interviewer_llm_timeout_seconds: float = 3.0
+    # Interview links (docs/links.md): the base of their urls (where Envoy is
+    # reached from respondents' browsers), and the starts without an API key
+    # allowed a minute from one client address and on one link.
+    public_url: str = "http://127.0.0.1:8080"
+    link_starts_per_address: int = 10
+    link_starts_per_link: int = 120
 
     @field_validator("sqlite_synchronous")
     @classmethod

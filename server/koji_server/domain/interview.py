@@ -53,6 +53,8 @@ class Interview:
     # The conversation engine's state but for the question (question_index);
     # None for an interview started before the engine kept one.
     conversation: dict[str, Any] | None = None
+    # The interview link it was started from (None: an API key started it).
+    link_id: str | None = None
 
     @property
     def respondent(self) -> Respondent:

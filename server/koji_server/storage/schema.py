@@ -101,6 +101,23 @@ class StudyRow(Base):
     published_at: Mapped[datetime | None]
 
 
+class InterviewLinkRow(Base):
+    """A study's interview link: its token (a capability) stored hashed."""
+
+    __tablename__ = "interview_links"
+    __table_args__ = (Index("ix_interview_links_study", "study_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    max_interviews: Mapped[int] = mapped_column(Integer, default=0)
+    interview_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 class InterviewRow(Base):
     __tablename__ = "interviews"
     # ListInterviews' keyset: a study's interviews by (updated_at, id).
@@ -128,6 +145,9 @@ class InterviewRow(Base):
     # The conversation engine's state (domain.conversation.State, but for the
     # question, which is question_index); null before migration 0007.
     conversation: Mapped[dict[str, Any] | None]
+    # The interview link it was started from (NULL: started with an API key):
+    # its session token alone is then its credential.
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("interview_links.id"))
     # Kept by the interviews_touch trigger (migration 0001); set to started_at on insert.
     updated_at: Mapped[datetime | None]
     # The study questions' answers so far, in the study's order
