@@ -28,6 +28,7 @@ from koji_server.domain.errors import (
 from koji_server.domain.interview_commands import InterviewCommands
 from koji_server.domain.links import LinkService, StartLimiter, token_hash
 from koji_server.domain.model import OPERATOR, Permission, Respondent
+from koji_server.interviewer.listening import Listener
 from koji_server.storage.backends import open_database
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import Tenant, make_tenant
@@ -69,7 +70,7 @@ async def test_expiry_the_cap_revocation_and_the_study_with_an_injected_clock(
 ) -> None:
     clock = Clock()
     links = LinkService(units, "https://interviews.example.org/", clock)
-    commands = InterviewCommands(units, ChangeFeed(), clock)
+    commands = InterviewCommands(units, ChangeFeed(), clock, listener=Listener())
     study_id = await active_study(studies, tenant)
 
     expiring = await links.create(OPERATOR, study_id, T0 + timedelta(hours=1))
@@ -122,7 +123,7 @@ async def test_the_session_principal_is_one_link_interview_only(
     server, studies, tenant: Tenant, units: UnitOfWorkFactory, stub
 ) -> None:
     links = LinkService(units, "http://127.0.0.1:8080")
-    commands = InterviewCommands(units, ChangeFeed())
+    commands = InterviewCommands(units, ChangeFeed(), listener=Listener())
     authenticator = Authenticator(units)
     study_id = await active_study(studies, tenant)
     token = (await links.create(OPERATOR, study_id)).url.rsplit("/", 1)[-1]

@@ -180,6 +180,7 @@ async def test_a_version_2_file_gets_updated_at_and_the_trigger_keeps_it(
             "ALTER TABLE studies DROP COLUMN published_at;"
             "ALTER TABLE interviews DROP COLUMN answers;"
             "ALTER TABLE interviews DROP COLUMN conversation;"
+            "ALTER TABLE interviews DROP COLUMN link_id; DROP TABLE interview_links;"
             "ALTER TABLE messages DROP COLUMN question_id;"
             "ALTER TABLE messages DROP COLUMN follow_up;"
             "DROP TRIGGER interviews_touch; DROP INDEX ix_interviews_listing;"

@@ -76,8 +76,9 @@ class InterviewCommands:
         self,
         units: UnitOfWorkFactory,
         changes: ChangeFeed,
-        listener: conversation.Listener,
         clock: Clock = precise_now,
+        *,
+        listener: conversation.Listener,
         wording: conversation.Wording | None = None,
     ) -> None:
         self._units = units

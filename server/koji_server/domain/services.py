@@ -64,7 +64,7 @@ class InterviewService:
         # `listener` reads answers for the conversation engine
         # (interviewer.listening); `wording`: a language model that words its
         # moves (interviewer.llm; None: the built-in wording).
-        self.commands = InterviewCommands(units, changes, listener, clock, wording)
+        self.commands = InterviewCommands(units, changes, clock, listener=listener, wording=wording)
         self.queries = InterviewQueries(
             units,
             changes,
