@@ -1,6 +1,7 @@
 """`koji-mcp`: the MCP server, over streamable HTTP (behind Envoy, which
 routes /mcp, /oauth/* and /.well-known/oauth-* of the REST port to it) or,
-with --stdio, for a local client that starts it.
+with --stdio, for a local client that starts it. It lives outside mcp/
+because it wires that package to storage, which implements mcp.grants' port.
 
 Settings (environment):
   KOJI_GRPC_TARGET     the gRPC API (host:port, or a comma-separated list of
