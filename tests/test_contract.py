@@ -300,7 +300,10 @@ def test_the_domain_limits_are_the_protos() -> None:
     assert (questions.min_items, questions.max_items) == (1, validation.MAX_QUESTIONS)
     assert rule(study_pb.StudyQuestion, "text").string.max_len == validation.MAX_QUESTION_CHARS
     options = rule(study_pb.QuestionConfig, "options").repeated
-    assert (options.min_items, options.max_items) == (validation.MIN_OPTIONS, validation.MAX_OPTIONS)
+    assert (options.min_items, options.max_items) == (
+        validation.MIN_OPTIONS,
+        validation.MAX_OPTIONS,
+    )
     assert rule(study_pb.QuestionOption, "label").string.max_len == validation.MAX_NAME_CHARS
     assert rule(study_pb.Probing, "max_follow_ups").int32.lte == validation.MAX_FOLLOW_UPS
     instructions = rule(study_pb.Probing, "instructions").string.max_len
