@@ -38,10 +38,11 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from koji_server.api.error_table import ANSWERS
@@ -232,6 +233,10 @@ def fix_request_bodies(doc: Json, rules: Rules) -> dict[str, tuple[str, bool]]:
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
                 schema["properties"].pop(parameter["name"], None)
+        # The server ignores output-only fields sent in a body (a study read
+        # back can be sent again): like any unknown property, not documented.
+        for field in rules.output_only.get(name, ()):
+            schema["properties"].pop(field, None)
         partial = operation["operationId"] in rules.partial
         required = [
             field
@@ -445,6 +450,8 @@ class Rules:
     requests: dict[str, str]
     # RPCs whose request has an `update_mask` (AIP-134): partial bodies.
     partial: frozenset[str] = frozenset()
+    # Schema name (`v1Study`) -> its OUTPUT_ONLY fields.
+    output_only: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, descriptor_set: Path) -> Rules:
@@ -456,6 +463,7 @@ class Rules:
         enum_zero: dict[str, str] = {}
         requests: dict[str, str] = {}
         masked: set[str] = set()
+        output_only: dict[str, set[str]] = {}
 
         def walk(prefix: str, messages: Any, enums: Any) -> None:
             for enum in enums:
@@ -466,6 +474,9 @@ class Rules:
                 for field in message.field:
                     if field.type_name == ".google.protobuf.FieldMask":
                         masked.add(name)
+                    behaviors = field.options.Extensions[field_behavior_pb2.field_behavior]
+                    if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+                        output_only.setdefault("v1" + message.name, set()).add(field.name)
                     if field.options.HasExtension(validate_pb2.field):
                         rules = field.options.Extensions[validate_pb2.field]
                         fields.setdefault(name, {})[field.name] = (rules, field)
@@ -478,7 +489,7 @@ class Rules:
                 for method in service.method:
                     requests[method.name] = method.input_type
         partial = frozenset(name for name, request in requests.items() if request in masked)
-        return cls(fields, enum_zero, requests, partial)
+        return cls(fields, enum_zero, requests, partial, output_only)
 
 
 def _escaped(text: str) -> str:
