@@ -38,7 +38,8 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,7 @@ def fix_request_bodies(doc: Json, rules: Rules) -> dict[str, tuple[str, bool]]:
         schema["description"] = f"The body of {operation['operationId']} (path fields left out)."
         schemas[body_name] = schema
         content["schema"] = ref(body_name)
-        if not required and not field_body:
+        if not required:
             body["required"] = False
     unused = {
         name
@@ -451,7 +452,7 @@ class Rules:
     # RPCs whose request has an `update_mask` (AIP-134): partial bodies.
     partial: frozenset[str] = frozenset()
     # Schema name (`v1Study`) -> its OUTPUT_ONLY fields.
-    output_only: dict[str, set[str]] = field(default_factory=dict)
+    output_only: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def read(cls, descriptor_set: Path) -> Rules:
