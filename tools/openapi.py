@@ -34,11 +34,11 @@ expressed in OpenAPI).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import subprocess
 import sys
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
