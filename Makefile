@@ -12,7 +12,7 @@ PROTOS := $(wildcard proto/koji/v1/*.proto)
 # site-packages; grpc_tools adds google/protobuf/*.proto by itself.
 GOOGLEAPIS = $(shell $(PY) -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')
 
-.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-search bench-stream eval eval-search encoder-vectors clean protoc-gen-swagger postgresql
+.PHONY: help install gen check-gen client breaking buf-googleapis run test lint bench bench-pipeline bench-ratelimit bench-search bench-stream eval eval-search encoder-vectors clean protoc-gen-swagger postgresql bench-mcp chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,9 +47,17 @@ postgresql:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
-TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql
+# The consent page's screenshot test (tests/test_mcp_consent_page.py) drives
+# Debian's chromium through Playwright: package chromium.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql
+TOOLS := $(VENV)/.installed node_modules/.installed protoc-gen-swagger postgresql chromium
+
+install: $(TOOLS) ## Create .venv with the service and dev tools, node_modules, protoc-gen-swagger, postgresql, chromium
 
 gen: $(TOOLS) ## Regenerate gen/ (Python stubs, .pyi, Envoy descriptor set, openapi.json) from proto/
 	$(PY) tools/gen.py --out gen
@@ -115,6 +123,9 @@ bench-stream: $(VENV)/.installed ## SSE through Envoy: first reply piece, comple
 
 eval-search: $(VENV)/.installed ## Search quality on eval/search_corpus.json: nDCG@10, recall@10 for BM25, embeddings, hybrid
 	$(PY) tools/eval_search.py
+
+bench-mcp: $(VENV)/.installed ## koji_get_interview over streamable HTTP (/mcp through Envoy) against REST GetInterview
+	$(PY) -m bench.mcp
 
 eval: $(VENV)/.installed ## Held-out sets (eval/): the insight classifier (accuracy, per class, confusion) and the answer parser
 	$(PY) -m tools.eval_insights

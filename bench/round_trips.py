@@ -2,8 +2,9 @@
 CompleteInterview through the domain's use cases (no gRPC, no rate limiter),
 on a throwaway PostgreSQL. Counts what asyncpg sends (an `execute`, a
 prepared statement's `fetch` or `executemany`, a `prepare` the first time a
-connection sees a statement), BEGIN and COMMIT included, for a warm unit
-(its statements already prepared) and lists them. A count, not a timing:
+connection sees a statement, a connection's own `fetch`, `fetchrow` or
+`fetchval`), BEGIN and COMMIT included, for a warm unit (its statements
+already prepared) and lists them. A count, not a timing:
 the same on a loaded machine.
 
     .venv/bin/python -m bench.round_trips
@@ -32,6 +33,9 @@ ANSWER = "We import spreadsheets every morning and it takes an hour."
 SENDING = (
     (asyncpg.connection.Connection, "execute"),
     (asyncpg.connection.Connection, "executemany"),
+    (asyncpg.connection.Connection, "fetch"),
+    (asyncpg.connection.Connection, "fetchrow"),
+    (asyncpg.connection.Connection, "fetchval"),
     (asyncpg.connection.Connection, "prepare"),
     (asyncpg.prepared_stmt.PreparedStatement, "fetch"),
     (asyncpg.prepared_stmt.PreparedStatement, "executemany"),

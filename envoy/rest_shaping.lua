@@ -33,6 +33,7 @@ local CODE_FOR_STATUS = {
   ["403"] = "forbidden",
   ["404"] = "not_found",
   ["409"] = "already_completed",
+  ["410"] = "link_unavailable",
   ["413"] = "payload_too_large",
   ["429"] = "rate_limited",
   ["500"] = "internal",

@@ -35,6 +35,7 @@ from koji_server.storage.unit_of_work import UnitOfWorkFactory
 from koji_server.webhooks.signing import SECRET_PREFIX
 from tests.envoy_process import EnvoyProcess
 from tests.helpers import FakeTicks
+from tests.mcp_stack import McpProcess
 from tests.receiver import Receiver
 from tools.local_postgres import ThrowawayPostgres
 
@@ -544,3 +545,18 @@ def receiver() -> Iterator[Receiver]:
     running = Receiver()
     yield running
     running.close()
+
+
+@pytest.fixture(scope="module")
+def mcp_stack(
+    threaded_server: ThreadedServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[McpProcess]:
+    """koji-mcp behind Envoy (tests.mcp_stack) in front of threaded_server."""
+    stack = McpProcess(
+        threaded_server.running.port, threaded_server.database_url, tmp_path_factory.mktemp("mcp")
+    )
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()

@@ -80,3 +80,16 @@ def test_search_bench_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"rpc": "SearchInterviews"' in result.stdout and '"messages": 1000' in result.stdout
+
+
+def test_mcp_bench_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.mcp", "--seconds", "1", "--clients", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "koji_get_interview mcp" in result.stdout
+    assert "GetInterview rest" in result.stdout

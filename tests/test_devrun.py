@@ -4,6 +4,7 @@ Envoy, a REST call through it, and everything gone after Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -13,10 +14,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.mcp_stack import mcp_client
 from tests.processes import free_port
 
 pytestmark = pytest.mark.e2e
@@ -101,11 +104,11 @@ def requests_by_port(admin_port: int) -> dict[int, int]:
 
 def test_two_replicas_on_a_throwaway_postgres_and_everything_stops_on_ctrl_c() -> None:
     grpc_port = consecutive_free_ports(2)
-    rest_port, admin_port = free_port(), free_port()
+    rest_port, admin_port, mcp_port = free_port(), free_port(), free_port()
     command = [
         sys.executable, "-m", "tools.devrun", "--replicas", "2", "--postgres",
         "--listen", f"127.0.0.1:{grpc_port}", "--rest-port", str(rest_port),
-        "--admin-port", str(admin_port),
+        "--admin-port", str(admin_port), "--mcp-port", str(mcp_port),
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -130,7 +133,8 @@ def test_two_replicas_on_a_throwaway_postgres_and_everything_stops_on_ctrl_c() -
         )
         assert [int(replicas.group(1)), int(replicas.group(3))] == [grpc_port, grpc_port + 1]
         envoy = int(output.wait_for(r"\(Envoy, pid (\d+);", 5).group(1))
-        pids = [postmaster, int(replicas.group(2)), int(replicas.group(4)), envoy]
+        mcp = int(output.wait_for(r"\(koji-mcp, pid (\d+);", 5).group(1))
+        pids = [postmaster, int(replicas.group(2)), int(replicas.group(4)), envoy, mcp]
         assert all(alive(pid) for pid in pids)
         assert data_dir.is_dir()
 
@@ -171,6 +175,23 @@ def test_two_replicas_on_a_throwaway_postgres_and_everything_stops_on_ctrl_c() -
                     break
                 time.sleep(0.5)  # at most 40 reads: the demo key's 60 a minute
         assert counts[grpc_port] >= 1 and counts[grpc_port + 1] >= 1, counts
+
+        # koji-mcp behind Envoy at /mcp, a client of the replicas (one call:
+        # the demo key allows 60 a minute), once it answers (it may start
+        # after the replicas are healthy: Envoy says 503 until then).
+        deadline = time.monotonic() + 60
+        metadata = f"{rest}/.well-known/oauth-protected-resource"
+        while httpx.get(metadata, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "koji-mcp did not answer in 60 s"
+            time.sleep(0.2)
+
+        async def usage() -> Any:
+            async with mcp_client(f"{rest}/mcp", key) as client:
+                return await client.call_tool("koji_get_usage", {})
+
+        result = asyncio.run(usage())
+        assert not result.is_error, result.content
+        assert result.structured_content["counted_interviews"] == 0
 
         process.send_signal(signal.SIGINT)
         stopping = time.monotonic()

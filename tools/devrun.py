@@ -120,6 +120,10 @@ def parse_args(settings: Settings) -> argparse.Namespace:
     parser.add_argument("--rest-port", type=int, default=8080, help="Envoy listener (%(default)s)")
     parser.add_argument("--admin-port", type=int, default=9901, help="Envoy admin (%(default)s)")
     parser.add_argument(
+        "--mcp-port", type=int, default=8090,
+        help="koji-mcp's own HTTP port; clients use /mcp on the REST port (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -217,6 +221,7 @@ def run(
             listen_port=args.rest_port,
             admin_port=args.admin_port,
             cors_origins=tuple(args.cors_origin),
+            mcp_port=args.mcp_port,
         ),
         run_dir / "envoy.yaml",
     )
@@ -237,6 +242,16 @@ def run(
         children.append(
             subprocess.Popen([str(bin_dir / "koji-server")], env=replica_env, process_group=0)
         )
+    # koji-mcp: the MCP server, a client of the replicas' gRPC API, behind
+    # Envoy at /mcp (and its OAuth endpoints).
+    mcp_env = {
+        **env,
+        "KOJI_GRPC_TARGET": ",".join(listens),
+        "KOJI_MCP_LISTEN": f"{grpc_host}:{args.mcp_port}",
+        "KOJI_MCP_PUBLIC_URL": rest,
+    }
+    mcp = subprocess.Popen([str(bin_dir / "koji-mcp")], env=mcp_env, process_group=0)
+    children.append(mcp)
     envoy = subprocess.Popen(
         [str(bin_dir / "envoy"), "-c", str(envoy_config), "--disable-hot-restart",
          "--log-level", "warn"],
@@ -267,6 +282,8 @@ replica(s); health at {rest}/healthz)
   Envoy    : http://127.0.0.1:{args.admin_port}/clusters (replicas' health), \
 /stats/prometheus
   (reflection on: grpcurl -plaintext {first} list)
+  MCP      : {rest}/mcp   (koji-mcp, pid {mcp.pid}; Authorization: Bearer <API key>, \
+or OAuth: docs/mcp.md)
 
 Start an interview over REST:
   curl -X POST {rest}/api/v1/interviews/start \\
@@ -282,7 +299,7 @@ Ctrl-C stops everything.
     )
     # A replica that exits is reported (Envoy ejects it and serves from the
     # others); the run ends when Envoy or the last replica exits.
-    servers = children[:-1]
+    servers = children[: len(listens)]
     reported: set[int] = set()
     while True:
         for index, server in enumerate(servers):
@@ -292,6 +309,9 @@ Ctrl-C stops everything.
         if envoy.poll() is not None:
             print(f"envoy exited ({envoy.returncode}): stopping the replicas", flush=True)
             return envoy.returncode or 1
+        if mcp.poll() is not None:
+            print(f"koji-mcp exited ({mcp.returncode}): stopping the rest", flush=True)
+            return mcp.returncode or 1
         if len(reported) == len(servers):
             return next((s.returncode for s in servers if s.returncode), 0)
         try:

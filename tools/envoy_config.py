@@ -52,6 +52,9 @@ class EnvoySettings:
     max_header_kb: int = MAX_HEADER_KB
     stream_idle_timeout_seconds: float = STREAM_IDLE_TIMEOUT_SECONDS
 
+    # koji-mcp's HTTP port (on grpc_host): None leaves /mcp and /oauth unrouted.
+    mcp_port: int | None = None
+
     @property
     def grpc_ports(self) -> tuple[int, ...]:
         return (self.grpc_port, *self.more_grpc_ports)
@@ -148,6 +151,45 @@ def query_mappers(openapi: Path = OPENAPI) -> str:
     return "\n".join(mappers)
 
 
+# Paths that reach koji-mcp, with neither the REST shaping (Lua) nor the
+# transcoder: the MCP endpoint, the OAuth endpoints, their metadata.
+MCP_PREFIXES = ("/mcp", "/oauth/", "/.well-known/oauth-")
+_MCP_FILTERS_OFF = (
+    "{ envoy.filters.http.lua: { '@type': type.googleapis.com/envoy.extensions.filters.http"
+    ".lua.v3.LuaPerRoute, disabled: true }, envoy.filters.http.grpc_json_transcoder: "
+    "{ '@type': type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true } }"
+)
+
+
+def _mcp_routes(settings: EnvoySettings) -> str:
+    if settings.mcp_port is None:
+        return ""
+    routes = []
+    for prefix in MCP_PREFIXES:
+        # /mcp exactly (and /mcp/...), not /mcpx.
+        match = "{ path: /mcp }" if prefix == "/mcp" else f"{{ prefix: {prefix} }}"
+        routes.append(
+            f"              - match: {match}\n"
+            f"                route: {{ cluster: koji_mcp, timeout: 15s }}\n"
+            f"                typed_per_filter_config: {_MCP_FILTERS_OFF}"
+        )
+    return "\n".join(routes)
+
+
+def _mcp_cluster(settings: EnvoySettings) -> str:
+    if settings.mcp_port is None:
+        return ""
+    endpoint = json.dumps([_endpoint(settings.grpc_host, settings.mcp_port)])
+    return (
+        "  - name: koji_mcp\n"
+        "    type: STATIC\n"
+        "    connect_timeout: 1s\n"
+        "    load_assignment:\n"
+        "      cluster_name: koji_mcp\n"
+        f"      endpoints: [{{ lb_endpoints: {endpoint} }}]"
+    )
+
+
 def render(settings: EnvoySettings) -> str:
     origins = [{"exact": origin} for origin in settings.cors_origins] or [
         {"exact": "null-origin-not-allowed.invalid"}
@@ -169,6 +211,8 @@ def render(settings: EnvoySettings) -> str:
         max_response_bytes=settings.max_response_bytes,
         max_header_kb=settings.max_header_kb,
         stream_idle_timeout=json.dumps(f"{settings.stream_idle_timeout_seconds}s"),
+        mcp_routes=_mcp_routes(settings),
+        mcp_cluster=_mcp_cluster(settings),
     )
 
 

@@ -148,8 +148,31 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
         409: "The study is not active (`study_not_active`).",
     },
     "ArchiveStudy": {404: "No such study in the key's project (`not_found`)."},
+    "CreateLink": {404: "No such study in the key's project (`not_found`)."},
+    "ListLinks": {404: "No such study in the key's project (`not_found`)."},
+    "RevokeLink": {404: "No such study in the key's project, or link of it (`not_found`)."},
+    "StartLinkInterview": {
+        404: "No link has the token (`not_found`).",
+        410: "The link is revoked, expired or full, or its study is not active "
+        "(`link_unavailable`).",
+        413: "A field over its size limit, or a body over 64 KiB (`payload_too_large`).",
+        429: "Too many starts from this client address or on this link (`rate_limited`); "
+        "`Retry-After` says when to retry.",
+    },
+    "GetLinkPage": {
+        404: "No link has the token (`not_found`).",
+        410: "The link is revoked, expired or full, or its study is not active "
+        "(`link_unavailable`).",
+    },
 }
-SUCCESS_STATUS = {"StartInterview": 201, "CreateStudy": 201}
+SUCCESS_STATUS = {
+    "StartInterview": 201,
+    "CreateStudy": 201,
+    "CreateLink": 201,
+    "StartLinkInterview": 201,
+}
+# Calls that take no API key (docs/links.md): no 401/403, no rate-limit headers.
+KEYLESS_OPERATIONS = {"StartLinkInterview", "GetLinkPage"}
 
 
 class PluginShim:
@@ -406,6 +429,34 @@ def add_links(doc: Json) -> None:
         )
 
 
+def shape_keyless(doc: Json) -> None:
+    """A link's holder calls these without a key: no security, no 401/403,
+    no rate-limit headers (their limit is per address and per link, without
+    headers); the page answers HTML."""
+    for _path, _method, operation in operations(doc):
+        name = operation["operationId"]
+        if name not in KEYLESS_OPERATIONS:
+            continue
+        operation["security"] = []
+        responses = operation["responses"]
+        for status in ("401", "403"):
+            responses.pop(status, None)
+        if name == "GetLinkPage":
+            responses.pop("429", None)
+        for response in responses.values():
+            headers = response.get("headers", {})
+            for header in RATE_LIMIT_HEADERS:
+                headers.pop(header, None)
+            if not headers:
+                response.pop("headers", None)
+        if name == "GetLinkPage":
+            responses["200"] = {
+                "description": "The respondent's chat page: one HTML document under a strict "
+                "Content-Security-Policy.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }
+
+
 def add_own_path(doc: Json) -> None:
     doc["paths"][OPENAPI_PATH] = {
         "get": {
@@ -596,6 +647,7 @@ def finish(doc: Json, rules: Rules) -> Json:
     add_security(doc)
     add_links(doc)
     add_own_path(doc)
+    shape_keyless(doc)
     doc["paths"] = dict(sorted(doc["paths"].items()))
     doc["components"]["schemas"] = dict(sorted(doc["components"]["schemas"].items()))
     return doc

@@ -18,7 +18,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from koji.v1 import interview_service_pb2 as pb
-from koji_server.api.handlers import SEARCH_SERVICE, SERVICE, STUDY_SERVICE, add_service
+from koji_server.api.handlers import (
+    LINK_SERVICE,
+    SEARCH_SERVICE,
+    SERVICE,
+    STUDY_SERVICE,
+    add_service,
+)
+from koji_server.api.link_servicer import LinkServicer
 from koji_server.api.observe import ObservingInterceptor
 from koji_server.api.ratelimit import KeyRateLimiter, RateLimiter
 from koji_server.api.search_servicer import SearchServicer
@@ -27,6 +34,7 @@ from koji_server.api.servicer import InterviewServicer, RpcCall, rpc_call
 from koji_server.api.study_servicer import StudyServicer
 from koji_server.config import Settings
 from koji_server.domain.changes import AnalysisReady, ChangeFeed, Completed
+from koji_server.domain.links import LinkService, StartLimiter
 from koji_server.domain.model import OPERATOR, Analysis
 from koji_server.domain.page_tokens import PageTokens
 from koji_server.domain.services import CacheSettings, InterviewService
@@ -278,6 +286,16 @@ async def start_server(
 
     add_service(InterviewServicer(service, watcher), server, SERVICE, open_call)
     studies = StudyService(units, page_tokens)
+    add_service(
+        LinkServicer(
+            LinkService(units, settings.public_url),
+            service.commands,
+            StartLimiter(settings.link_starts_per_address, settings.link_starts_per_link, ticks),
+        ),
+        server,
+        LINK_SERVICE,
+        open_call,
+    )
     add_service(StudyServicer(studies), server, STUDY_SERVICE, open_call)
     search, search_encoder = make_search(units, page_tokens, analysis_executor)
     add_service(SearchServicer(search), server, SEARCH_SERVICE, open_call)
@@ -288,6 +306,7 @@ async def start_server(
             SERVICE.full_name,
             STUDY_SERVICE.full_name,
             SEARCH_SERVICE.full_name,
+            LINK_SERVICE.full_name,
             health.SERVICE_NAME,
             reflection.SERVICE_NAME,
         ),
@@ -310,7 +329,13 @@ async def start_server(
     if pipeline is not None:
         pipeline.start()
     search_encoder.start()
-    for name in ("", SERVICE.full_name, STUDY_SERVICE.full_name, SEARCH_SERVICE.full_name):
+    for name in (
+        "",
+        SERVICE.full_name,
+        STUDY_SERVICE.full_name,
+        SEARCH_SERVICE.full_name,
+        LINK_SERVICE.full_name,
+    ):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on port %d (%s)", pb.DESCRIPTOR.package, port, database.describe())
     if endpoint is not None:

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # Deliver to loopback and private-network addresses (link-local and cloud
     # metadata addresses are refused regardless).
     webhook_allow_private_networks: bool = False
+    # Interview links (docs/links.md): the base of their urls (where Envoy is
+    # reached from respondents' browsers), and the starts without an API key
+    # allowed a minute from one client address and on one link.
+    public_url: str = "http://127.0.0.1:8080"
+    link_starts_per_address: int = 10
+    link_starts_per_link: int = 120
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -33,6 +33,7 @@ from koji_server.domain.errors import (
     InvalidRequest,
 )
 from koji_server.domain.events import EVENT_TYPES
+from koji_server.domain.links import Link, LinkService
 from koji_server.domain.model import (
     OPERATOR,
     CompletionReason,
@@ -59,6 +60,7 @@ from koji_server.storage.change_relay import Announced, announce
 from koji_server.storage.postgres import PostgresDatabase
 from koji_server.storage.schema_version import SchemaMismatch
 from koji_server.storage.unit_of_work import UnitOfWorkFactory
+from koji_server.support.clock import utc_now
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,41 @@ async def studies_close(args: argparse.Namespace, ctx: Context) -> None:
 async def studies_archive(args: argparse.Namespace, ctx: Context) -> None:
     study = await StudyService(ctx.units).archive(OPERATOR, args.study_id)
     print(f"{study.study_id} {study.status.value}")
+
+
+def _links(ctx: Context) -> LinkService:
+    return LinkService(ctx.units, Settings().public_url)
+
+
+def _link_line(link: Link) -> str:
+    limit = str(link.max_interviews) if link.max_interviews else "no limit"
+    expires = link.expires_at.isoformat() if link.expires_at else "never"
+    state = f"revoked {link.revoked_at.isoformat()}" if link.revoked_at else "open"
+    return (
+        f"{link.id}  {link.interview_count} interviews ({limit})  expires {expires}  "
+        f"created {link.created_at.isoformat()}  {state}"
+    )
+
+
+async def studies_link_create(args: argparse.Namespace, ctx: Context) -> None:
+    expires_at = None
+    if args.expires_in_days is not None:
+        expires_at = utc_now() + timedelta(days=args.expires_in_days)
+    created = await _links(ctx).create(OPERATOR, args.study_id, expires_at, args.max_interviews)
+    print(created.url)
+    print(
+        f"link id {created.link.id}; the url is not shown again (KOJI_PUBLIC_URL is its base)",
+        file=sys.stderr,
+    )
+
+
+async def studies_link_list(args: argparse.Namespace, ctx: Context) -> None:
+    for link in await _links(ctx).list(OPERATOR, args.study_id):
+        print(_link_line(link))
+
+
+async def studies_link_revoke(args: argparse.Namespace, ctx: Context) -> None:
+    print(_link_line(await _links(ctx).revoke(OPERATOR, args.study_id, args.link_id)))
 
 
 async def interviews_complete(args: argparse.Namespace, ctx: Context) -> None:
@@ -484,6 +521,28 @@ def build_parser() -> argparse.ArgumentParser:
         "study's report from scratch (with a progress bar). Safe while the server runs.",
     )
     sub.add_argument("study_id", metavar="STUDY_ID")
+
+    links = studies.add_parser(
+        "link", help="a study's interview links (docs/links.md)"
+    ).add_subparsers(dest="link_command", required=True, metavar="COMMAND")
+    sub = command(
+        links,
+        "create",
+        studies_link_create,
+        "Create an interview link to the study; prints its url once (KOJI_PUBLIC_URL/i/TOKEN).",
+    )
+    sub.add_argument("study_id", metavar="STUDY_ID")
+    sub.add_argument(
+        "--expires-in-days", type=float, default=None, metavar="DAYS", help="default: never"
+    )
+    sub.add_argument(
+        "--max-interviews", type=int, default=0, metavar="N", help="default 0: no limit"
+    )
+    sub = command(links, "list", studies_link_list, "List the study's links, newest first.")
+    sub.add_argument("study_id", metavar="STUDY_ID")
+    sub = command(links, "revoke", studies_link_revoke, "Revoke a link: it starts no interview.")
+    sub.add_argument("study_id", metavar="STUDY_ID")
+    sub.add_argument("link_id", metavar="LINK_ID")
 
     interviews = groups.add_parser("interviews", help="operate on interviews").add_subparsers(
         dest="command", required=True, metavar="COMMAND"

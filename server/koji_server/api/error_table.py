@@ -38,6 +38,7 @@ ANSWERS: dict[str, Answer] = {
     "interview_completed": Answer(code_pb2.FAILED_PRECONDITION, 409),
     "study_not_draft": Answer(code_pb2.FAILED_PRECONDITION, 409),
     "study_not_active": Answer(code_pb2.FAILED_PRECONDITION, 409),
+    "link_unavailable": Answer(code_pb2.FAILED_PRECONDITION, 410),
     "rate_limited": Answer(code_pb2.RESOURCE_EXHAUSTED, 429),
     "internal": Answer(code_pb2.INTERNAL, 500),
     "unavailable": Answer(code_pb2.UNAVAILABLE, 503),

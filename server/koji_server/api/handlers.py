@@ -21,6 +21,7 @@ from google.protobuf import message, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
 from koji.v1 import interview_service_pb2 as pb
+from koji.v1 import link_service_pb2 as link_pb
 from koji.v1 import search_service_pb2 as search_pb
 from koji.v1 import study_service_pb2 as study_pb
 from koji_server.api import contract
@@ -31,6 +32,7 @@ from koji_server.domain.errors import FieldViolation, InvalidRequest
 SERVICE = pb.DESCRIPTOR.services_by_name["InterviewService"]
 STUDY_SERVICE = study_pb.DESCRIPTOR.services_by_name["StudyService"]
 SEARCH_SERVICE = search_pb.DESCRIPTOR.services_by_name["SearchService"]
+LINK_SERVICE = link_pb.DESCRIPTOR.services_by_name["LinkService"]
 # Unary in the proto, but served with a streaming-style handler so that a
 # response message can precede an error status (see
 # InterviewServicer.CompleteInterview). On the wire the two are identical.

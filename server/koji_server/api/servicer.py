@@ -84,11 +84,18 @@ class RpcCall:
     def session_token(self) -> str | None:
         return self.header(SESSION_TOKEN)
 
-    async def authenticate_and_admit(self) -> Principal:
+    async def authenticate_and_admit(self, interview_id: str | None = None) -> Principal:
         """The RPC's first step: the caller's key to its principal
         (Unauthorized), then the key's rate limit (RateLimited), whose state
-        goes out with the response's metadata either way."""
-        principal = await self.authenticator.authenticate(_bearer(self.header(AUTHORIZATION)))
+        goes out with the response's metadata either way. An RPC on one
+        interview (`interview_id`) called with a session token and no
+        `authorization` acts as the session of a link-started interview
+        (Authenticator.session), rate-limited as its own key."""
+        authorization = self.header(AUTHORIZATION)
+        if authorization is None and interview_id is not None and self.session_token:
+            principal = await self.authenticator.session(interview_id, self.session_token)
+        else:
+            principal = await self.authenticator.authenticate(_bearer(authorization))
         known = request_context.current()
         if known is not None:
             known.project_id = principal.project_id
@@ -204,7 +211,7 @@ class InterviewServicer:
     ) -> pb.SendMessageResponse:
         about_interview(request.interview_id)
         exchange = await self._service.send_message(
-            await call.authenticate_and_admit(),
+            await call.authenticate_and_admit(request.interview_id),
             request.interview_id,
             call.session_token,
             request.content,
@@ -217,7 +224,7 @@ class InterviewServicer:
     ) -> AsyncIterator[pb.StreamMessageResponse]:
         about_interview(request.interview_id)
         events = self._service.stream_message(
-            await call.authenticate_and_admit(),
+            await call.authenticate_and_admit(request.interview_id),
             request.interview_id,
             call.session_token,
             request.content,
@@ -248,7 +255,7 @@ class InterviewServicer:
         about_interview(request.interview_id)
         try:
             summary = await self._service.complete_interview(
-                await call.authenticate_and_admit(),
+                await call.authenticate_and_admit(request.interview_id),
                 request.interview_id,
                 call.session_token,
                 translate.reason_from_proto(request.reason),
@@ -264,7 +271,7 @@ class InterviewServicer:
     ) -> pb.GetInterviewResponse:
         about_interview(request.interview_id)
         detail = await self._service.get_interview(
-            await call.authenticate_and_admit(), request.interview_id
+            await call.authenticate_and_admit(request.interview_id), request.interview_id
         )
         # The service hands out the same object for an interview it serves
         # from memory: translate it once.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from koji_server.domain import credentials
-from koji_server.domain.errors import Forbidden, Unauthorized
+from koji_server.domain.errors import Forbidden, InvalidSessionToken, Unauthorized
 from koji_server.domain.model import Caller, Permission, Principal
 from koji_server.domain.ports import UnitOfWorkFactory
 from koji_server.support.cache import TtlCache
@@ -14,6 +14,9 @@ from koji_server.support.clock import Ticks
 from koji_server.support.singleflight import SingleFlight
 
 CACHED_KEYS = 10_000
+# What a link-started interview's session token allows (on that interview only).
+SESSION_PERMISSIONS = frozenset({Permission.CHAT, Permission.COMPLETE, Permission.READ})
+SESSION_REQUESTS_PER_MINUTE = 60
 
 
 def require(caller: Caller, permission: Permission) -> None:
@@ -69,4 +72,26 @@ class Authenticator:
         # When a busy key's entry expires, its in-flight requests share one load.
         return await self._key_loads.run(
             key_hash, load, lambda principal: self._principals.put(key_hash, principal)
+        )
+
+    async def session(self, interview_id: str, session_token: str | None) -> Principal:
+        """The session of a link-started interview: with its session token
+        alone, a principal that acts on that interview only (messages, its
+        own transcript, its completion). An interview started with an API key
+        has no such session: its calls keep requiring the key
+        (Unauthorized)."""
+        if not credentials.looks_like(session_token, credentials.SESSION_TOKEN_PREFIX):
+            raise Unauthorized()
+        assert session_token is not None
+        interview = await self._units.read(lambda uow: uow.interviews.record(interview_id))
+        if interview is None or interview.link_id is None:
+            raise Unauthorized()
+        if not credentials.secret_matches(session_token, interview.session_token_hash):
+            raise InvalidSessionToken()
+        return Principal(
+            key_id=interview.id,
+            project_id=interview.project_id,
+            permissions=SESSION_PERMISSIONS,
+            rate_limit_per_minute=SESSION_REQUESTS_PER_MINUTE,
+            interview_id=interview.id,
         )

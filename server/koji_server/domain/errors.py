@@ -115,6 +115,17 @@ class InterviewNotCompleted(DomainError):
         super().__init__(f"Interview {interview_id} is not completed yet.")
 
 
+class LinkUnavailable(DomainError):
+    """An interview link that starts no interview any more: revoked, expired,
+    full, or its study not active."""
+
+    code = "link_unavailable"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"This interview link is no longer open: {why}.")
+        self.why = why
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

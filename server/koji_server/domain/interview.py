@@ -49,6 +49,8 @@ class Interview:
     updated_at: datetime | None = None
     # The study questions' answers so far, as stored (domain.answers).
     answers: list[Any] | None = None
+    # The interview link it was started from (None: an API key started it).
+    link_id: str | None = None
 
     @property
     def respondent(self) -> Respondent:

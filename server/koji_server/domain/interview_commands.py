@@ -15,12 +15,15 @@ from koji_server.domain.changes import AnalysisStatusChanged, ChangeFeed, Comple
 from koji_server.domain.errors import (
     AlreadyCompleted,
     DomainError,
+    FieldViolation,
+    InvalidRequest,
     InvalidSessionToken,
     NotFound,
     StorageUnavailable,
     StudyNotActive,
 )
 from koji_server.domain.interview import Interview
+from koji_server.domain.links import open_link
 from koji_server.domain.model import (
     Answer,
     AnswerSource,
@@ -40,11 +43,13 @@ from koji_server.domain.model import (
     StudyQuestion,
     StudyStatus,
 )
-from koji_server.domain.ports import MessageRecord, UnitOfWork, UnitOfWorkFactory
+from koji_server.domain.ports import MessageRecord, StudyRecord, UnitOfWork, UnitOfWorkFactory
 from koji_server.domain.study_design import questions_from_stored
 from koji_server.support.clock import Clock, precise_now, whole_seconds
 
 ANALYSIS_JOB = "analyze_interview"
+# How a link-started interview's own session may complete it.
+SESSION_REASONS = frozenset({CompletionReason.NATURAL, CompletionReason.RESPONDENT_LEFT})
 MAX_GUIDES = 1_000
 
 
@@ -91,11 +96,7 @@ class InterviewCommands:
     ) -> StartedInterview:
         require(principal, Permission.START)
         study_id = validation.uuid_field("study_id", study_id)
-        respondent = Respondent(
-            external_id=validation.short_text("respondent.external_id", respondent.external_id),
-            display_name=validation.short_text("respondent.display_name", respondent.display_name),
-            metadata=validation.json_object("respondent.metadata", respondent.metadata),
-        )
+        respondent = _checked_respondent(respondent)
         locale = validation.locale(locale)
         token = credentials.new_session_token()
         now = self._now()
@@ -106,31 +107,79 @@ class InterviewCommands:
                 raise NotFound("study", study_id)
             if study.status != StudyStatus.ACTIVE:
                 raise StudyNotActive(study.id, study.status)
-            questions = questions_from_stored(study.id, study.questions)
-            opening = interviewer.opening(study.title, questions, respondent.display_name)
-            interview = Interview(
-                id=new_id(),
-                project_id=principal.project_id,
-                study_id=study.id,
-                session_token_hash=credentials.hash_secret(token),
-                status=InterviewStatus.ACTIVE,
-                mode=mode,
-                locale=locale,
-                respondent_external_id=respondent.external_id,
-                respondent_display_name=respondent.display_name,
-                respondent_metadata=respondent.metadata,
-                question_index=opening.position.question_index,
-                follow_up_asked=opening.position.follow_up_asked,
-                respondent_messages=0,
-                interviewer_messages=1,
-                started_at=now,
-                updated_at=_to_milliseconds(self._clock()),
-            )
-            first = _interviewer_record(interview.id, 1, opening, now)
-            uow.interviews.create(interview)
-            uow.interviews.append([first])
-            return interview, first, opening.asked
+            return self._begin(uow, study, respondent, mode, locale, token, now)
 
+        return await self._started(start, token, now)
+
+    async def start_from_link(
+        self, token: str, respondent: Respondent, locale: str, rid: str = ""
+    ) -> StartedInterview:
+        """An interview of a link's study, for whoever holds the link (no API
+        key): `rid` (a personalised link's) becomes the respondent's
+        external id. The link's count goes up in the same transaction."""
+        respondent = _checked_respondent(
+            Respondent(rid or respondent.external_id, respondent.display_name, respondent.metadata)
+        )
+        locale = validation.locale(locale)
+        session_token = credentials.new_session_token()
+        now = self._now()
+        precise = self._clock()
+
+        def start(uow: UnitOfWork) -> tuple[Interview, MessageRecord, AskedQuestion | None]:
+            link = open_link(uow, token, precise, lock=True)
+            uow.links.save(replace(link, interview_count=link.interview_count + 1))
+            study = uow.studies.get(link.study_id)
+            assert study is not None  # open_link read it
+            return self._begin(
+                uow, study, respondent, InterviewMode.TEXT, locale, session_token, now, link.id
+            )
+
+        return await self._started(start, session_token, now)
+
+    def _begin(
+        self,
+        uow: UnitOfWork,
+        study: StudyRecord,
+        respondent: Respondent,
+        mode: InterviewMode,
+        locale: str,
+        token: str,
+        now: datetime,
+        link_id: str | None = None,
+    ) -> tuple[Interview, MessageRecord, AskedQuestion | None]:
+        """A new interview of `study` and its opening message, written."""
+        questions = questions_from_stored(study.id, study.questions)
+        opening = interviewer.opening(study.title, questions, respondent.display_name)
+        interview = Interview(
+            id=new_id(),
+            project_id=study.project_id,
+            study_id=study.id,
+            session_token_hash=credentials.hash_secret(token),
+            status=InterviewStatus.ACTIVE,
+            mode=mode,
+            locale=locale,
+            respondent_external_id=respondent.external_id,
+            respondent_display_name=respondent.display_name,
+            respondent_metadata=respondent.metadata,
+            question_index=opening.position.question_index,
+            follow_up_asked=opening.position.follow_up_asked,
+            respondent_messages=0,
+            interviewer_messages=1,
+            started_at=now,
+            updated_at=_to_milliseconds(self._clock()),
+            link_id=link_id,
+        )
+        first = _interviewer_record(interview.id, 1, opening, now)
+        uow.interviews.create(interview)
+        uow.interviews.append([first])
+        return interview, first, opening.asked
+
+    async def _started(
+        self,
+        start: Callable[[UnitOfWork], tuple[Interview, MessageRecord, AskedQuestion | None]],
+        token: str,
+        now: datetime,
+    ) -> StartedInterview:
         interview, first, asked = await self._units.write(start)
         return StartedInterview(
             interview_id=interview.id,
@@ -241,6 +290,10 @@ class InterviewCommands:
         interview_id = validation.uuid_field("interview_id", interview_id)
         _require_token_shape(session_token)
         feedback = validation.json_object("feedback", feedback)
+        if principal.interview_id is not None and reason not in SESSION_REASONS:
+            raise InvalidRequest(
+                [FieldViolation("reason", "a link's session completes natural or respondent_left")]
+            )
 
         def complete(uow: UnitOfWork) -> CompletionSummary:
             interview = _interview_for_token(uow, principal, interview_id, session_token)
@@ -385,6 +438,14 @@ def _interviewer_record(
         created_at=now,
         question_id=asked.question.question_id if asked is not None else None,
         follow_up=asked.follow_up if asked is not None else None,
+    )
+
+
+def _checked_respondent(respondent: Respondent) -> Respondent:
+    return Respondent(
+        external_id=validation.short_text("respondent.external_id", respondent.external_id),
+        display_name=validation.short_text("respondent.display_name", respondent.display_name),
+        metadata=validation.json_object("respondent.metadata", respondent.metadata),
     )
 
 

@@ -145,6 +145,8 @@ class InterviewQueries:
         owner, read = found
         if caller.project_id is not None and owner != caller.project_id:
             raise NotFound("interview", interview_id)
+        if isinstance(caller, Principal) and caller.interview_id not in (None, interview_id):
+            raise NotFound("interview", interview_id)  # a link's session reads its own only
         return read
 
     async def _load_detail(self, interview_id: str) -> tuple[str, InterviewDetail]:

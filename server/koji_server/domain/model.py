@@ -120,6 +120,9 @@ class Principal:
     project_id: str
     permissions: frozenset[Permission]
     rate_limit_per_minute: int
+    # A link-started interview's session (domain.auth.Authenticator.session):
+    # the one interview it acts on; None for an API key.
+    interview_id: str | None = None
 
     def allows(self, permission: Permission) -> bool:
         return permission in self.permissions

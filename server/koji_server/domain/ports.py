@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from koji_server.domain.interview import Interview
 from koji_server.domain.model import Analysis, AskedQuestion, Message, Role
+
+if TYPE_CHECKING:
+    from koji_server.domain.links import Link
 
 T = TypeVar("T")
 
@@ -112,6 +115,16 @@ class StudyReports(Protocol):
     def report(self, study_id: str) -> StudyReportRecord | None: ...
 
 
+class Links(Protocol):
+    """Interview links (domain.links.Link), written only through add and save."""
+
+    def add(self, link: Link) -> None: ...
+    def get(self, link_id: str, lock: bool = False) -> Link | None: ...
+    def by_token_hash(self, token_hash: str, lock: bool = False) -> Link | None: ...
+    def of_study(self, study_id: str) -> list[Link]: ...
+    def save(self, link: Link) -> None: ...
+
+
 class Interviews(Protocol):
     """The interview aggregate: the entity, its messages and its analysis."""
 
@@ -145,6 +158,8 @@ class UnitOfWork(Protocol):
     def study_reports(self) -> StudyReports: ...
     @property
     def interviews(self) -> Interviews: ...
+    @property
+    def links(self) -> Links: ...
     @property
     def jobs(self) -> Jobs: ...
 

@@ -71,7 +71,7 @@ class DirectTable:
 
     def get(self, session: Session, key: str) -> dict[str, Any] | None:
         row = self._execute(self._connect(session), self._select, (key,)).fetchone()
-        return None if row is None else self._values(row)
+        return None if row is None else self.read(row)
 
     def where(
         self, session: Session, column: str, value: Any, order_by: str
@@ -81,23 +81,24 @@ class DirectTable:
             raise ValueError(f"no such columns in {self.table.name}: {column}, {order_by}")
         connection = self._connect(session)
         sql = f"{self._select_all} WHERE {column} = ? ORDER BY {order_by}"
-        rows = self._execute(connection, sql, (self._bind(column, value),))
-        return [self._values(row) for row in rows]
+        rows = self._execute(connection, sql, (self.bind(column, value),))
+        return [self.read(row) for row in rows]
 
-    def _values(self, row: Sequence[Any]) -> dict[str, Any]:
+    def read(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A row as the driver returned it (every column, in order) as values."""
         return {
             name: value if read is None or value is None else read(value)
             for name, value, read in zip(self.columns, row, self._readers, strict=True)
         }
 
     def insert(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-        connection = self._connect(session)
-        defaults, bind = self._defaults, self._bind
-        self._execute(
-            connection,
-            self._insert,
-            [tuple(bind(n, row.get(n, defaults.get(n))) for n in self.columns) for row in rows],
-        )
+        self._execute(self._connect(session), self._insert, [self.bound(row) for row in rows])
+
+    def bound(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A row to insert as the driver's parameters, every column in order
+        (defaults for those left out)."""
+        defaults, bind = self._defaults, self.bind
+        return tuple(bind(n, row.get(n, defaults.get(n))) for n in self.columns)
 
     def update(self, session: Session, key: str, values: Mapping[str, Any]) -> int:
         """Set `values` on the row with this key; the number of rows changed."""
@@ -111,10 +112,11 @@ class DirectTable:
             sql = f"UPDATE {self.table.name} SET {assignments} WHERE {self._key} = ?"
             self._updates[names] = sql
         connection = self._connect(session)
-        parameters = (*(self._bind(name, values[name]) for name in names), key)
+        parameters = (*(self.bind(name, values[name]) for name in names), key)
         return int(self._execute(connection, sql, parameters).rowcount)
 
-    def _bind(self, name: str, value: Any) -> Any:
+    def bind(self, name: str, value: Any) -> Any:
+        """A column's value as the driver's parameter."""
         bind = self._binders[name]
         return value if bind is None or value is None else bind(value)
 

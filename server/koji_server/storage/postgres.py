@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, text
@@ -101,10 +101,15 @@ class PostgresDatabase:
 
     async def write(self, work: Callable[[Session], T]) -> T:
         """Run `work` in a transaction of its own; its result once committed."""
-        task = asyncio.ensure_future(self._write(work))
+        return await self.shielded(self._write(work))
+
+    def shielded(self, writing: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """`writing` run to its end even if its caller gives up (and awaited
+        by `dispose`)."""
+        task = asyncio.ensure_future(writing)
         self._running.add(task)
         task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
+        return asyncio.shield(task)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._running.discard(task)

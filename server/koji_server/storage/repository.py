@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from koji_server.domain.analysis_input import AnalysisOutput
 from koji_server.domain.interview import Interview
+from koji_server.domain.links import Link
 from koji_server.domain.model import (
     Analysis,
     AnalysisStatus,
@@ -38,6 +39,7 @@ from koji_server.storage.schema import (
     AnalysisRow,
     ApiKeyRow,
     EventRow,
+    InterviewLinkRow,
     InterviewRow,
     JobAttemptRow,
     JobRow,
@@ -578,3 +580,44 @@ def _analysis(row: AnalysisRow) -> Analysis:
             for i in row.insights
         ),
     )
+
+
+class LinkRepository:
+    """Interview links: the entity (domain.links.Link) to and from its row."""
+
+    def __init__(self, session: Session, lock_rows: bool = False) -> None:
+        self._session = session
+        self._lock_rows = lock_rows
+
+    def add(self, link: Link) -> None:
+        self._session.add(InterviewLinkRow(**_values(link)))
+
+    def get(self, link_id: str, lock: bool = False) -> Link | None:
+        row = self._session.get(InterviewLinkRow, link_id, with_for_update=lock and self._lock_rows)
+        return None if row is None else _link(row)
+
+    def by_token_hash(self, token_hash: str, lock: bool = False) -> Link | None:
+        query = select(InterviewLinkRow).where(InterviewLinkRow.token_hash == token_hash)
+        if lock and self._lock_rows:
+            query = query.with_for_update()
+        row = self._session.execute(query).scalar_one_or_none()
+        return None if row is None else _link(row)
+
+    def of_study(self, study_id: str) -> list[Link]:
+        """Newest first."""
+        query = (
+            select(InterviewLinkRow)
+            .where(InterviewLinkRow.study_id == study_id)
+            .order_by(InterviewLinkRow.created_at.desc(), InterviewLinkRow.id)
+        )
+        return [_link(row) for row in self._session.execute(query).scalars()]
+
+    def save(self, link: Link) -> None:
+        row = self._session.get(InterviewLinkRow, link.id)
+        assert row is not None
+        for name, value in _values(link).items():
+            setattr(row, name, value)
+
+
+def _link(row: InterviewLinkRow) -> Link:
+    return Link(**{f.name: getattr(row, f.name) for f in fields(Link)})

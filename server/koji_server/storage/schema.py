@@ -101,6 +101,23 @@ class StudyRow(Base):
     published_at: Mapped[datetime | None]
 
 
+class InterviewLinkRow(Base):
+    """A study's interview link: its token (a capability) stored hashed."""
+
+    __tablename__ = "interview_links"
+    __table_args__ = (Index("ix_interview_links_study", "study_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime | None]
+    max_interviews: Mapped[int] = mapped_column(Integer, default=0)
+    interview_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 class InterviewRow(Base):
     __tablename__ = "interviews"
     # ListInterviews' keyset: a study's interviews by (updated_at, id).
@@ -125,6 +142,9 @@ class InterviewRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     feedback: Mapped[dict[str, Any] | None]
     analysis_status: Mapped[str | None] = mapped_column(String(16))
+    # The interview link it was started from (NULL: started with an API key):
+    # its session token alone is then its credential.
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("interview_links.id"))
     # Kept by the interviews_touch trigger (migration 0001); set to started_at on insert.
     updated_at: Mapped[datetime | None]
     # The study questions' answers so far, in the study's order
@@ -342,3 +362,44 @@ class SearchEntryRow(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     dimensions: Mapped[int] = mapped_column(Integer)
     indexed_at: Mapped[datetime]
+
+
+class OAuthClientRow(Base):
+    """A client registered at /oauth/register (RFC 7591) for koji-mcp: its
+    metadata as registered (redirect URIs, name, grant types) as JSON. Public
+    clients: no secret is issued (PKCE protects the code)."""
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class OAuthTokenRow(Base):
+    """A secret koji-mcp's authorization server issued: an authorization code,
+    an access token or a refresh token (`kind`), stored by its SHA-256 only.
+    It acts as one API key (`api_key_id`) narrowed to `scopes`; the key itself
+    is kept sealed (AES-GCM) under a key derived from this token, so the
+    database alone never yields a usable secret. Tokens of one consent share
+    `grant_id`: a refresh rotates within the grant; a revoked API key
+    revokes them all."""
+
+    __tablename__ = "oauth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    grant_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id"), index=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    sealed_key: Mapped[str] = mapped_column(Text)
+    # Authorization codes only: the PKCE challenge and where the code goes.
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    redirect_uri: Mapped[str | None] = mapped_column(Text)
+    redirect_uri_explicit: Mapped[bool | None]
+    resource: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # Set when a code is exchanged, a refresh token rotated, or either revoked.
+    used_at: Mapped[datetime | None]

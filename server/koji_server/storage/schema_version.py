@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions (tests/test_migrations.py checks
 # it): the server compares with it at start without importing Alembic, which
 # would cost every server and analysis process about 0.1 s.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0006"
 # The last version number of before Alembic (PRAGMA user_version).
 LEGACY_HEAD = 3
 # PRAGMA user_version of a SQLite file managed by Alembic (migration 0001 sets it).

@@ -16,7 +16,7 @@ them), but must not be changed outside one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -26,12 +26,15 @@ from sqlalchemy.orm import Session
 from koji_server.domain.errors import StorageUnavailable
 from koji_server.storage import postgres
 from koji_server.storage.backends import Storage
+from koji_server.storage.postgres import PostgresDatabase
+from koji_server.storage.postgres_writes import PostgresWrites
 from koji_server.storage.repository import (
     ApiKeyRepository,
     DirectTables,
     EventRepository,
     InterviewRepository,
     JobRepository,
+    LinkRepository,
     ProjectRepository,
     StudyReportRepository,
     StudyRepository,
@@ -51,6 +54,7 @@ class UnitOfWork:
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
         self.studies = StudyRepository(session, tables.lock_rows)
+        self.links = LinkRepository(session, tables.lock_rows)
         self.study_reports = StudyReportRepository(session, tables.lock_rows)
         self.interviews = InterviewRepository(session, tables)
         self.jobs = JobRepository(session, tables)
@@ -75,12 +79,20 @@ class UnitOfWorkFactory:
         self._write_tables = database.write_tables
         self._read_tables = database.read_tables
         self._read_sessions = async_sessionmaker(database.read_engine, expire_on_commit=False)
+        # PostgreSQL: the conversation's units in two round trips (storage.postgres_writes).
+        self._direct = PostgresWrites(database) if isinstance(database, PostgresDatabase) else None
 
     async def write(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in a write transaction; its result once committed.
         Raises StorageUnavailable when the database cannot be written."""
+
+        def transactional() -> Awaitable[T]:
+            return self._write(lambda session: work(UnitOfWork(session, self._write_tables)))
+
         try:
-            return await self._write(lambda session: work(UnitOfWork(session, self._write_tables)))
+            if self._direct is not None:
+                return await self._direct.write(work, transactional)
+            return await transactional()
         except (DBAPIError, sqlite3.OperationalError) as error:
             # Direct SQL (storage.direct) on SQLite raises the driver's own error.
             if unwritable(error):
