@@ -10,7 +10,13 @@
   - no empty JSON property name (`{"": ...}`) in a request body: the
     transcoder refuses it ("Proto fields must have a name"), and OpenAPI 3.0
     has no `propertyNames` to say so (other unknown properties are ignored,
-    as the proto3 JSON mapping says).
+    as the proto3 JSON mapping says);
+  - no JSON `null` in a request body (outside the Struct fields): the proto3
+    JSON mapping reads `null` as the field's default, i.e. not given, so the
+    server rightly accepts it, and OpenAPI 3.0 can only say so per property
+    (`nullable`), which would also make every generated body full of nulls;
+  - no numeric `status` query value: the transcoder takes an enum by its
+    number as well as by its name, which a string enum cannot say.
 """
 
 from __future__ import annotations
@@ -51,6 +57,29 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     if isinstance(body, dict) and _is_uuid(body.get("study_id")):
         return {**body, "study_id": os.environ[STUDY_ENV]}
     return body
+
+
+def _has_null(value: Any, name: str = "") -> bool:
+    if name in ("metadata", "feedback"):
+        return False
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_has_null(item, key) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_null(item) for item in value)
+    return False
+
+
+@schemathesis.hook
+def filter_body(context: schemathesis.HookContext, body: Any) -> bool:
+    return body is None or not _has_null(body)
+
+
+@schemathesis.hook
+def filter_query(context: schemathesis.HookContext, query: Any) -> bool:
+    status = query.get("status") if isinstance(query, dict) else None
+    return not (isinstance(status, (str, int)) and str(status).lstrip("-").isdigit())
 
 
 @schemathesis.hook

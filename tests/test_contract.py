@@ -33,6 +33,24 @@ SERVICES = [
 ]
 METHODS = {method.input_type.full_name: method for s in SERVICES for method in s.methods}
 SESSION_METHODS = {"SendMessage", "StreamMessage", "CompleteInterview"}
+# Partial updates: an empty field is "not given", so the study's rules are
+# not the request's (the server checks the study that results; the rules are
+# tried on CreateStudy, whose study the server checks with the same rules).
+PARTIAL = {"UpdateStudyRequest"}
+# A study that passes every rule, with every field that carries one.
+VALID_STUDY = study_pb.Study(
+    title="A study",
+    questions=[
+        study_pb.StudyQuestion(
+            text="Which do you use?",
+            type=study_pb.StudyQuestion.single_choice,
+            config=study_pb.QuestionConfig(
+                options=[study_pb.QuestionOption(label="A"), study_pb.QuestionOption(label="B")]
+            ),
+            probing=study_pb.Probing(max_follow_ups=1, instructions="Why?"),
+        )
+    ],
+)
 # A value at the bound of a rule, where the rule alone cannot make one (the
 # locale's length and its shape are two rules of one field).
 VALID_ID = "f8e7d6c5-b4a3-2109-8765-432109876543"
@@ -60,6 +78,8 @@ def _rules_of(request: Descriptor, message: Descriptor, prefix: str) -> list[Rul
         options = field.GetOptions()
         if options.HasExtension(validate_pb2.field):
             rules = options.Extensions[validate_pb2.field]
+            if rules.ignore == validate_pb2.IGNORE_ALWAYS and request.name in PARTIAL:
+                continue
             if rules.required:
                 found.append(Rule(request, path, "required", True))
             kind = rules.WhichOneof("type")
@@ -68,7 +88,9 @@ def _rules_of(request: Descriptor, message: Descriptor, prefix: str) -> list[Rul
                 for rule, value in typed.ListFields():
                     found.append(Rule(request, path, f"{kind}.{rule.name}", value))
         if field.message_type is not None and field.message_type.file.package == "koji.v1":
-            found += _rules_of(request, field.message_type, path + ".")
+            # A repeated message's rules are tried on its first item.
+            repeated = field.is_repeated
+            found += _rules_of(request, field.message_type, path + ("[0]." if repeated else "."))
     return found
 
 
@@ -81,6 +103,9 @@ def test_the_rules_are_found() -> None:
     assert "StartInterviewRequest.respondent.external_id:string.max_len" in names
     assert "ListInterviewsRequest.page_size:int32.gte" in names
     assert "GetStudyReportRequest.study_id:string.uuid" in names
+    assert "CreateStudyRequest.study.questions:repeated.max_items" in names
+    assert "CreateStudyRequest.study.questions[0].config.options[0].label:string.min_len" in names
+    assert not any(name.startswith("UpdateStudyRequest.study.") for name in names)
 
 
 def _breaking(rule: Rule) -> Any:
@@ -90,6 +115,8 @@ def _breaking(rule: Rule) -> Any:
             return ""
         case "string.uuid":
             return "f8e7d6c5-b4a3-2109-8765-43210987654Z"
+        case "string.min_len":
+            return "a" * (rule.value - 1)
         case "string.max_len":
             return "a" * (rule.value + 1)
         case "string.pattern":
@@ -98,6 +125,12 @@ def _breaking(rule: Rule) -> Any:
             return f"a{rule.value}b"
         case "int32.gte":
             return rule.value - 1
+        case "int32.lte":
+            return rule.value + 1
+        case "repeated.min_items":
+            return Items(rule.value - 1)
+        case "repeated.max_items":
+            return Items(rule.value + 1)
         case "enum.defined_only":
             return 99
     raise AssertionError(f"no breaking value for {rule}: add one")
@@ -108,18 +141,47 @@ def _at_bound(rule: Rule) -> Any | None:
     if (rule.path, rule.rule_id) in AT_BOUND:
         return AT_BOUND[(rule.path, rule.rule_id)]
     match rule.rule_id:
-        case "string.max_len":
+        case "string.min_len" | "string.max_len":
             return "a" * rule.value
-        case "int32.gte":
+        case "int32.gte" | "int32.lte":
             return rule.value
+        case "repeated.min_items" | "repeated.max_items":
+            return Items(rule.value)
     return None
+
+
+@dataclass(frozen=True)
+class Items:
+    """A repeated field's value: this many items, each a copy of the valid
+    request's first with a distinct text (distinct labels are a rule)."""
+
+    count: int
+
+
+def _distinct(item: Any, i: int) -> Any:
+    copy = type(item)()
+    copy.CopyFrom(item)
+    for name in ("text", "label"):
+        if name in copy.DESCRIPTOR.fields_by_name:
+            setattr(copy, name, f"{getattr(copy, name)} {i}")
+    return copy
 
 
 def _set(request: Any, path: str, value: Any) -> None:
     *parents, name = path.split(".")
     for parent in parents:
-        request = getattr(request, parent)
-    setattr(request, name, value)
+        if parent.endswith("[0]"):
+            request = getattr(request, parent.removesuffix("[0]"))[0]
+        else:
+            request = getattr(request, parent)
+    if isinstance(value, Items):
+        items = getattr(request, name)
+        first = items[0]
+        copies = [_distinct(first, i) for i in range(value.count)]
+        del items[:]
+        items.extend(copies)
+    else:
+        setattr(request, name, value)
 
 
 async def _call(
@@ -160,6 +222,8 @@ async def _valid_request(
     ):
         if name in fields:
             setattr(request, name, value)
+    if "study" in fields:
+        request.study.CopyFrom(VALID_STUDY)
     token = started.session_token if method.name in SESSION_METHODS else None
     return request, auth(tenant.api_key, token)
 
@@ -197,7 +261,6 @@ async def test_each_rule_of_the_protos_is_what_the_server_enforces(
     [
         (pb.SendMessageRequest(interview_id="x", content="hi"), validation.NOT_A_UUID),
         (pb.SendMessageRequest(content="hi"), validation.REQUIRED),
-        (pb.SendMessageRequest(interview_id=VALID_ID, content=" \n"), validation.BLANK),
         (pb.StartInterviewRequest(study_id=VALID_ID, locale="x!"), validation.NOT_A_LOCALE),
         (pb.ListInterviewsRequest(study_id=VALID_ID, page_size=-1), validation.NEGATIVE),
         (
@@ -230,6 +293,21 @@ def test_the_domain_limits_are_the_protos() -> None:
         assert rule(pb.Respondent, field).string.max_len == validation.MAX_NAME_CHARS
         assert rule(pb.Respondent, field).string.not_contains == validation.NUL
     assert rule(pb.StartInterviewRequest, "locale").string.max_len == validation.MAX_LOCALE_CHARS
+    # The study design check (domain.study_validation) reads its limits from
+    # domain.validation: they are these.
+    assert rule(study_pb.Study, "title").string.max_len == validation.MAX_NAME_CHARS
+    questions = rule(study_pb.Study, "questions").repeated
+    assert (questions.min_items, questions.max_items) == (1, validation.MAX_QUESTIONS)
+    assert rule(study_pb.StudyQuestion, "text").string.max_len == validation.MAX_QUESTION_CHARS
+    options = rule(study_pb.QuestionConfig, "options").repeated
+    assert (options.min_items, options.max_items) == (
+        validation.MIN_OPTIONS,
+        validation.MAX_OPTIONS,
+    )
+    assert rule(study_pb.QuestionOption, "label").string.max_len == validation.MAX_NAME_CHARS
+    assert rule(study_pb.Probing, "max_follow_ups").int32.lte == validation.MAX_FOLLOW_UPS
+    instructions = rule(study_pb.Probing, "instructions").string.max_len
+    assert instructions == validation.MAX_INSTRUCTIONS_CHARS
 
 
 def test_rest_and_grpc_callers_get_the_same_violation(rest: Rest) -> None:

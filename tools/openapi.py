@@ -34,6 +34,7 @@ expressed in OpenAPI).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from koji_server.api.error_table import ANSWERS
@@ -80,8 +82,25 @@ ERRORS_OF_EVERY_CALL = {
     503: "The gRPC server cannot be reached (`unavailable`); retry with backoff.",
     504: "The gRPC server did not answer in time (`unavailable`); retry with backoff.",
 }
+# The 400s of rules across fields or against stored state, which a schema
+# cannot say (a schema-valid request can still be refused for them).
+ANSWER_400 = (
+    "Invalid request (`invalid_request`): a malformed id or field; blank content without an "
+    "`answer`; or an `answer` that does not fit the interview's current question (no "
+    "structured question is current, the answer is for another question or of another type, "
+    "a scale value outside the question's range, an unknown option id, a ranking that is not "
+    "every option once)."
+)
+DESIGN_400 = (
+    "Invalid request (`invalid_request`, one field violation per problem): a field outside its "
+    "documented rule, or a rule across fields: options on a type that takes none (or none on "
+    "`single_choice`, `multiple_choice`, `ranking`), scale settings on a type other than "
+    "`scale`, `scale_max` not above `scale_min` or over 11 points, a scale label off the "
+    "scale, repeated option labels."
+)
 # SendMessage's, and StreamMessage's (the same request and checks).
 MESSAGE_ERRORS = {
+    400: ANSWER_400,
     401: "Missing or invalid API key (`unauthorized`), or missing or wrong session token "
     "for this interview (`invalid_session_token`).",
     404: "No such interview in the key's project (`not_found`).",
@@ -113,7 +132,10 @@ ERRORS_BY_OPERATION: dict[str, dict[int, str]] = {
         "undocumented query parameter; one field violation per bad parameter.",
     },
     "GetStudy": {404: "No such study in the key's project (`not_found`)."},
+    "CreateStudy": {400: DESIGN_400},
     "UpdateStudy": {
+        400: DESIGN_400 + " The study that results from the update is checked; `questions` "
+        "are checked whole.",
         404: "No such study in the key's project (`not_found`).",
         409: "The questions of a study that is not in draft (`study_not_draft`).",
     },
@@ -215,8 +237,16 @@ def fix_json_types(doc: Json) -> None:
         schemas.pop(name, None)
 
 
-def fix_request_bodies(doc: Json) -> None:
+def fix_request_bodies(doc: Json, rules: Rules) -> dict[str, tuple[str, bool]]:
+    """Each operation's body as its own schema, path fields left out; returns
+    body schema -> (the schema it copies, whether it is a partial update's).
+
+    A body that is one field of the request (`body: "study"`) is named after
+    its operation, as two operations may send the same message with other
+    rules: an update's body (its request has an `update_mask`) is partial,
+    nothing in it required (see `relax_partial`)."""
     schemas = doc["components"]["schemas"]
+    bodies: dict[str, tuple[str, bool]] = {}
     for _path, _method, operation in operations(doc):
         body = operation.get("requestBody")
         if body is None:
@@ -227,14 +257,22 @@ def fix_request_bodies(doc: Json) -> None:
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
                 schema["properties"].pop(parameter["name"], None)
+        # The server ignores output-only fields sent in a body (a study read
+        # back can be sent again): like any unknown property, not documented.
+        for field in rules.output_only.get(name, ()):
+            schema["properties"].pop(field, None)
+        partial = operation["operationId"] in rules.partial
         required = [
             field
             for field, spec in schema["properties"].items()
             if spec.get("description", spec.get("title", "")).startswith("Required.")
+            and not partial
         ]
         if required:
             schema["required"] = required
-        body_name = f"{name}Body"
+        field_body = not name.endswith("Request")
+        body_name = f"v1{operation['operationId']}Body" if field_body else f"{name}Body"
+        bodies[body_name] = (name, partial)
         schema["description"] = f"The body of {operation['operationId']} (path fields left out)."
         schemas[body_name] = schema
         content["schema"] = ref(body_name)
@@ -247,6 +285,7 @@ def fix_request_bodies(doc: Json) -> None:
     }
     for name in unused:
         del schemas[name]
+    return bodies
 
 
 def add_errors_and_headers(doc: Json) -> None:
@@ -461,6 +500,10 @@ class Rules:
     fields: dict[str, dict[str, Any]]
     enum_zero: dict[str, str]
     requests: dict[str, str]
+    # RPCs whose request has an `update_mask` (AIP-134): partial bodies.
+    partial: frozenset[str] = frozenset()
+    # Schema name (`v1Study`) -> its OUTPUT_ONLY fields.
+    output_only: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def read(cls, descriptor_set: Path) -> Rules:
@@ -471,6 +514,8 @@ class Rules:
         fields: dict[str, dict[str, Any]] = {}
         enum_zero: dict[str, str] = {}
         requests: dict[str, str] = {}
+        masked: set[str] = set()
+        output_only: dict[str, set[str]] = {}
 
         def walk(prefix: str, messages: Any, enums: Any) -> None:
             for enum in enums:
@@ -479,6 +524,11 @@ class Rules:
                 name = f"{prefix}.{message.name}"
                 walk(name, message.nested_type, message.enum_type)
                 for field in message.field:
+                    if field.type_name == ".google.protobuf.FieldMask":
+                        masked.add(name)
+                    behaviors = field.options.Extensions[field_behavior_pb2.field_behavior]
+                    if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+                        output_only.setdefault("v1" + message.name, set()).add(field.name)
                     if field.options.HasExtension(validate_pb2.field):
                         rules = field.options.Extensions[validate_pb2.field]
                         fields.setdefault(name, {})[field.name] = (rules, field)
@@ -490,7 +540,8 @@ class Rules:
             for service in file.service:
                 for method in service.method:
                     requests[method.name] = method.input_type
-        return cls(fields, enum_zero, requests)
+        partial = frozenset(name for name, request in requests.items() if request in masked)
+        return cls(fields, enum_zero, requests, partial, output_only)
 
 
 def _escaped(text: str) -> str:
@@ -501,6 +552,8 @@ def _escaped(text: str) -> str:
 
 def apply_rules(schema: Json, rules: Any, field: Any, all_rules: Rules, doc: Json) -> bool:
     """Write one field's rules into its JSON schema; True if it is required."""
+    from buf.validate import validate_pb2
+
     kind = rules.WhichOneof("type")
     if kind == "string":
         string = rules.string
@@ -520,6 +573,14 @@ def apply_rules(schema: Json, rules: Any, field: Any, all_rules: Rules, doc: Jso
         for rule, key in (("gte", "minimum"), ("lte", "maximum")):
             if number.HasField(rule):
                 schema[key] = getattr(number, rule)
+    elif kind == "repeated":
+        repeated = rules.repeated
+        # An empty list may stand for "not given" (IGNORE_IF_ZERO_VALUE):
+        # then only the upper bound is the schema's to say.
+        if repeated.HasField("min_items") and rules.ignore != validate_pb2.IGNORE_IF_ZERO_VALUE:
+            schema["minItems"] = repeated.min_items
+        if repeated.HasField("max_items"):
+            schema["maxItems"] = repeated.max_items
     elif kind == "enum" and rules.enum.defined_only:
         # The zero value means "not given": a request leaves the field out.
         if "$ref" in schema:
@@ -528,14 +589,31 @@ def apply_rules(schema: Json, rules: Any, field: Any, all_rules: Rules, doc: Jso
         zero = all_rules.enum_zero[field.type_name]
         schema["enum"] = [value for value in schema["enum"] if value != zero]
         schema.pop("default", None)
-    return rules.required
+    # proto3 sends an empty string or list as no field at all: a lower bound
+    # that refuses the empty value makes the field required.
+    refuses_empty = (kind == "string" and rules.string.min_len > 0) or (
+        kind == "repeated" and "minItems" in schema
+    )
+    return rules.required or refuses_empty
 
 
-def add_rules(doc: Json, rules: Rules) -> None:
+def relax_partial(schema: Json) -> None:
+    """A partial update's body: a top-level field left at its zero value
+    (`""`, `[]`) is not given, so the lower bounds that refuse the zero value
+    hold only for a value that is given."""
+    schema.pop("required", None)
+    for spec in schema["properties"].values():
+        spec.pop("minLength", None)
+        spec.pop("minItems", None)
+        if "pattern" in spec:
+            spec["pattern"] = f"^$|{spec['pattern']}"
+
+
+def add_rules(doc: Json, rules: Rules, bodies: dict[str, tuple[str, bool]]) -> None:
     schemas = doc["components"]["schemas"]
     for message, fields in rules.fields.items():
         short = "v1" + message.rsplit(".", 1)[1]
-        for name in (short, f"{short}Body"):
+        for name in (short, *(body for body, (copied, _) in bodies.items() if copied == short)):
             schema = schemas.get(name)
             if schema is None:
                 continue
@@ -546,6 +624,9 @@ def add_rules(doc: Json, rules: Rules) -> None:
                     required.add(field_name)
             if required:
                 schema["required"] = sorted(required)
+    for body, (_copied, partial) in bodies.items():
+        if partial:
+            relax_partial(schemas[body])
     for _path, _method, operation in operations(doc):
         fields = rules.fields.get(rules.requests.get(operation["operationId"], ""), {})
         for parameter in operation.get("parameters", []):
@@ -560,8 +641,7 @@ def finish(doc: Json, rules: Rules) -> Json:
     add_info(doc)
     fix_json_types(doc)
     fix_metadata_filters(doc)
-    fix_request_bodies(doc)
-    add_rules(doc, rules)
+    add_rules(doc, rules, fix_request_bodies(doc, rules))
     add_errors_and_headers(doc)
     mark_streams(doc)
     add_security(doc)

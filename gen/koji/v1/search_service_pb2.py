@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckoji/v1/search_service.proto\x12\x07koji.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n\x17SearchInterviewsRequest\x12\x0f\n\x01q\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08study_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08theme_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tsentiment\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bmin_quality\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x01\x12/\n\x05\x61\x66ter\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x30\n\x06\x62\x65\x66ore\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x16\n\x08metadata\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10include_excluded\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x17\n\tpage_size\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\"\xd2\x02\n\x0cSearchResult\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08study_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\thighlight\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05score\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08theme_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0btheme_label\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rquality_score\x18\x0b \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"g\n\x18SearchInterviewsResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x15.koji.v1.SearchResultB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x32\x80\x01\n\rSearchService\x12o\n\x10SearchInterviews\x12 .koji.v1.SearchInterviewsRequest\x1a!.koji.v1.SearchInterviewsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/searchB#\n\x0b\x63om.koji.v1B\x12SearchServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ckoji/v1/search_service.proto\x12\x07koji.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x02\n\x17SearchInterviewsRequest\x12\x0f\n\x01q\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08study_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08theme_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tsentiment\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bmin_quality\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x01\x12/\n\x05\x61\x66ter\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x30\n\x06\x62\x65\x66ore\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\x12\x16\n\x08metadata\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10include_excluded\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x1e\n\tpage_size\x18\x0b \x01(\x05\x42\x0b\xe2\x41\x01\x01\xbaH\x04\x1a\x02(\x00\x12\x18\n\npage_token\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\"\xd2\x02\n\x0cSearchResult\x12\x1a\n\x0cinterview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nmessage_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08study_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05quote\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\thighlight\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05score\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04type\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08theme_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0btheme_label\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tsentiment\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rquality_score\x18\x0b \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"g\n\x18SearchInterviewsResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x15.koji.v1.SearchResultB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x32\x80\x01\n\rSearchService\x12o\n\x10SearchInterviews\x12 .koji.v1.SearchInterviewsRequest\x1a!.koji.v1.SearchInterviewsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/searchB#\n\x0b\x63om.koji.v1B\x12SearchServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,7 +57,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['include_excluded']._loaded_options = None
   _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['include_excluded']._serialized_options = b'\342A\001\001'
   _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['page_size']._loaded_options = None
-  _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001\272H\004\032\002(\000'
   _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_SEARCHINTERVIEWSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
   _globals['_SEARCHRESULT'].fields_by_name['interview_id']._loaded_options = None
@@ -89,12 +90,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHINTERVIEWSRESPONSE'].fields_by_name['next_page_token']._serialized_options = b'\342A\001\003'
   _globals['_SEARCHSERVICE'].methods_by_name['SearchInterviews']._loaded_options = None
   _globals['_SEARCHSERVICE'].methods_by_name['SearchInterviews']._serialized_options = b'\202\323\344\223\002\020\022\016/api/v1/search'
-  _globals['_SEARCHINTERVIEWSREQUEST']._serialized_start=138
-  _globals['_SEARCHINTERVIEWSREQUEST']._serialized_end=506
-  _globals['_SEARCHRESULT']._serialized_start=509
-  _globals['_SEARCHRESULT']._serialized_end=847
-  _globals['_SEARCHINTERVIEWSRESPONSE']._serialized_start=849
-  _globals['_SEARCHINTERVIEWSRESPONSE']._serialized_end=952
-  _globals['_SEARCHSERVICE']._serialized_start=955
-  _globals['_SEARCHSERVICE']._serialized_end=1083
+  _globals['_SEARCHINTERVIEWSREQUEST']._serialized_start=167
+  _globals['_SEARCHINTERVIEWSREQUEST']._serialized_end=542
+  _globals['_SEARCHRESULT']._serialized_start=545
+  _globals['_SEARCHRESULT']._serialized_end=883
+  _globals['_SEARCHINTERVIEWSRESPONSE']._serialized_start=885
+  _globals['_SEARCHINTERVIEWSRESPONSE']._serialized_end=988
+  _globals['_SEARCHSERVICE']._serialized_start=991
+  _globals['_SEARCHSERVICE']._serialized_end=1119
 # @@protoc_insertion_point(module_scope)
