@@ -109,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="koji-bench-mcp-") as scratch:
         work = Path(scratch)
         database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
-        key, study, _ = asyncio.run(seed_project(database_url))
+        key, study, _, _ = asyncio.run(seed_project(database_url))
         grpc_port = free_port()
         server = spawn_server(database_url, grpc_port, KOJI_LOG_LEVEL="WARNING")
         stack = McpProcess(grpc_port, database_url, work)

@@ -113,7 +113,10 @@ async def seed(database_url: str, interviews: int = INTERVIEWS) -> str:
                 {"i": interview, "t": at},
             )
             c.execute(
-                text("INSERT INTO messages VALUES (:id, :i, :seq, 'respondent', :content, :t)"),
+                text(
+                    "INSERT INTO messages (id, interview_id, seq, role, content, created_at)"
+                    " VALUES (:id, :i, :seq, 'respondent', :content, :t)"
+                ),
                 [
                     {"id": str(uuid.uuid4()), "i": interview, "seq": m,
                      "content": sentence(rng), "t": at + timedelta(seconds=m)}

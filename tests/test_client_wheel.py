@@ -163,6 +163,7 @@ async def test_fresh_venv_completes_an_interview_and_reads_already_completed(
     assert Path(installed["helper"]).is_relative_to(venv)
     assert installed["protos"] == [
         "interview_service.proto",
+        "link_service.proto",
         "search_service.proto",
         "study_service.proto",
     ]
