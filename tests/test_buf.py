@@ -232,6 +232,8 @@ def test_buf_generate_offline_from_a_client_repository(tmp_path: Path) -> None:
         "buf/validate/validate_pb2.pyi",
         "koji/v1/interview_service_pb2.py",
         "koji/v1/interview_service_pb2.pyi",
+        "koji/v1/link_service_pb2.py",
+        "koji/v1/link_service_pb2.pyi",
         "koji/v1/search_service_pb2.py",
         "koji/v1/search_service_pb2.pyi",
         "koji/v1/study_service_pb2.py",
