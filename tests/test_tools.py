@@ -39,6 +39,7 @@ async def test_reflection_lists_the_services(server) -> None:
         "koji.v1.InterviewService",
         "koji.v1.StudyService",
         "koji.v1.SearchService",
+        "koji.v1.LinkService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
