@@ -246,11 +246,13 @@ def follows_the_engine(item: pytest.Item) -> bool:
     `server`, `stub`, `tenant`, `threaded_server`, ...), and it is not a
     tooling test nor one through Envoy (the edge does the same in front of
     either engine; the server behind it is tested on both over gRPC) unless
-    it is marked `storage` (what it checks through Envoy is the storage's)."""
+    it is marked `storage` (what it checks is also the storage's)."""
     fixtures = set(getattr(item, "fixturenames", ()))
-    if ENGINE_FIXTURE not in fixtures or tier_of(item) == "tooling":
+    if ENGINE_FIXTURE not in fixtures:
         return False
-    return not (fixtures & EDGE_FIXTURES) or item.get_closest_marker("storage") is not None
+    if item.get_closest_marker("storage") is not None:
+        return True
+    return tier_of(item) != "tooling" and not (fixtures & EDGE_FIXTURES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

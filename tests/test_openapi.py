@@ -96,6 +96,8 @@ def test_envoy_serves_the_document_without_authentication(rest: Rest) -> None:
     assert refused.json()["error"] == "invalid_request"
 
 
+# Both engines: every generated request reaches the real storage behind Envoy.
+@pytest.mark.storage
 def test_schemathesis_finds_no_5xx_and_no_departure_from_the_document(rest: Rest) -> None:
     """Every check (`[checks] enabled = true` in tests/schemathesis.toml, as
     `--checks all` would: schema conformance both ways, 405 for
