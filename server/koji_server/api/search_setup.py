@@ -5,6 +5,7 @@ process (the server process never loads the analysis's libraries)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 from collections import OrderedDict
@@ -91,8 +92,15 @@ class QueryEncoder:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
+            # Not terminate(): a worker killed while it loads the encoder
+            # leaves its semaphores behind, and the resource tracker then
+            # warns on stderr (which holds JSON lines only). The worker
+            # finishes its warm-up and exits by itself.
+            self._pool.close()
+            self._pool.join()
+            # The pool's queues release their semaphores when collected.
             self._pool = None
+            gc.collect()
 
 
 def make_search(
