@@ -432,11 +432,13 @@ async def test_rate_limit_exhausted_with_retry_info_and_metadata(
     assert other.interview_id
 
 
-async def test_internal_errors_never_leak_details(stub, tenant, server) -> None:
+async def test_internal_errors_never_leak_details(stub, tenant, server, database_url) -> None:
     # Break the database under the running server: every RPC becomes INTERNAL
     # with the generic message and the documented ErrorInfo, nothing else.
+    # CASCADE on PostgreSQL: search_entries refers to messages (migration 0004).
+    cascade = " CASCADE" if database_url.startswith("postgres") else ""
     await UnitOfWorkFactory(server.database).write(
-        lambda uow: uow.session.connection().exec_driver_sql("DROP TABLE messages")
+        lambda uow: uow.session.connection().exec_driver_sql("DROP TABLE messages" + cascade)
     )
     started_error = await expect_error(start(stub, tenant), grpc.StatusCode.INTERNAL, "INTERNAL")
     assert started_error.keys() == {"ErrorInfo"}

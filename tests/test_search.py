@@ -221,7 +221,11 @@ def test_ranked_paging(rest: Rest, world: dict[str, Any]) -> None:
 def test_another_projects_words_never_appear(rest: Rest, world: dict[str, Any]) -> None:
     assert quotes(rest, q="zebrafish") == []
     assert OTHER_PROJECT not in quotes(rest, q="importer leaks nothing", include_excluded="true")
-    theirs = search(rest, key=world["other"].api_key, q="zebrafish importer").json()["results"]
+    # Its two short answers may not pass the quality gate: the project's own
+    # interview, excluded or not, is what it finds.
+    theirs = search(
+        rest, key=world["other"].api_key, q="zebrafish importer", include_excluded="true"
+    ).json()["results"]
     assert {r["interview_id"] for r in theirs} == {world["foreign"]["interview_id"]}
     # The operator's search names a study and sees its project only.
     printed = admin(
