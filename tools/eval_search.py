@@ -71,7 +71,10 @@ def build(database_url: str, corpus: dict[str, Any]) -> tuple[str, dict[str, str
     with engine.begin() as c:
         c.execute(text("INSERT INTO projects VALUES (:p, 'eval', :t)"), {"p": project, "t": start})
         c.execute(
-            text("INSERT INTO studies VALUES (:s, :p, 'eval', '[]', :t)"),
+            text(
+                "INSERT INTO studies (id, project_id, title, questions, created_at)"
+                " VALUES (:s, :p, 'eval', '[]', :t)"
+            ),
             {"s": study, "p": project, "t": start},
         )
         for n in range(INTERVIEWS):
@@ -99,7 +102,8 @@ def build(database_url: str, corpus: dict[str, Any]) -> tuple[str, dict[str, str
             plan_of[message] = "pro" if (j % INTERVIEWS) % 2 == 0 else "free"
             c.execute(
                 text(
-                    "INSERT INTO messages VALUES (:id, :i, :seq, 'respondent', :content, :t)"
+                    "INSERT INTO messages (id, interview_id, seq, role, content, created_at)"
+                    " VALUES (:id, :i, :seq, 'respondent', :content, :t)"
                 ),
                 {"id": message, "i": interview, "seq": j, "content": answer,
                  "t": start + timedelta(hours=j % INTERVIEWS, minutes=j)},
